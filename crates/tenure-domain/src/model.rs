@@ -1,0 +1,678 @@
+//! The success model (`tenure.toml`) as validated types. `SuccessModel::parse` turns raw TOML
+//! into a model or into every error found, each located at file:line:col. A model's version
+//! is the content hash of its validated form, so layout and comments never make a new one.
+//! This module reads text it is given; it never touches the file system.
+
+mod diagnostic;
+mod glossary;
+mod parse;
+mod reader;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use diagnostic::{did_you_mean, line_col, Diagnostic, LineCol, ModelErrors};
+
+/// The commented default model: the reference documentation of the format.
+pub const DEFAULT_MODEL_TOML: &str = include_str!("model/default.toml");
+
+/// A validated success model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SuccessModel {
+    pub name: String,
+    pub description: String,
+    pub identity: Identity,
+    pub tracking_plan: TrackingPlan,
+    pub events: BTreeMap<String, EventSpec>,
+    pub measures: BTreeMap<String, Measure>,
+    pub milestones: BTreeMap<String, Milestone>,
+    pub health: HealthModel,
+    /// Ordered: the first tier whose rules match an account is its tier.
+    pub tiers: Vec<RuleSet>,
+    /// Ordered: the first segment whose rules match an account is its segment.
+    pub segments: Vec<Segment>,
+    pub playbooks: BTreeMap<String, Playbook>,
+    pub metrics: BTreeMap<String, MetricDefinition>,
+}
+
+/// The content hash that identifies a model version: 16 hex digits of the SHA-256 of the
+/// validated model's canonical JSON.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ModelVersion(String);
+
+impl ModelVersion {
+    /// Accepts a version as printed by `tenure model check` (16 lowercase hex digits).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s.len() == 16 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            Ok(ModelVersion(s.to_owned()))
+        } else {
+            Err(format!(
+                "`{s}` is not a model version: expected 16 lowercase hex digits"
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ModelVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn short_hash(value: &impl Serialize, hex_digits: usize) -> String {
+    // Serialising plain data (strings, numbers, maps with string keys) cannot fail.
+    let json = serde_json::to_vec(value).expect("model types serialise to JSON");
+    let digest = Sha256::digest(&json);
+    let mut hex = String::with_capacity(64);
+    for byte in digest {
+        hex.push_str(&format!("{byte:02x}"));
+    }
+    hex.truncate(hex_digits);
+    hex
+}
+
+impl SuccessModel {
+    /// Parses and validates `source`; `file` names it in error messages.
+    pub fn parse(file: &str, source: &str) -> Result<SuccessModel, ModelErrors> {
+        parse::parse(file, source)
+    }
+
+    /// The default model, validated.
+    pub fn default_model() -> SuccessModel {
+        Self::parse("tenure.toml", DEFAULT_MODEL_TOML).expect("the default model is valid")
+    }
+
+    /// The model's version: a hash of its meaning, not of its layout.
+    pub fn version(&self) -> ModelVersion {
+        ModelVersion(short_hash(self, 16))
+    }
+
+    /// A Markdown glossary of every measure, milestone, health pillar and metric.
+    pub fn glossary(&self) -> String {
+        glossary::render(self)
+    }
+}
+
+/// A hash of one definition (a measure, a milestone, a metric), so readers of the glossary can
+/// see which definitions changed between two model versions.
+pub fn definition_hash(definition: &impl Serialize) -> String {
+    short_hash(definition, 8)
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Identity {
+    /// Dotted path into a Segment message that carries the account's external id.
+    pub account_property: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackingMode {
+    Allow,
+    Flag,
+    Reject,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrackingPlan {
+    pub mode: TrackingMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PropertyType {
+    String,
+    Integer,
+    Number,
+    Boolean,
+    Timestamp,
+    Object,
+    Array,
+}
+
+impl PropertyType {
+    pub const NAMES: &'static [&'static str] = &[
+        "string",
+        "integer",
+        "number",
+        "boolean",
+        "timestamp",
+        "object",
+        "array",
+    ];
+
+    pub fn is_numeric(self) -> bool {
+        matches!(self, PropertyType::Integer | PropertyType::Number)
+    }
+}
+
+/// A product event declared in the tracking plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventSpec {
+    pub description: String,
+    /// The feature area the event belongs to (breadth of adoption counts feature areas).
+    pub feature: String,
+    /// A core feature is expected to drive retention.
+    pub core: bool,
+    pub properties: BTreeMap<String, PropertyType>,
+    pub required: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MeasureSource {
+    Events,
+    Tickets,
+    Surveys,
+    Activities,
+    Milestones,
+    Account,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Aggregate {
+    // events
+    Count,
+    DistinctUsers,
+    ActiveDays,
+    Sum,
+    Average,
+    Min,
+    Max,
+    DistinctValues,
+    DistinctFeatures,
+    DaysSinceLast,
+    // tickets
+    OpenCount,
+    AverageResolutionHours,
+    AverageCsat,
+    HighPriorityCount,
+    // surveys
+    Latest,
+    Nps,
+    // activities
+    AverageResponseHours,
+    // account
+    Seats,
+    DaysToRenewal,
+    DaysSinceSignup,
+    HasExecutiveSponsor,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SurveyKind {
+    Nps,
+    Csat,
+    Ces,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivityKind {
+    Meeting,
+    Email,
+    Call,
+    Training,
+    Ebr,
+    ExecutiveSponsorMeeting,
+}
+
+impl ActivityKind {
+    pub const NAMES: &'static [&'static str] = &[
+        "meeting",
+        "email",
+        "call",
+        "training",
+        "ebr",
+        "executive_sponsor_meeting",
+    ];
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compare {
+    PriorWindow,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    Eq,
+    Ne,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    In,
+    NotIn,
+    Exists,
+}
+
+/// A literal in a condition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Literal {
+    Bool(bool),
+    Number(f64),
+    Text(String),
+    List(Vec<Literal>),
+}
+
+/// `{ property, op, value }` on an event's properties.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PropertyCondition {
+    pub property: String,
+    pub op: Op,
+    pub value: Option<Literal>,
+}
+
+/// A measure: an event (or ticket, survey, activity) filter plus an aggregation over a
+/// trailing window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Measure {
+    pub description: String,
+    pub owner: String,
+    pub source: MeasureSource,
+    /// For `source = events`: the events read; empty means any event.
+    pub events: Vec<String>,
+    pub conditions: Vec<PropertyCondition>,
+    pub aggregate: Aggregate,
+    pub property: Option<String>,
+    pub survey: Option<SurveyKind>,
+    pub activities: Vec<ActivityKind>,
+    pub window_days: u32,
+    pub per_seat: bool,
+    pub compare: Option<Compare>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MilestoneKind {
+    Activation,
+    FirstValue,
+    Habit,
+    ExpansionTrigger,
+    Custom,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum MilestoneCondition {
+    Events {
+        events: Vec<String>,
+        min_count: u32,
+        min_distinct_users: u32,
+        min_active_days: u32,
+        window_days: Option<u32>,
+    },
+    Measure {
+        measure: String,
+        at_least: f64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Milestone {
+    pub kind: MilestoneKind,
+    pub description: String,
+    pub owner: String,
+    pub condition: MilestoneCondition,
+    pub expected_within_days: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pillar {
+    OutcomeProgress,
+    EngagementQuality,
+    RelationshipSignals,
+    RiskIndicators,
+}
+
+impl Pillar {
+    pub const ALL: [Pillar; 4] = [
+        Pillar::OutcomeProgress,
+        Pillar::EngagementQuality,
+        Pillar::RelationshipSignals,
+        Pillar::RiskIndicators,
+    ];
+    pub const NAMES: &'static [&'static str] = &[
+        "outcome_progress",
+        "engagement_quality",
+        "relationship_signals",
+        "risk_indicators",
+    ];
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    pub fn from_name(name: &str) -> Option<Pillar> {
+        Self::NAMES
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| Self::ALL[i])
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case")]
+pub enum Normalisation {
+    Linear { min: f64, max: f64 },
+    Log { max: f64 },
+    Percentile,
+    Boolean,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WeightedMeasure {
+    pub measure: String,
+    pub weight: f64,
+    pub normalise: Normalisation,
+    pub higher_is_better: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PillarSpec {
+    pub weight: f64,
+    pub measures: Vec<WeightedMeasure>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "name", rename_all = "snake_case")]
+pub enum OverrideScope {
+    Tier(String),
+    Segment(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthOverride {
+    pub scope: OverrideScope,
+    pub pillar_weights: BTreeMap<Pillar, f64>,
+    pub measure_weights: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bands {
+    pub green: f64,
+    pub amber: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthModel {
+    pub bands: Bands,
+    pub stale_after_days: u32,
+    pub pillars: BTreeMap<Pillar, PillarSpec>,
+    pub overrides: Vec<HealthOverride>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountField {
+    Arr,
+    Seats,
+    Plan,
+    Industry,
+    Region,
+    SizeBand,
+    Country,
+}
+
+impl AccountField {
+    pub const NAMES: &'static [&'static str] = &[
+        "arr",
+        "seats",
+        "plan",
+        "industry",
+        "region",
+        "size_band",
+        "country",
+    ];
+    const ALL: [AccountField; 7] = [
+        AccountField::Arr,
+        AccountField::Seats,
+        AccountField::Plan,
+        AccountField::Industry,
+        AccountField::Region,
+        AccountField::SizeBand,
+        AccountField::Country,
+    ];
+
+    pub fn from_name(name: &str) -> Option<AccountField> {
+        Self::NAMES
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| Self::ALL[i])
+    }
+
+    pub fn is_numeric(self) -> bool {
+        matches!(self, AccountField::Arr | AccountField::Seats)
+    }
+}
+
+/// `{ field, op, value }` on an account's attributes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountCondition {
+    pub field: AccountField,
+    pub op: Op,
+    pub value: Literal,
+}
+
+/// A named rule: every condition must hold (an empty list matches every account).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleSet {
+    pub name: String,
+    pub description: String,
+    pub when: Vec<AccountCondition>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Segment {
+    #[serde(flatten)]
+    pub rule: RuleSet,
+    /// The outcomes customers in this segment want to achieve.
+    pub outcomes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Band {
+    Green,
+    Amber,
+    Red,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Leader,
+    Manager,
+    Csm,
+    Product,
+    Viewer,
+}
+
+impl Role {
+    pub const NAMES: &'static [&'static str] =
+        &["admin", "leader", "manager", "csm", "product", "viewer"];
+    pub const ALL: [Role; 6] = [
+        Role::Admin,
+        Role::Leader,
+        Role::Manager,
+        Role::Csm,
+        Role::Product,
+        Role::Viewer,
+    ];
+
+    pub fn from_name(name: &str) -> Option<Role> {
+        Self::NAMES
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| Self::ALL[i])
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    Critical,
+    High,
+    Moderate,
+    Low,
+}
+
+impl Priority {
+    pub const NAMES: &'static [&'static str] = &["critical", "high", "moderate", "low"];
+    pub const ALL: [Priority; 4] = [
+        Priority::Critical,
+        Priority::High,
+        Priority::Moderate,
+        Priority::Low,
+    ];
+
+    pub fn from_name(name: &str) -> Option<Priority> {
+        Self::NAMES
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| Self::ALL[i])
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Trigger {
+    MilestoneMissed {
+        milestone: String,
+        days_after_signup: u32,
+    },
+    MilestoneReached {
+        milestone: String,
+    },
+    MeasureBelow {
+        measure: String,
+        threshold: f64,
+        for_days: u32,
+    },
+    MeasureAbove {
+        measure: String,
+        threshold: f64,
+        for_days: u32,
+    },
+    MeasureDrop {
+        measure: String,
+        percent: f64,
+    },
+    RenewalWithin {
+        days: u32,
+        bands: Vec<Band>,
+    },
+    HealthDrop {
+        points: f64,
+        days: u32,
+    },
+    BandIs {
+        band: Band,
+        for_days: u32,
+    },
+    ReleaseTouchesFeature,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Action {
+    Task {
+        title: String,
+        role: Role,
+        priority: Priority,
+        sla_hours: u32,
+    },
+    Webhook {
+        url: String,
+    },
+    Survey {
+        survey: SurveyKind,
+    },
+    Email {
+        to: String,
+        subject: String,
+        template: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Playbook {
+    pub description: String,
+    pub owner: String,
+    pub trigger: Trigger,
+    /// Empty means every tier.
+    pub tiers: Vec<String>,
+    /// Empty means every segment.
+    pub segments: Vec<String>,
+    pub cooldown_days: u32,
+    pub holdout_percent: f64,
+    pub actions: Vec<Action>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricKind {
+    Nrr,
+    Grr,
+    LogoChurn,
+    RevenueChurn,
+    Expansion,
+    Contraction,
+    Reactivation,
+    Ttfv,
+    ActivationRate,
+    HabitRate,
+    Nps,
+    Csat,
+    Ces,
+    TicketVolume,
+    ResolutionTime,
+    Dau,
+    Wau,
+    Mau,
+    Stickiness,
+    MeasureAverage,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Period {
+    Month,
+    Quarter,
+    Year,
+    Ttm,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricDefinition {
+    pub title: String,
+    pub description: String,
+    pub owner: String,
+    pub kind: MetricKind,
+    pub measure: Option<String>,
+    pub period: Period,
+    pub target: Option<f64>,
+}
