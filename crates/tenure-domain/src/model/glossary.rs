@@ -116,7 +116,12 @@ pub(super) fn measure_definition(m: &Measure) -> String {
             .join(" and ");
         let _ = write!(s, " where {conds}");
     }
-    let _ = write!(s, ", over the trailing {} days", m.window_days);
+    let windowed = !matches!(m.source, MeasureSource::Account | MeasureSource::Milestones)
+        && m.aggregate != Aggregate::OpenCount;
+    if windowed {
+        let days = m.window_days;
+        let _ = write!(s, ", over the trailing {days} day{}", if days == 1 { "" } else { "s" });
+    }
     if m.per_seat {
         s.push_str(", divided by licensed seats");
     }

@@ -390,11 +390,16 @@ impl Parser {
             );
             let description = self.r.string(&obj, "description", true);
             let owner = self.r.string(&obj, "owner", false);
-            let window = self.r.count(&obj, "window_days", true, 1..3651);
             let source = self
                 .r
                 .choice(&obj, "source", SOURCES, true)
                 .map(|s| enum_at(&SOURCE_VALUES, s.value));
+            // Account attributes and milestones are states, not windows over a stream.
+            let windowless = matches!(source, Some(MeasureSource::Account | MeasureSource::Milestones));
+            let window = self
+                .r
+                .count(&obj, "window_days", !windowless && source.is_some(), 1..3651)
+                .or_else(|| windowless.then(|| Spanned { value: 1, span: obj.span.clone() }));
             let (names, values): (&[&str], &[Aggregate]) = match source {
                 Some(MeasureSource::Events) => (
                     &[
@@ -439,6 +444,10 @@ impl Parser {
                 ("property", &[MeasureSource::Events]),
                 ("per_seat", &[MeasureSource::Events]),
                 ("survey", &[MeasureSource::Surveys]),
+                (
+                    "window_days",
+                    &[MeasureSource::Events, MeasureSource::Tickets, MeasureSource::Surveys, MeasureSource::Activities],
+                ),
                 ("activities", &[MeasureSource::Activities]),
                 (
                     "compare",
