@@ -1,0 +1,441 @@
+//! The one implementation of `Store`, shared by both backends. SQL is generated once per
+//! record kind from its column list with `$n` placeholders (PostgreSQL's); SQLite receives
+//! the same text with `?n`, which SQLite reads as the same numbered parameters. The
+//! `sql_store!` macro instantiates the implementation for one sqlx driver.
+
+use std::collections::HashMap;
+
+use sha2::{Digest, Sha256};
+
+use crate::record::RecordKind;
+
+/// One schema migration: applied once, in order, inside a transaction, and checksummed so an
+/// edited migration is detected instead of silently diverging.
+pub(crate) struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+pub(crate) fn checksum(sql: &str) -> String {
+    Sha256::digest(sql.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Placeholder style of a backend.
+#[derive(Clone, Copy)]
+pub(crate) enum Placeholders {
+    Dollar,
+    Question,
+}
+
+impl Placeholders {
+    /// Rewrites `$n` placeholders for the backend. Generated SQL contains `$` nowhere else.
+    pub fn apply(self, sql: String) -> String {
+        match self {
+            Placeholders::Dollar => sql,
+            Placeholders::Question => sql.replace('$', "?"),
+        }
+    }
+}
+
+/// The per-kind statements, generated once when a store opens.
+pub(crate) struct Statements {
+    pub upsert: HashMap<RecordKind, String>,
+    pub get: HashMap<RecordKind, String>,
+    pub list_from_start: HashMap<RecordKind, String>,
+    pub list_after: HashMap<RecordKind, String>,
+    pub count: HashMap<RecordKind, String>,
+    pub delete: HashMap<RecordKind, String>,
+}
+
+impl Statements {
+    pub fn new(style: Placeholders) -> Statements {
+        let mut s = Statements {
+            upsert: HashMap::new(),
+            get: HashMap::new(),
+            list_from_start: HashMap::new(),
+            list_after: HashMap::new(),
+            count: HashMap::new(),
+            delete: HashMap::new(),
+        };
+        for kind in RecordKind::ALL {
+            let table = kind.table();
+            let cols: Vec<&str> = kind.columns().iter().map(|c| c.0).collect();
+            let all = std::iter::once("external_id").chain(cols.iter().copied()).collect::<Vec<_>>();
+            let select = all.join(", ");
+            let params = (1..=all.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+            let set = cols.iter().map(|c| format!("{c} = excluded.{c}")).collect::<Vec<_>>().join(", ");
+            let changed = cols
+                .iter()
+                .map(|c| format!("{table}.{c} IS DISTINCT FROM excluded.{c}"))
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            // The WHERE makes an identical re-import write nothing; RETURNING tells inserts
+            // (revision 1) from updates (revision > 1), and returns no row when unchanged.
+            let upsert = format!(
+                "INSERT INTO {table} ({select}) VALUES ({params}) \
+                 ON CONFLICT (external_id) DO UPDATE SET {set}, revision = {table}.revision + 1 \
+                 WHERE {changed} RETURNING revision"
+            );
+            s.upsert.insert(kind, style.apply(upsert));
+            s.get.insert(kind, style.apply(format!("SELECT {select} FROM {table} WHERE external_id = $1")));
+            s.list_from_start.insert(kind, style.apply(format!("SELECT {select} FROM {table} ORDER BY external_id LIMIT $1")));
+            s.list_after.insert(
+                kind,
+                style.apply(format!("SELECT {select} FROM {table} WHERE external_id > $1 ORDER BY external_id LIMIT $2")),
+            );
+            s.count.insert(kind, format!("SELECT COUNT(*) FROM {table}"));
+            s.delete.insert(kind, style.apply(format!("DELETE FROM {table} WHERE external_id = $1")));
+        }
+        s
+    }
+}
+
+/// Implements `Store` for `$store` (which has fields `pool` and `statements`) on sqlx driver
+/// `$db`. `$lock` is SQL run first in the migration transaction to serialise concurrent
+/// migrators, or `None`; `$style` is the placeholder style.
+macro_rules! sql_store {
+    ($store:ident, $db:ty, $lock:expr, $style:expr) => {
+        use async_trait::async_trait;
+        use sqlx::{Row as _, Executor as _};
+        use tenure_domain::time::{format_timestamp, parse_timestamp};
+        use tenure_domain::{ModelVersion, Timestamp};
+
+        use crate::backend::{checksum, Migration, Statements};
+        use crate::record::{ColType, Record, RecordKind, SqlValue};
+        use crate::{
+            ApplyOutcome, Credential, CredentialKind, ModelApplication, ModelRecord, Store,
+            StoreError, UpsertOutcome,
+        };
+
+        type Query<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>;
+        type DbRow = <$db as sqlx::Database>::Row;
+
+        fn q(sql: &str) -> String {
+            $style.apply(sql.to_owned())
+        }
+
+        fn bind<'q>(query: Query<'q>, value: &'q SqlValue) -> Query<'q> {
+            match value {
+                SqlValue::Text(v) => query.bind(v.as_deref()),
+                SqlValue::Int(v) => query.bind(*v),
+                SqlValue::Real(v) => query.bind(*v),
+                SqlValue::Bool(v) => query.bind(*v),
+            }
+        }
+
+        fn read_row(kind: RecordKind, row: &DbRow) -> Result<Record, StoreError> {
+            let mut values = Vec::with_capacity(kind.columns().len() + 1);
+            values.push(SqlValue::Text(row.try_get::<Option<String>, _>(0)?));
+            for (i, (_, t)) in kind.columns().iter().enumerate() {
+                let i = i + 1;
+                values.push(match t {
+                    ColType::Text => SqlValue::Text(row.try_get(i)?),
+                    ColType::Int => SqlValue::Int(row.try_get(i)?),
+                    ColType::Real => SqlValue::Real(row.try_get(i)?),
+                    ColType::Bool => SqlValue::Bool(row.try_get(i)?),
+                });
+            }
+            Record::from_row(kind, values)
+        }
+
+        fn corrupt(table: &'static str, column: &str, problem: impl ToString) -> StoreError {
+            StoreError::Corrupt { table, column: column.to_owned(), problem: problem.to_string() }
+        }
+
+        fn ts(table: &'static str, column: &str, s: &str) -> Result<Timestamp, StoreError> {
+            parse_timestamp(s).map_err(|e| corrupt(table, column, e))
+        }
+
+        fn version(table: &'static str, s: &str) -> Result<ModelVersion, StoreError> {
+            ModelVersion::parse(s).map_err(|e| corrupt(table, "version", e))
+        }
+
+        fn read_model(row: &DbRow) -> Result<ModelRecord, StoreError> {
+            let v: String = row.try_get(0)?;
+            let at: String = row.try_get(3)?;
+            Ok(ModelRecord {
+                version: version("model_versions", &v)?,
+                source: row.try_get(1)?,
+                model_json: row.try_get(2)?,
+                first_applied_at: ts("model_versions", "first_applied_at", &at)?,
+            })
+        }
+
+        fn read_credential(row: &DbRow) -> Result<Credential, StoreError> {
+            let kind: String = row.try_get(1)?;
+            let scopes: String = row.try_get(3)?;
+            let created: String = row.try_get(5)?;
+            let revoked: Option<String> = row.try_get(6)?;
+            Ok(Credential {
+                id: row.try_get(0)?,
+                kind: CredentialKind::from_name(&kind)
+                    .ok_or_else(|| corrupt("credentials", "kind", format!("unknown kind `{kind}`")))?,
+                name: row.try_get(2)?,
+                scopes: serde_json::from_str(&scopes).map_err(|e| corrupt("credentials", "scopes", e))?,
+                secret_hash: row.try_get(4)?,
+                created_at: ts("credentials", "created_at", &created)?,
+                revoked_at: revoked.map(|r| ts("credentials", "revoked_at", &r)).transpose()?,
+            })
+        }
+
+        const CREDENTIAL_COLUMNS: &str = "id, kind, name, scopes, secret_hash, created_at, revoked_at";
+
+        async fn upsert_in<'c, E>(statements: &Statements, executor: E, record: &Record) -> Result<UpsertOutcome, StoreError>
+        where
+            E: sqlx::Executor<'c, Database = $db>,
+        {
+            let kind = record.kind();
+            let row = record.to_row();
+            let mut query = sqlx::query(&statements.upsert[&kind]);
+            for value in &row {
+                query = bind(query, value);
+            }
+            let revision: Option<i64> = query.fetch_optional(executor).await?.map(|r| r.try_get(0)).transpose()?;
+            Ok(match revision {
+                None => UpsertOutcome::Unchanged,
+                Some(1) => UpsertOutcome::Inserted,
+                Some(_) => UpsertOutcome::Updated,
+            })
+        }
+
+        impl $store {
+            /// Applies every schema migration not yet applied, in order, each in a transaction.
+            pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                if let Some(lock) = $lock {
+                    tx.execute(lock).await?;
+                }
+                tx.execute(
+                    "CREATE TABLE IF NOT EXISTS tenure_migrations (\
+                       version BIGINT PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TEXT NOT NULL)",
+                )
+                .await?;
+                let applied: Vec<(i64, String)> = sqlx::query_as("SELECT version, checksum FROM tenure_migrations ORDER BY version")
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let known: &[Migration] = MIGRATIONS;
+                for (version, found) in &applied {
+                    match known.iter().find(|m| m.version == *version) {
+                        None => return Err(StoreError::UnknownMigration(*version)),
+                        Some(m) => {
+                            let expected = checksum(m.sql);
+                            if *found != expected {
+                                return Err(StoreError::MigrationChanged { version: *version, found: found.clone(), expected });
+                            }
+                        }
+                    }
+                }
+                for m in known.iter().filter(|m| !applied.iter().any(|(v, _)| *v == m.version)) {
+                    sqlx::raw_sql(m.sql)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|source| StoreError::Migration { version: m.version, name: m.name, source })?;
+                    sqlx::query(&q("INSERT INTO tenure_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)"))
+                        .bind(m.version)
+                        .bind(m.name)
+                        .bind(checksum(m.sql))
+                        .bind(format_timestamp(&chrono::Utc::now().fixed_offset()))
+                        .execute(&mut *tx)
+                        .await?;
+                    tracing::info!(version = m.version, name = m.name, "applied schema migration");
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            fn backend(&self) -> crate::Backend {
+                BACKEND
+            }
+
+            async fn ping(&self) -> Result<(), StoreError> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn schema_version(&self) -> Result<i64, StoreError> {
+                let v: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM tenure_migrations")
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(v.unwrap_or(0))
+            }
+
+            async fn upsert(&self, record: &Record) -> Result<UpsertOutcome, StoreError> {
+                upsert_in(&self.statements, &self.pool, record).await
+            }
+
+            async fn upsert_many(&self, records: &[Record]) -> Result<Vec<UpsertOutcome>, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let mut out = Vec::with_capacity(records.len());
+                for record in records {
+                    out.push(upsert_in(&self.statements, &mut *tx, record).await?);
+                }
+                tx.commit().await?;
+                Ok(out)
+            }
+
+            async fn get(&self, kind: RecordKind, external_id: &str) -> Result<Option<Record>, StoreError> {
+                let row = sqlx::query(&self.statements.get[&kind])
+                    .bind(external_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|r| read_row(kind, &r)).transpose()
+            }
+
+            async fn list(&self, kind: RecordKind, after: Option<&str>, limit: u32) -> Result<Vec<Record>, StoreError> {
+                let rows = match after {
+                    None => sqlx::query(&self.statements.list_from_start[&kind])
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await?,
+                    Some(after) => sqlx::query(&self.statements.list_after[&kind])
+                        .bind(after)
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await?,
+                };
+                rows.iter().map(|r| read_row(kind, r)).collect()
+            }
+
+            async fn count(&self, kind: RecordKind) -> Result<u64, StoreError> {
+                let n: i64 = sqlx::query_scalar(&self.statements.count[&kind]).fetch_one(&self.pool).await?;
+                Ok(n.max(0) as u64)
+            }
+
+            async fn delete(&self, kind: RecordKind, external_id: &str) -> Result<bool, StoreError> {
+                let done = sqlx::query(&self.statements.delete[&kind])
+                    .bind(external_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn apply_model(
+                &self,
+                version: &ModelVersion,
+                source: &str,
+                model_json: &str,
+                applied_at: Timestamp,
+                applied_by: Option<&str>,
+            ) -> Result<ApplyOutcome, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                if let Some(lock) = $lock {
+                    tx.execute(lock).await?;
+                }
+                let at = format_timestamp(&applied_at);
+                let inserted = sqlx::query(&q(
+                    "INSERT INTO model_versions (version, source, model_json, first_applied_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (version) DO NOTHING",
+                ))
+                .bind(version.as_str())
+                .bind(source)
+                .bind(model_json)
+                .bind(&at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    > 0;
+                let current: Option<String> =
+                    sqlx::query_scalar("SELECT version FROM model_applications ORDER BY seq DESC LIMIT 1")
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if current.as_deref() == Some(version.as_str()) {
+                    tx.commit().await?;
+                    return Ok(ApplyOutcome::AlreadyCurrent);
+                }
+                sqlx::query(&q("INSERT INTO model_applications (version, applied_at, applied_by) VALUES ($1, $2, $3)"))
+                    .bind(version.as_str())
+                    .bind(&at)
+                    .bind(applied_by)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(ApplyOutcome::Applied { new_version: inserted })
+            }
+
+            async fn current_model(&self) -> Result<Option<ModelRecord>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT v.version, v.source, v.model_json, v.first_applied_at FROM model_versions v \
+                     JOIN model_applications a ON a.version = v.version ORDER BY a.seq DESC LIMIT 1",
+                )
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|r| read_model(&r)).transpose()
+            }
+
+            async fn model_version(&self, version: &ModelVersion) -> Result<Option<ModelRecord>, StoreError> {
+                let row = sqlx::query(&q(
+                    "SELECT version, source, model_json, first_applied_at FROM model_versions WHERE version = $1",
+                ))
+                .bind(version.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|r| read_model(&r)).transpose()
+            }
+
+            async fn model_history(&self) -> Result<Vec<ModelApplication>, StoreError> {
+                let rows = sqlx::query("SELECT seq, version, applied_at, applied_by FROM model_applications ORDER BY seq")
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        let v: String = r.try_get(1)?;
+                        let at: String = r.try_get(2)?;
+                        Ok(ModelApplication {
+                            seq: r.try_get(0)?,
+                            version: version("model_applications", &v)?,
+                            applied_at: ts("model_applications", "applied_at", &at)?,
+                            applied_by: r.try_get(3)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn insert_credential(&self, c: &Credential) -> Result<(), StoreError> {
+                sqlx::query(&q(
+                    "INSERT INTO credentials (id, kind, name, scopes, secret_hash, created_at, revoked_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                ))
+                .bind(&c.id)
+                .bind(c.kind.name())
+                .bind(&c.name)
+                .bind(serde_json::to_string(&c.scopes).map_err(|e| StoreError::Invalid(e.to_string()))?)
+                .bind(&c.secret_hash)
+                .bind(format_timestamp(&c.created_at))
+                .bind(c.revoked_at.as_ref().map(format_timestamp))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn credential_by_hash(&self, secret_hash: &str) -> Result<Option<Credential>, StoreError> {
+                let row = sqlx::query(&q(&format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE secret_hash = $1")))
+                    .bind(secret_hash)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|r| read_credential(&r)).transpose()
+            }
+
+            async fn credentials(&self) -> Result<Vec<Credential>, StoreError> {
+                let rows = sqlx::query(&format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials ORDER BY created_at, id"))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(read_credential).collect()
+            }
+
+            async fn revoke_credential(&self, id: &str, at: Timestamp) -> Result<bool, StoreError> {
+                let done = sqlx::query(&q("UPDATE credentials SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL"))
+                    .bind(format_timestamp(&at))
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+        }
+    };
+}
+
+pub(crate) use sql_store;

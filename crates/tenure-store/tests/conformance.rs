@@ -1,0 +1,445 @@
+//! The store conformance suite: every case runs against SQLite and against PostgreSQL, and
+//! both must behave identically. PostgreSQL cases need `TENURE_TEST_POSTGRES_URL` (an admin
+//! URL); each case creates and drops its own database.
+
+use std::collections::HashSet;
+
+use tenure_domain::model::{ActivityKind, Priority, Role};
+use tenure_domain::time::{parse_date, parse_timestamp};
+use tenure_domain::*;
+use tenure_store::{
+    secret, ApplyOutcome, Credential, CredentialKind, Record, RecordKind, StoreLocation,
+    UpsertOutcome,
+};
+
+fn at(s: &str) -> Timestamp {
+    parse_timestamp(s).unwrap()
+}
+
+/// One record of every kind, using every optional field and awkward values (offsets,
+/// sub-second times, unicode, negative money, currencies without decimals).
+fn samples() -> Vec<Record> {
+    let acme = AccountId::parse("acme").unwrap();
+    vec![
+        Record::Account(Account {
+            id: acme.clone(),
+            name: "Acme Ünïcode GmbH — “quoted” 'single'".into(),
+            plan: Some("growth".into()),
+            industry: Some("manufacturing".into()),
+            region: Some("emea".into()),
+            country: Some("DE".into()),
+            size_band: Some("201-1000".into()),
+            owner: Some(UserId::parse("csm@example.com").unwrap()),
+            parent: Some(AccountId::parse("acme-holding").unwrap()),
+            signed_up_at: Some(at("2025-01-15T09:30:00.123456+05:30")),
+            executive_sponsor: None,
+        }),
+        Record::Contact(Contact {
+            id: ContactId::parse("u-1").unwrap(),
+            account: acme.clone(),
+            email: Some("ada@acme.example".into()),
+            name: Some("Ada".into()),
+            title: None,
+            is_admin: true,
+            created_at: Some(at("2025-01-15T10:00:00Z")),
+        }),
+        Record::Subscription(Subscription {
+            id: SubscriptionId::parse("sub-1").unwrap(),
+            account: acme.clone(),
+            plan: "growth".into(),
+            seats: 25,
+            amount: Money::new(1_250_000, Currency::parse("JPY").unwrap()),
+            interval: BillingInterval::Month,
+            start: parse_date("2025-01-15").unwrap(),
+            end: Some(parse_date("2026-01-14").unwrap()),
+            term_months: 12,
+            status: SubscriptionStatus::PastDue,
+            auto_renew: false,
+        }),
+        Record::SubscriptionChange(SubscriptionChange {
+            id: SubscriptionChangeId::parse("chg-1").unwrap(),
+            subscription: SubscriptionId::parse("sub-1").unwrap(),
+            account: acme.clone(),
+            kind: ChangeKind::Contraction,
+            effective: parse_date("2025-07-01").unwrap(),
+            arr_delta: Money::new(-120_050, Currency::USD),
+            seats_delta: -3,
+            reason: Some("team shrank".into()),
+        }),
+        Record::Ticket(Ticket {
+            id: TicketId::parse("T-100").unwrap(),
+            account: acme.clone(),
+            contact: Some(ContactId::parse("u-1").unwrap()),
+            subject: Some("Export fails".into()),
+            opened_at: at("2025-03-01T08:00:00-08:00"),
+            resolved_at: Some(at("2025-03-02T08:00:00-08:00")),
+            priority: TicketPriority::Urgent,
+            status: TicketStatus::Solved,
+            csat: Some(4),
+            category: None,
+        }),
+        Record::SurveyResponse(SurveyResponse {
+            id: SurveyResponseId::parse("nps-1").unwrap(),
+            account: acme.clone(),
+            contact: None,
+            responded_at: at("2025-04-01T12:00:00Z"),
+            score: SurveyScore::Nps(0),
+            comment: Some("Too slow;\nnew line, tab\t and emoji 🚀".into()),
+        }),
+        Record::Activity(CsmActivity {
+            id: ActivityId::parse("act-1").unwrap(),
+            account: acme.clone(),
+            kind: ActivityKind::ExecutiveSponsorMeeting,
+            occurred_at: at("2025-05-05T15:00:00+02:00"),
+            csm: Some(UserId::parse("csm@example.com").unwrap()),
+            contact: None,
+            responded_at: None,
+            attended: Some(false),
+            notes: None,
+        }),
+        Record::Release(Release {
+            id: ReleaseId::parse("r-2025.6").unwrap(),
+            name: "June release".into(),
+            released_at: at("2025-06-01T00:00:00Z"),
+            features: vec!["reporting".into(), "automation".into()],
+            notes: Some("faster exports".into()),
+        }),
+        Record::Task(Task {
+            id: TaskId::parse("task-1").unwrap(),
+            account: acme,
+            playbook: Some("activation_rescue".into()),
+            title: "Call the admin".into(),
+            role: Role::Csm,
+            assignee: None,
+            priority: Priority::Critical,
+            status: TaskStatus::Snoozed,
+            created_at: at("2025-06-02T09:00:00Z"),
+            due_at: Some(at("2025-06-03T09:00:00Z")),
+            snoozed_until: Some(at("2025-06-02T18:00:00+01:00")),
+            completed_at: None,
+            outcome: None,
+        }),
+    ]
+}
+
+/// The same record with one field changed.
+fn modified(record: &Record) -> Record {
+    let mut r = record.clone();
+    match &mut r {
+        Record::Account(a) => a.executive_sponsor = Some("CFO".into()),
+        Record::Contact(c) => c.is_admin = false,
+        Record::Subscription(s) => s.seats += 5,
+        Record::SubscriptionChange(c) => c.reason = None,
+        Record::Ticket(t) => t.csat = None,
+        Record::SurveyResponse(s) => s.score = SurveyScore::Nps(10),
+        Record::Activity(a) => a.attended = None,
+        Record::Release(r) => r.features.push("collaboration".into()),
+        Record::Task(t) => t.completed_at = Some(at("2025-06-02T10:00:00.5Z")),
+    }
+    r
+}
+
+fn account(id: &str) -> Record {
+    Record::Account(Account {
+        id: AccountId::parse(id).unwrap(),
+        name: format!("Account {id}"),
+        plan: None,
+        industry: None,
+        region: None,
+        country: None,
+        size_band: None,
+        owner: None,
+        parent: None,
+        signed_up_at: None,
+        executive_sponsor: None,
+    })
+}
+
+mod cases {
+    use super::*;
+
+    pub async fn migrations_are_idempotent(location: &StoreLocation) {
+        let first = tenure_store::open(location).await.unwrap();
+        assert_eq!(first.schema_version().await.unwrap(), 1);
+        first.upsert(&account("kept")).await.unwrap();
+        drop(first);
+        let again = tenure_store::open(location).await.unwrap();
+        assert_eq!(again.schema_version().await.unwrap(), 1);
+        assert_eq!(
+            again.count(RecordKind::Account).await.unwrap(),
+            1,
+            "reopening keeps data"
+        );
+        again.ping().await.unwrap();
+    }
+
+    pub async fn every_kind_round_trips_and_upserts(location: &StoreLocation) {
+        let store = tenure_store::open(location).await.unwrap();
+        let samples = samples();
+        let kinds: HashSet<RecordKind> = samples.iter().map(Record::kind).collect();
+        assert_eq!(kinds.len(), RecordKind::ALL.len(), "a sample of every kind");
+        for record in &samples {
+            let kind = record.kind();
+            let id = record.external_id();
+            assert_eq!(store.get(kind, id).await.unwrap(), None);
+            assert_eq!(
+                store.upsert(record).await.unwrap(),
+                UpsertOutcome::Inserted,
+                "{kind:?}"
+            );
+            assert_eq!(
+                store.get(kind, id).await.unwrap().as_ref(),
+                Some(record),
+                "{kind:?} round trip"
+            );
+            assert_eq!(
+                store.upsert(record).await.unwrap(),
+                UpsertOutcome::Unchanged,
+                "{kind:?} re-upsert"
+            );
+            let changed = modified(record);
+            assert_ne!(&changed, record);
+            assert_eq!(
+                store.upsert(&changed).await.unwrap(),
+                UpsertOutcome::Updated,
+                "{kind:?} change"
+            );
+            assert_eq!(store.get(kind, id).await.unwrap(), Some(changed.clone()));
+            assert_eq!(
+                store.upsert(&changed).await.unwrap(),
+                UpsertOutcome::Unchanged
+            );
+            assert_eq!(store.count(kind).await.unwrap(), 1);
+        }
+    }
+
+    pub async fn batches_report_each_outcome_in_order(location: &StoreLocation) {
+        let store = tenure_store::open(location).await.unwrap();
+        let a = account("a");
+        let mut a2 = a.clone();
+        if let Record::Account(x) = &mut a2 {
+            x.plan = Some("enterprise".into());
+        }
+        let outcomes = store
+            .upsert_many(&[a.clone(), a2.clone(), account("b"), a2.clone()])
+            .await
+            .unwrap();
+        assert_eq!(
+            outcomes,
+            [
+                UpsertOutcome::Inserted,
+                UpsertOutcome::Updated,
+                UpsertOutcome::Inserted,
+                UpsertOutcome::Unchanged
+            ]
+        );
+        assert_eq!(store.get(RecordKind::Account, "a").await.unwrap(), Some(a2));
+        assert_eq!(store.upsert_many(&[]).await.unwrap(), []);
+    }
+
+    pub async fn listing_is_bytewise_and_pages_by_key(location: &StoreLocation) {
+        let store = tenure_store::open(location).await.unwrap();
+        for id in ["b", "a", "B", "é", "a10", "a9", "Z"] {
+            store.upsert(&account(id)).await.unwrap();
+        }
+        let ids = |records: Vec<Record>| {
+            records
+                .iter()
+                .map(|r| r.external_id().to_owned())
+                .collect::<Vec<_>>()
+        };
+        let all = ids(store.list(RecordKind::Account, None, 100).await.unwrap());
+        assert_eq!(all, ["B", "Z", "a", "a10", "a9", "b", "é"]);
+        let page1 = ids(store.list(RecordKind::Account, None, 3).await.unwrap());
+        let page2 = ids(store.list(RecordKind::Account, Some("a"), 3).await.unwrap());
+        let page3 = ids(store.list(RecordKind::Account, Some("b"), 3).await.unwrap());
+        assert_eq!(page1, ["B", "Z", "a"]);
+        assert_eq!(page2, ["a10", "a9", "b"]);
+        assert_eq!(page3, ["é"]);
+        assert!(store
+            .list(RecordKind::Account, Some("é"), 3)
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(store
+            .list(RecordKind::Ticket, None, 3)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
+    pub async fn deletes_remove_one_record(location: &StoreLocation) {
+        let store = tenure_store::open(location).await.unwrap();
+        store.upsert(&account("gone")).await.unwrap();
+        store.upsert(&account("stays")).await.unwrap();
+        assert!(store.delete(RecordKind::Account, "gone").await.unwrap());
+        assert!(!store.delete(RecordKind::Account, "gone").await.unwrap());
+        assert_eq!(store.get(RecordKind::Account, "gone").await.unwrap(), None);
+        assert_eq!(store.count(RecordKind::Account).await.unwrap(), 1);
+        // Re-creating a deleted id starts a new record.
+        assert_eq!(
+            store.upsert(&account("gone")).await.unwrap(),
+            UpsertOutcome::Inserted
+        );
+    }
+
+    pub async fn model_history_keeps_every_application(location: &StoreLocation) {
+        let store = tenure_store::open(location).await.unwrap();
+        assert_eq!(store.current_model().await.unwrap(), None);
+        let v1 = ModelVersion::parse("0123456789abcdef").unwrap();
+        let v2 = ModelVersion::parse("fedcba9876543210").unwrap();
+        let t = |h: u32| at(&format!("2026-01-01T{h:02}:00:00+01:00"));
+        assert_eq!(
+            store
+                .apply_model(&v1, "# one", "{}", t(1), Some("admin"))
+                .await
+                .unwrap(),
+            ApplyOutcome::Applied { new_version: true }
+        );
+        assert_eq!(
+            store
+                .apply_model(&v1, "# one", "{}", t(2), None)
+                .await
+                .unwrap(),
+            ApplyOutcome::AlreadyCurrent
+        );
+        assert_eq!(
+            store
+                .apply_model(&v2, "# two", "{\"x\":1}", t(3), None)
+                .await
+                .unwrap(),
+            ApplyOutcome::Applied { new_version: true }
+        );
+        assert_eq!(
+            store
+                .apply_model(&v1, "# one", "{}", t(4), None)
+                .await
+                .unwrap(),
+            ApplyOutcome::Applied { new_version: false }
+        );
+        let history = store.model_history().await.unwrap();
+        let versions: Vec<&ModelVersion> = history.iter().map(|a| &a.version).collect();
+        assert_eq!(versions, [&v1, &v2, &v1]);
+        assert_eq!(history[0].applied_by.as_deref(), Some("admin"));
+        assert_eq!(history[2].applied_at, t(4));
+        assert!(history.windows(2).all(|w| w[0].seq < w[1].seq));
+        let current = store.current_model().await.unwrap().unwrap();
+        assert_eq!(current.version, v1);
+        assert_eq!(current.first_applied_at, t(1), "first application time is kept");
+        let two = store.model_version(&v2).await.unwrap().unwrap();
+        assert_eq!(
+            (two.source.as_str(), two.model_json.as_str()),
+            ("# two", "{\"x\":1}")
+        );
+        let unknown = ModelVersion::parse("0000000000000000").unwrap();
+        assert_eq!(store.model_version(&unknown).await.unwrap(), None);
+    }
+
+    pub async fn credentials_are_found_by_hash_and_revoked(location: &StoreLocation) {
+        let store = tenure_store::open(location).await.unwrap();
+        let made = secret::generate(CredentialKind::WriteKey).unwrap();
+        let credential = Credential {
+            id: made.id.clone(),
+            kind: CredentialKind::WriteKey,
+            name: "web app".into(),
+            scopes: vec!["ingest".into()],
+            secret_hash: made.hash.clone(),
+            created_at: at("2026-01-01T00:00:00Z"),
+            revoked_at: None,
+        };
+        store.insert_credential(&credential).await.unwrap();
+        assert!(
+            store.insert_credential(&credential).await.is_err(),
+            "ids and hashes are unique"
+        );
+        assert_eq!(
+            store
+                .credential_by_hash(&secret::hash(&made.secret))
+                .await
+                .unwrap(),
+            Some(credential.clone())
+        );
+        assert_eq!(
+            store
+                .credential_by_hash(&secret::hash("tnr_wk_wrong"))
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            store.credential_by_hash(&made.secret).await.unwrap(),
+            None,
+            "the secret itself is not stored"
+        );
+        let when = at("2026-02-01T00:00:00Z");
+        assert!(store.revoke_credential(&made.id, when).await.unwrap());
+        assert!(!store.revoke_credential(&made.id, when).await.unwrap());
+        let all = store.credentials().await.unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].revoked_at, Some(when));
+    }
+
+    pub async fn concurrent_writers_lose_nothing(location: &StoreLocation) {
+        let store = tenure_store::open(location).await.unwrap();
+        let mut tasks = Vec::new();
+        for w in 0..6 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..25 {
+                    let id = format!("w{w}-{i:03}");
+                    store.upsert(&account(&id)).await.unwrap();
+                }
+                let batch: Vec<Record> = (0..25)
+                    .map(|i| account(&format!("w{w}-batch-{i:03}")))
+                    .collect();
+                store.upsert_many(&batch).await.unwrap();
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(store.count(RecordKind::Account).await.unwrap(), 6 * 50);
+    }
+}
+
+/// Runs each case once per backend.
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let location = tenure_store::StoreLocation::Sqlite(dir.path().join("tenure.db"));
+                    super::cases::$case(&location).await;
+                }
+            )*
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(admin_url) = tenure_store::testing::postgres_admin_url() else {
+                        // Skipped: the test command's summary says the PostgreSQL suite did not run.
+                        return;
+                    };
+                    let db = tenure_store::testing::TestDatabase::create(&admin_url).await.unwrap();
+                    let location = tenure_store::StoreLocation::Postgres(db.url().to_owned());
+                    super::cases::$case(&location).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    migrations_are_idempotent,
+    every_kind_round_trips_and_upserts,
+    batches_report_each_outcome_in_order,
+    listing_is_bytewise_and_pages_by_key,
+    deletes_remove_one_record,
+    model_history_keeps_every_application,
+    credentials_are_found_by_hash_and_revoked,
+    concurrent_writers_lose_nothing,
+);
