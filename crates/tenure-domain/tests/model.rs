@@ -52,7 +52,7 @@ fn every_mistake_is_reported_at_its_line_and_column() {
     ];
     assert_eq!(err.locations(), expected, "{err}");
     let messages: Vec<&str> = err.diagnostics.iter().map(|d| d.message.as_str()).collect();
-    assert_eq!(messages[0], "unknown key `ownr` in `tenure.toml.measures.open_tickets`");
+    assert_eq!(messages[0], "unknown key `ownr` in `measures.open_tickets`");
     assert_eq!(err.diagnostics[0].help.as_deref().map(|h| h.starts_with("did you mean `owner`?")), Some(true));
     assert_eq!(messages[1], "milestone `activated` names undeclared event `integration_conected`");
     assert!(messages[2].contains("`weight` is negative (-1)"), "{}", messages[2]);
@@ -107,7 +107,7 @@ fn reference_and_range_errors_are_precise() {
         ("{ kind = \"webhook\", url = \"http://localhost:9000/hooks/renewal-risk\" }", "{ kind = \"webhook\", url = \"localhost:9000\" }", "is not an http(s) URL"),
         ("name = \"smb\"\ndescription = \"Small businesses.\"", "name = \"smb\"\ndescription = \"Small businesses.\"\nwhen = [{ field = \"seats\", op = \"lt\", value = 50 }]", "the last segment has conditions"),
         ("kind = \"ttfv\"", "kind = \"ttfv\"\nmeasure = \"latest_nps\"", "`measure` is only used by kind `measure_average`"),
-        ("window_days = 7\n\n[measures.seat_utilisation]", "window_days = 0\n\n[measures.seat_utilisation]", "`tenure.toml.measures.active_users_7d.window_days` is 0, out of range"),
+        ("window_days = 7\n\n[measures.seat_utilisation]", "window_days = 0\n\n[measures.seat_utilisation]", "`measures.active_users_7d.window_days` is 0, out of range"),
     ];
     for (from, to, fragment) in cases {
         let src = edit(DEFAULT_MODEL_TOML, from, to);

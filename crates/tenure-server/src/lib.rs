@@ -1,1 +1,42 @@
+//! Tenure's HTTP composition root: it builds the axum application from a store and serves it.
+//! Today it answers liveness and readiness; the ingestion API, REST API and web app are
+//! mounted here as they land. It owns no business logic: handlers translate HTTP to calls on
+//! the store and the engine, and errors to JSON with a stable `code`.
 
+mod error;
+mod health;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use tenure_store::Store;
+use tokio::net::TcpListener;
+
+pub use error::ApiError;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(health::routes())
+        .fallback(error::not_found)
+        .with_state(state)
+}
+
+/// Serves the application on `listener` until `shutdown` completes, then drains in-flight
+/// requests.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

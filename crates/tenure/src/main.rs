@@ -1,1 +1,29 @@
-fn main() {}
+//! The `tenure` binary: parses the command line, sets up logging, runs one command and turns
+//! its outcome into an exit code. Everything else lives in the library crates.
+
+mod cli;
+mod commands;
+mod data_dir;
+mod failure;
+
+use clap::Parser;
+
+fn main() {
+    let cli = cli::Cli::parse();
+    cli::init_logging(&cli.global);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(failure::EXIT_RUNTIME);
+        }
+    };
+    let outcome = runtime.block_on(commands::run(cli));
+    match outcome {
+        Ok(()) => {}
+        Err(failure) => {
+            eprintln!("{failure}");
+            std::process::exit(failure.exit_code());
+        }
+    }
+}

@@ -103,7 +103,7 @@ pub(super) fn parse(file: &str, source: &str) -> Result<SuccessModel, ModelError
     let root = Obj {
         table: doc.as_table(),
         span: 0..0,
-        path: String::from("tenure.toml"),
+        path: String::new(),
     };
     let mut p = Parser {
         r: Reader::default(),
@@ -529,7 +529,7 @@ impl Parser {
                         ],
                         i,
                     )),
-                    None => self.r.unknown_name(a.span, &format!("{}.activities", obj.path), &a.value, ActivityKind::NAMES),
+                    None => self.r.unknown_name(a.span, &super::reader::child_path(&obj.path, "activities"), &a.value, ActivityKind::NAMES),
                 }
             }
             let per_seat = self.r.boolean(&obj, "per_seat").is_some_and(|b| b.value);

@@ -66,7 +66,11 @@ impl Reader {
             };
             self.error_help(
                 span,
-                format!("unknown key `{key}` in `{}`", obj.path),
+                if obj.path.is_empty() {
+                    format!("unknown top-level key `{key}`")
+                } else {
+                    format!("unknown key `{key}` in `{}`", obj.path)
+                },
                 help,
             );
         }
@@ -93,7 +97,11 @@ impl Reader {
                 if required {
                     self.error_help(
                         obj.span.clone(),
-                        format!("missing key `{key}` in `{}`", obj.path),
+                        if obj.path.is_empty() {
+                            format!("missing top-level key `{key}`")
+                        } else {
+                            format!("missing key `{key}` in `{}`", obj.path)
+                        },
                         format!("add `{key} = …` ({expected})"),
                     );
                 }
@@ -107,8 +115,8 @@ impl Reader {
         self.error(
             span,
             format!(
-                "`{}.{key}` must be {expected}, found {}",
-                obj.path,
+                "`{}` must be {expected}, found {}",
+                child_path(&obj.path, key),
                 type_name(item)
             ),
         );
@@ -137,7 +145,7 @@ impl Reader {
                 span: s.span,
             }),
             None => {
-                self.unknown_name(s.span.clone(), &format!("{}.{key}", obj.path), &s.value, names);
+                self.unknown_name(s.span.clone(), &child_path(&obj.path, key), &s.value, names);
                 None
             }
         }
@@ -167,7 +175,7 @@ impl Reader {
             }),
             Some(_) => {
                 let span = self.value_span(obj, key);
-                self.error(span, format!("`{}.{key}` must be a finite number", obj.path));
+                self.error(span, format!("`{}` must be a finite number", child_path(&obj.path, key)));
                 None
             }
             None => {
@@ -189,7 +197,7 @@ impl Reader {
             Some(i) => {
                 self.error_help(
                     span,
-                    format!("`{}.{key}` is {i}, out of range", obj.path),
+                    format!("`{}` is {i}, out of range", child_path(&obj.path, key)),
                     format!("use a whole number from {} to {}", range.start, range.end - 1),
                 );
                 None
@@ -233,7 +241,7 @@ impl Reader {
                 }),
                 None => self.error(
                     span,
-                    format!("`{}.{key}` must hold only strings", obj.path),
+                    format!("`{}` must hold only strings", child_path(&obj.path, key)),
                 ),
             }
         }
@@ -248,7 +256,7 @@ impl Reader {
             Some(table) => Some(Obj {
                 table,
                 span: table_span(item).unwrap_or(span),
-                path: format!("{}.{key}", obj.path),
+                path: child_path(&obj.path, key),
             }),
             None => {
                 self.wrong_type(obj, key, item, "a table");
@@ -271,7 +279,7 @@ impl Reader {
                     Obj {
                         table,
                         span: table_span(item).unwrap_or(key_span),
-                        path: format!("{}.{key}", obj.path),
+                        path: child_path(&obj.path, key),
                     },
                 )),
                 None => {
@@ -287,7 +295,7 @@ impl Reader {
         let Some(item) = self.item(obj, key, false, "an array of tables") else {
             return Vec::new();
         };
-        let path = format!("{}.{key}", obj.path);
+        let path = child_path(&obj.path, key);
         let mut out = Vec::new();
         match item {
             Item::ArrayOfTables(aot) => {
@@ -331,6 +339,15 @@ impl Reader {
                 None
             }
         }
+    }
+}
+
+/// The dotted path of `key` inside `parent` (the top level has an empty path).
+pub(super) fn child_path(parent: &str, key: &str) -> String {
+    if parent.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{parent}.{key}")
     }
 }
 

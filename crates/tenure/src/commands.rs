@@ -1,0 +1,25 @@
+//! One module per command. Each takes the parsed arguments and the clock reading made here,
+//! at the edge, so nothing below reads the clock itself.
+
+mod demo;
+mod init;
+mod model;
+mod serve;
+
+use chrono::Utc;
+
+use crate::cli::{Cli, Command};
+use crate::data_dir::DataDir;
+use crate::failure::Outcome;
+
+pub async fn run(cli: Cli) -> Outcome {
+    let now = Utc::now().fixed_offset();
+    let dir = |default: &str| cli.global.data_dir.clone().unwrap_or_else(|| default.into());
+    let data_dir = DataDir::new(dir("./tenure-data"), cli.global.database_url.clone());
+    match cli.command {
+        Command::Init { json } => init::run(&data_dir, json, now).await.map(|_| ()),
+        Command::Serve { listen } => serve::run(&data_dir, listen).await,
+        Command::Model { command } => model::run(&data_dir, command, now).await,
+        Command::Demo { no_serve, listen } => demo::run(dir("./tenure-demo"), no_serve, listen, now).await,
+    }
+}
