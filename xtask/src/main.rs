@@ -1,1 +1,62 @@
-fn main() {}
+//! Project automation: `cargo xtask test` runs the whole test suite and says plainly whether
+//! the PostgreSQL half of the store conformance suite ran.
+
+use std::process::{Command, ExitCode};
+
+const POSTGRES_URL_VAR: &str = "TENURE_TEST_POSTGRES_URL";
+
+fn redact(url: &str) -> String {
+    match url.split_once("://").and_then(|(scheme, rest)| {
+        let (userinfo, host) = rest.split_once('@')?;
+        let (user, _) = userinfo.split_once(':')?;
+        Some(format!("{scheme}://{user}:***@{host}"))
+    }) {
+        Some(redacted) => redacted,
+        None => url.to_owned(),
+    }
+}
+
+fn test(extra: &[String]) -> ExitCode {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let status = Command::new(cargo)
+        .args(["test", "--workspace"])
+        .args(extra)
+        .status();
+    let code = match status {
+        Ok(s) if s.success() => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("xtask: cannot run cargo: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!();
+    match std::env::var(POSTGRES_URL_VAR) {
+        Ok(url) if !url.is_empty() => {
+            println!("PostgreSQL suite: run against {}", redact(&url));
+        }
+        _ => {
+            println!("PostgreSQL suite: NOT RUN — no {POSTGRES_URL_VAR} is set.");
+            println!(
+                "  Only the SQLite half of the store conformance suite ran. To run both, start a"
+            );
+            println!("  PostgreSQL server and set {POSTGRES_URL_VAR}=postgres://USER:PASSWORD@HOST:PORT/postgres");
+            println!(
+                "  (a role that may create databases); `bash .ci/run` does this for you on Debian."
+            );
+        }
+    }
+    code
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("test") => test(&args[1..]),
+        _ => {
+            eprintln!("usage: cargo xtask test [CARGO TEST ARGS…]");
+            eprintln!("  test   run every test; says whether the PostgreSQL suite ran");
+            ExitCode::from(2)
+        }
+    }
+}

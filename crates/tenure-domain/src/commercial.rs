@@ -86,7 +86,9 @@ impl SubscriptionChange {
     /// Checks that the sign of the ARR change agrees with its kind.
     pub fn check_sign(&self) -> Result<(), DomainError> {
         let ok = match self.kind {
-            ChangeKind::New | ChangeKind::Expansion | ChangeKind::Reactivation => self.arr_delta.minor >= 0,
+            ChangeKind::New | ChangeKind::Expansion | ChangeKind::Reactivation => {
+                self.arr_delta.minor >= 0
+            }
             ChangeKind::Contraction | ChangeKind::Churn => self.arr_delta.minor <= 0,
         };
         if ok {

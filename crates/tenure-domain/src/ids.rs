@@ -14,7 +14,10 @@ fn check_id(kind: &'static str, s: &str) -> Result<(), DomainError> {
     let problem = if s.is_empty() {
         Some("it is empty".to_owned())
     } else if s.len() > MAX_ID_LEN {
-        Some(format!("it is {} bytes long (at most {MAX_ID_LEN})", s.len()))
+        Some(format!(
+            "it is {} bytes long (at most {MAX_ID_LEN})",
+            s.len()
+        ))
     } else if s.trim() != s {
         Some("it has leading or trailing white space".to_owned())
     } else if s.chars().any(char::is_control) {

@@ -16,7 +16,9 @@ pub mod voice;
 
 pub use account::{Account, Contact};
 pub use activity::{CsmActivity, Release};
-pub use commercial::{BillingInterval, ChangeKind, Subscription, SubscriptionChange, SubscriptionStatus};
+pub use commercial::{
+    BillingInterval, ChangeKind, Subscription, SubscriptionChange, SubscriptionStatus,
+};
 pub use ids::*;
 pub use model::{ModelErrors, ModelVersion, SuccessModel};
 pub use money::{Currency, Money};
@@ -33,7 +35,9 @@ pub enum DomainError {
         value: String,
         problem: String,
     },
-    #[error("invalid currency `{0}`: expected an ISO 4217 code of three uppercase letters, such as USD")]
+    #[error(
+        "invalid currency `{0}`: expected an ISO 4217 code of three uppercase letters, such as USD"
+    )]
     InvalidCurrency(String),
     #[error("invalid amount `{value}`: {problem}")]
     InvalidAmount { value: String, problem: String },

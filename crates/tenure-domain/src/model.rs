@@ -47,7 +47,10 @@ pub struct ModelVersion(String);
 impl ModelVersion {
     /// Accepts a version as printed by `tenure model check` (16 lowercase hex digits).
     pub fn parse(s: &str) -> Result<Self, String> {
-        if s.len() == 16 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if s.len() == 16
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             Ok(ModelVersion(s.to_owned()))
         } else {
             Err(format!(

@@ -34,8 +34,8 @@ impl Currency {
     /// Digits after the decimal point in this currency's minor unit (ISO 4217).
     pub fn exponent(&self) -> u32 {
         match self.as_str() {
-            "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX"
-            | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+            "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF"
+            | "UGX" | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
             "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
             _ => 2,
         }
@@ -90,7 +90,9 @@ impl Money {
             return Err(invalid("expected a number such as 1234.50"));
         }
         if !whole.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(invalid("expected digits with an optional '.' and sign, no separators"));
+            return Err(invalid(
+                "expected digits with an optional '.' and sign, no separators",
+            ));
         }
         if frac.len() > exp as usize {
             return Err(invalid(&format!(
@@ -102,12 +104,15 @@ impl Money {
         let whole: i64 = if whole.is_empty() {
             0
         } else {
-            whole.parse().map_err(|_| invalid("the amount is too large"))?
+            whole
+                .parse()
+                .map_err(|_| invalid("the amount is too large"))?
         };
         let frac_value: i64 = if frac.is_empty() {
             0
         } else {
-            frac.parse::<i64>().map_err(|_| invalid("bad decimals"))? * 10i64.pow(exp - frac.len() as u32)
+            frac.parse::<i64>().map_err(|_| invalid("bad decimals"))?
+                * 10i64.pow(exp - frac.len() as u32)
         };
         let minor = whole
             .checked_mul(scale)

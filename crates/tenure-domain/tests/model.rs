@@ -11,7 +11,11 @@ fn parse(src: &str) -> Result<SuccessModel, ModelErrors> {
 
 /// Replaces exactly one occurrence of `from` (the test fails if there are none or several).
 fn edit(src: &str, from: &str, to: &str) -> String {
-    assert_eq!(src.matches(from).count(), 1, "`{from}` must occur exactly once");
+    assert_eq!(
+        src.matches(from).count(),
+        1,
+        "`{from}` must occur exactly once"
+    );
     src.replacen(from, to, 1)
 }
 
@@ -31,7 +35,9 @@ fn the_default_model_is_valid() {
     assert_eq!(model.version().as_str().len(), 16);
     // A missed-milestone trigger without its own deadline takes the milestone's.
     match &model.playbooks["activation_rescue"].trigger {
-        tenure_domain::model::Trigger::MilestoneMissed { days_after_signup, .. } => {
+        tenure_domain::model::Trigger::MilestoneMissed {
+            days_after_signup, ..
+        } => {
             assert_eq!(*days_after_signup, 14)
         }
         other => panic!("unexpected trigger {other:?}"),
@@ -40,9 +46,21 @@ fn the_default_model_is_valid() {
 
 #[test]
 fn every_mistake_is_reported_at_its_line_and_column() {
-    let src = edit(DEFAULT_MODEL_TOML, "owner = \"Support\"\nsource = \"tickets\"\naggregate = \"open_count\"", "ownr = \"Support\"\nsource = \"tickets\"\naggregate = \"open_count\"");
-    let src = edit(&src, "{ measure = \"rich_reports_30d\", weight = 1,", "{ measure = \"rich_reports_30d\", weight = -1,");
-    let src = edit(&src, "events = [\"integration_connected\"]\nexpected_within_days = 14", "events = [\"integration_conected\"]\nexpected_within_days = 14");
+    let src = edit(
+        DEFAULT_MODEL_TOML,
+        "owner = \"Support\"\nsource = \"tickets\"\naggregate = \"open_count\"",
+        "ownr = \"Support\"\nsource = \"tickets\"\naggregate = \"open_count\"",
+    );
+    let src = edit(
+        &src,
+        "{ measure = \"rich_reports_30d\", weight = 1,",
+        "{ measure = \"rich_reports_30d\", weight = -1,",
+    );
+    let src = edit(
+        &src,
+        "events = [\"integration_connected\"]\nexpected_within_days = 14",
+        "events = [\"integration_conected\"]\nexpected_within_days = 14",
+    );
     let err = parse(&src).expect_err("three mistakes");
     assert_eq!(err.diagnostics.len(), 3, "{err}");
     let expected = [
@@ -53,10 +71,27 @@ fn every_mistake_is_reported_at_its_line_and_column() {
     assert_eq!(err.locations(), expected, "{err}");
     let messages: Vec<&str> = err.diagnostics.iter().map(|d| d.message.as_str()).collect();
     assert_eq!(messages[0], "unknown key `ownr` in `measures.open_tickets`");
-    assert_eq!(err.diagnostics[0].help.as_deref().map(|h| h.starts_with("did you mean `owner`?")), Some(true));
-    assert_eq!(messages[1], "milestone `activated` names undeclared event `integration_conected`");
-    assert!(messages[2].contains("`weight` is negative (-1)"), "{}", messages[2]);
-    assert!(err.diagnostics[1].help.as_deref().unwrap().contains("did you mean `integration_connected`?"));
+    assert_eq!(
+        err.diagnostics[0]
+            .help
+            .as_deref()
+            .map(|h| h.starts_with("did you mean `owner`?")),
+        Some(true)
+    );
+    assert_eq!(
+        messages[1],
+        "milestone `activated` names undeclared event `integration_conected`"
+    );
+    assert!(
+        messages[2].contains("`weight` is negative (-1)"),
+        "{}",
+        messages[2]
+    );
+    assert!(err.diagnostics[1]
+        .help
+        .as_deref()
+        .unwrap()
+        .contains("did you mean `integration_connected`?"));
     insta::assert_snapshot!("three_mistakes", err.to_string());
 }
 
@@ -70,7 +105,11 @@ fn pillars_whose_weights_sum_to_zero_are_rejected_at_each_weight() {
         src.replace_range(start..end, "0");
     }
     // Keep the tech-touch override from restoring weight to two pillars.
-    let src = edit(&src, "pillars = { relationship_signals = 5, engagement_quality = 40 }\n", "");
+    let src = edit(
+        &src,
+        "pillars = { relationship_signals = 5, engagement_quality = 40 }\n",
+        "",
+    );
     let err = parse(&src).expect_err("weights sum to zero");
     let expected: Vec<LineCol> = Pillar::NAMES
         .iter()
@@ -81,7 +120,10 @@ fn pillars_whose_weights_sum_to_zero_are_rejected_at_each_weight() {
     let mut expected_sorted = expected.clone();
     expected_sorted.sort_by_key(|l| (l.line, l.column));
     assert_eq!(found, expected_sorted, "{err}");
-    assert!(err.diagnostics.iter().all(|d| d.message.contains("sum to zero")));
+    assert!(err
+        .diagnostics
+        .iter()
+        .all(|d| d.message.contains("sum to zero")));
 }
 
 #[test]
@@ -89,7 +131,10 @@ fn toml_syntax_errors_point_at_the_fault() {
     let src = "[model]\nname = \"x\"\n[health\n";
     let err = parse(src).unwrap_err();
     assert_eq!(err.diagnostics.len(), 1);
-    assert!(err.diagnostics[0].message.starts_with("invalid TOML"), "{err}");
+    assert!(
+        err.diagnostics[0].message.starts_with("invalid TOML"),
+        "{err}"
+    );
     assert_eq!(err.locations()[0].line, 3);
 }
 
@@ -124,9 +169,17 @@ fn reference_and_range_errors_are_precise() {
 
 #[test]
 fn a_measure_drop_trigger_needs_a_compared_measure() {
-    let src = edit(DEFAULT_MODEL_TOML, "trigger = { kind = \"measure_drop\", measure = \"core_actions_trend\", percent = 30 }", "trigger = { kind = \"measure_drop\", measure = \"core_actions_30d\", percent = 30 }");
+    let src = edit(
+        DEFAULT_MODEL_TOML,
+        "trigger = { kind = \"measure_drop\", measure = \"core_actions_trend\", percent = 30 }",
+        "trigger = { kind = \"measure_drop\", measure = \"core_actions_30d\", percent = 30 }",
+    );
     let err = parse(&src).unwrap_err();
-    assert!(err.to_string().contains("is not compared to a prior window"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("is not compared to a prior window"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -138,7 +191,11 @@ fn the_version_hashes_meaning_not_layout() {
         .map(|l| format!("{l}\n"))
         .collect();
     assert_eq!(parse(&without_comments).unwrap().version(), base);
-    let reweighted = edit(DEFAULT_MODEL_TOML, "[health.pillars.outcome_progress]\nweight = 30", "[health.pillars.outcome_progress]\nweight = 31");
+    let reweighted = edit(
+        DEFAULT_MODEL_TOML,
+        "[health.pillars.outcome_progress]\nweight = 30",
+        "[health.pillars.outcome_progress]\nweight = 31",
+    );
     assert_ne!(parse(&reweighted).unwrap().version(), base);
 }
 
@@ -146,11 +203,21 @@ fn the_version_hashes_meaning_not_layout() {
 fn the_glossary_covers_every_definition() {
     let model = SuccessModel::default_model();
     let glossary = model.glossary();
-    for name in model.measures.keys().chain(model.milestones.keys()).chain(model.metrics.keys()) {
-        assert!(glossary.contains(&format!("`{name}`")), "{name} missing from the glossary");
+    for name in model
+        .measures
+        .keys()
+        .chain(model.milestones.keys())
+        .chain(model.metrics.keys())
+    {
+        assert!(
+            glossary.contains(&format!("`{name}`")),
+            "{name} missing from the glossary"
+        );
     }
     assert!(glossary.contains(model.version().as_str()));
-    assert!(glossary.contains("Distinct users with any event, over the trailing 30 days, divided by licensed seats."));
+    assert!(glossary.contains(
+        "Distinct users with any event, over the trailing 30 days, divided by licensed seats."
+    ));
     insta::assert_snapshot!("default_glossary", glossary);
 }
 
@@ -175,4 +242,23 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn a_misspelt_required_key_is_one_error_not_two() {
+    let src = edit(
+        DEFAULT_MODEL_TOML,
+        "[health.pillars.engagement_quality]\nweight = 30",
+        "[health.pillars.engagement_quality]\nwieght = 30",
+    );
+    let err = parse(&src).unwrap_err();
+    assert_eq!(err.diagnostics.len(), 1, "{err}");
+    assert_eq!(
+        err.diagnostics[0].message,
+        "unknown key `wieght` in `health.pillars.engagement_quality`"
+    );
+    assert_eq!(
+        err.locations()[0],
+        position_of(&src, "[health.pillars.engagement_quality]", "wieght")
+    );
 }

@@ -32,13 +32,18 @@ async fn health_readiness_and_errors_over_http() {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(tenure_server::serve(
         listener,
-        AppState { store: store.clone() },
+        AppState {
+            store: store.clone(),
+        },
         async {
             let _ = stopped.await;
         },
     ));
 
-    assert_eq!(get(addr, "/healthz").await, (200, serde_json::json!({"status": "ok"})));
+    assert_eq!(
+        get(addr, "/healthz").await,
+        (200, serde_json::json!({"status": "ok"}))
+    );
 
     let (status, body) = get(addr, "/readyz").await;
     assert_eq!(status, 503);

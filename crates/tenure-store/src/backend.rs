@@ -18,7 +18,10 @@ pub(crate) struct Migration {
 }
 
 pub(crate) fn checksum(sql: &str) -> String {
-    Sha256::digest(sql.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(sql.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Placeholder style of a backend.
@@ -61,10 +64,19 @@ impl Statements {
         for kind in RecordKind::ALL {
             let table = kind.table();
             let cols: Vec<&str> = kind.columns().iter().map(|c| c.0).collect();
-            let all = std::iter::once("external_id").chain(cols.iter().copied()).collect::<Vec<_>>();
+            let all = std::iter::once("external_id")
+                .chain(cols.iter().copied())
+                .collect::<Vec<_>>();
             let select = all.join(", ");
-            let params = (1..=all.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
-            let set = cols.iter().map(|c| format!("{c} = excluded.{c}")).collect::<Vec<_>>().join(", ");
+            let params = (1..=all.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let set = cols
+                .iter()
+                .map(|c| format!("{c} = excluded.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
             let changed = cols
                 .iter()
                 .map(|c| format!("{table}.{c} IS DISTINCT FROM excluded.{c}"))
@@ -78,14 +90,28 @@ impl Statements {
                  WHERE {changed} RETURNING revision"
             );
             s.upsert.insert(kind, style.apply(upsert));
-            s.get.insert(kind, style.apply(format!("SELECT {select} FROM {table} WHERE external_id = $1")));
-            s.list_from_start.insert(kind, style.apply(format!("SELECT {select} FROM {table} ORDER BY external_id LIMIT $1")));
+            s.get.insert(
+                kind,
+                style.apply(format!(
+                    "SELECT {select} FROM {table} WHERE external_id = $1"
+                )),
+            );
+            s.list_from_start.insert(
+                kind,
+                style.apply(format!(
+                    "SELECT {select} FROM {table} ORDER BY external_id LIMIT $1"
+                )),
+            );
             s.list_after.insert(
                 kind,
                 style.apply(format!("SELECT {select} FROM {table} WHERE external_id > $1 ORDER BY external_id LIMIT $2")),
             );
-            s.count.insert(kind, format!("SELECT COUNT(*) FROM {table}"));
-            s.delete.insert(kind, style.apply(format!("DELETE FROM {table} WHERE external_id = $1")));
+            s.count
+                .insert(kind, format!("SELECT COUNT(*) FROM {table}"));
+            s.delete.insert(
+                kind,
+                style.apply(format!("DELETE FROM {table} WHERE external_id = $1")),
+            );
         }
         s
     }

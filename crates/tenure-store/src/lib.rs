@@ -42,7 +42,10 @@ impl StoreLocation {
     pub fn parse(url: &str) -> Result<StoreLocation, StoreError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(StoreLocation::Postgres(url.to_owned()))
-        } else if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        } else if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
             if path.is_empty() {
                 return Err(StoreError::UnsupportedUrl(url.to_owned()));
             }
@@ -183,9 +186,13 @@ impl CredentialKind {
     }
 
     pub fn from_name(s: &str) -> Option<CredentialKind> {
-        [CredentialKind::AdminToken, CredentialKind::ApiToken, CredentialKind::WriteKey]
-            .into_iter()
-            .find(|k| k.name() == s)
+        [
+            CredentialKind::AdminToken,
+            CredentialKind::ApiToken,
+            CredentialKind::WriteKey,
+        ]
+        .into_iter()
+        .find(|k| k.name() == s)
     }
 }
 
@@ -223,7 +230,12 @@ pub trait Store: Send + Sync {
     async fn get(&self, kind: RecordKind, external_id: &str) -> Result<Option<Record>, StoreError>;
 
     /// Up to `limit` records in external-id order (bytewise), starting after `after`.
-    async fn list(&self, kind: RecordKind, after: Option<&str>, limit: u32) -> Result<Vec<Record>, StoreError>;
+    async fn list(
+        &self,
+        kind: RecordKind,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Record>, StoreError>;
 
     async fn count(&self, kind: RecordKind) -> Result<u64, StoreError>;
 
@@ -243,7 +255,10 @@ pub trait Store: Send + Sync {
     /// The model version applied last.
     async fn current_model(&self) -> Result<Option<ModelRecord>, StoreError>;
 
-    async fn model_version(&self, version: &ModelVersion) -> Result<Option<ModelRecord>, StoreError>;
+    async fn model_version(
+        &self,
+        version: &ModelVersion,
+    ) -> Result<Option<ModelRecord>, StoreError>;
 
     /// Every application, oldest first.
     async fn model_history(&self) -> Result<Vec<ModelApplication>, StoreError>;
@@ -251,7 +266,8 @@ pub trait Store: Send + Sync {
     async fn insert_credential(&self, credential: &Credential) -> Result<(), StoreError>;
 
     /// The credential whose secret hashes to `secret_hash`, revoked or not.
-    async fn credential_by_hash(&self, secret_hash: &str) -> Result<Option<Credential>, StoreError>;
+    async fn credential_by_hash(&self, secret_hash: &str)
+        -> Result<Option<Credential>, StoreError>;
 
     /// Every credential, oldest first.
     async fn credentials(&self) -> Result<Vec<Credential>, StoreError>;
@@ -272,8 +288,13 @@ mod tests {
         );
         let pg = StoreLocation::parse("postgres://tenure:hunter2@db:5432/tenure").unwrap();
         assert_eq!(pg.describe(), "postgres://tenure:***@db:5432/tenure");
-        let err = StoreLocation::parse("mysql://root:pw@h/db").unwrap_err().to_string();
-        assert!(err.contains("mysql://root:***@h/db") && !err.contains("pw@"), "{err}");
+        let err = StoreLocation::parse("mysql://root:pw@h/db")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("mysql://root:***@h/db") && !err.contains("pw@"),
+            "{err}"
+        );
         assert!(StoreLocation::parse("sqlite:").is_err());
     }
 }

@@ -104,45 +104,95 @@ impl RecordKind {
         use ColType::*;
         match self {
             RecordKind::Account => &[
-                ("name", Text), ("plan", Text), ("industry", Text), ("region", Text),
-                ("country", Text), ("size_band", Text), ("owner", Text), ("parent", Text),
-                ("signed_up_at", Text), ("executive_sponsor", Text),
+                ("name", Text),
+                ("plan", Text),
+                ("industry", Text),
+                ("region", Text),
+                ("country", Text),
+                ("size_band", Text),
+                ("owner", Text),
+                ("parent", Text),
+                ("signed_up_at", Text),
+                ("executive_sponsor", Text),
             ],
             RecordKind::Contact => &[
-                ("account_id", Text), ("email", Text), ("name", Text), ("title", Text),
-                ("is_admin", Bool), ("created_at", Text),
+                ("account_id", Text),
+                ("email", Text),
+                ("name", Text),
+                ("title", Text),
+                ("is_admin", Bool),
+                ("created_at", Text),
             ],
             RecordKind::Subscription => &[
-                ("account_id", Text), ("plan", Text), ("seats", Int), ("amount_minor", Int),
-                ("currency", Text), ("billing_interval", Text), ("start_date", Text),
-                ("end_date", Text), ("term_months", Int), ("status", Text), ("auto_renew", Bool),
+                ("account_id", Text),
+                ("plan", Text),
+                ("seats", Int),
+                ("amount_minor", Int),
+                ("currency", Text),
+                ("billing_interval", Text),
+                ("start_date", Text),
+                ("end_date", Text),
+                ("term_months", Int),
+                ("status", Text),
+                ("auto_renew", Bool),
             ],
             RecordKind::SubscriptionChange => &[
-                ("subscription_id", Text), ("account_id", Text), ("change_kind", Text),
-                ("effective_date", Text), ("arr_delta_minor", Int), ("currency", Text),
-                ("seats_delta", Int), ("reason", Text),
+                ("subscription_id", Text),
+                ("account_id", Text),
+                ("change_kind", Text),
+                ("effective_date", Text),
+                ("arr_delta_minor", Int),
+                ("currency", Text),
+                ("seats_delta", Int),
+                ("reason", Text),
             ],
             RecordKind::Ticket => &[
-                ("account_id", Text), ("contact_id", Text), ("subject", Text), ("opened_at", Text),
-                ("resolved_at", Text), ("priority", Text), ("status", Text), ("csat", Int),
+                ("account_id", Text),
+                ("contact_id", Text),
+                ("subject", Text),
+                ("opened_at", Text),
+                ("resolved_at", Text),
+                ("priority", Text),
+                ("status", Text),
+                ("csat", Int),
                 ("category", Text),
             ],
             RecordKind::SurveyResponse => &[
-                ("account_id", Text), ("contact_id", Text), ("responded_at", Text),
-                ("survey", Text), ("score", Int), ("comment", Text),
+                ("account_id", Text),
+                ("contact_id", Text),
+                ("responded_at", Text),
+                ("survey", Text),
+                ("score", Int),
+                ("comment", Text),
             ],
             RecordKind::Activity => &[
-                ("account_id", Text), ("activity_kind", Text), ("occurred_at", Text),
-                ("csm", Text), ("contact_id", Text), ("responded_at", Text), ("attended", Bool),
+                ("account_id", Text),
+                ("activity_kind", Text),
+                ("occurred_at", Text),
+                ("csm", Text),
+                ("contact_id", Text),
+                ("responded_at", Text),
+                ("attended", Bool),
                 ("notes", Text),
             ],
             RecordKind::Release => &[
-                ("name", Text), ("released_at", Text), ("features", Text), ("notes", Text),
+                ("name", Text),
+                ("released_at", Text),
+                ("features", Text),
+                ("notes", Text),
             ],
             RecordKind::Task => &[
-                ("account_id", Text), ("playbook", Text), ("title", Text), ("role", Text),
-                ("assignee", Text), ("priority", Text), ("status", Text), ("created_at", Text),
-                ("due_at", Text), ("snoozed_until", Text), ("completed_at", Text),
+                ("account_id", Text),
+                ("playbook", Text),
+                ("title", Text),
+                ("role", Text),
+                ("assignee", Text),
+                ("priority", Text),
+                ("status", Text),
+                ("created_at", Text),
+                ("due_at", Text),
+                ("snoozed_until", Text),
+                ("completed_at", Text),
                 ("outcome", Text),
             ],
         }
@@ -155,10 +205,12 @@ impl FromStr for RecordKind {
         RecordKind::ALL
             .into_iter()
             .find(|k| k.name() == s)
-            .ok_or_else(|| StoreError::Invalid(format!(
-                "unknown record kind `{s}`: expected one of {}",
-                RecordKind::ALL.map(RecordKind::name).join(", ")
-            )))
+            .ok_or_else(|| {
+                StoreError::Invalid(format!(
+                    "unknown record kind `{s}`: expected one of {}",
+                    RecordKind::ALL.map(RecordKind::name).join(", ")
+                ))
+            })
     }
 }
 
@@ -179,7 +231,11 @@ fn date(d: &NaiveDate) -> SqlValue {
 }
 /// A unit enum's serde name, e.g. `SubscriptionStatus::PastDue` → "past_due".
 fn tag(value: &impl Serialize) -> SqlValue {
-    SqlValue::Text(serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)))
+    SqlValue::Text(
+        serde_json::to_value(value)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned)),
+    )
 }
 
 impl Record {
@@ -290,7 +346,9 @@ impl Record {
             Record::Release(r) => row.extend([
                 text(&r.name),
                 ts(&r.released_at),
-                SqlValue::Text(Some(serde_json::to_string(&r.features).unwrap_or_else(|_| "[]".into()))),
+                SqlValue::Text(Some(
+                    serde_json::to_string(&r.features).unwrap_or_else(|_| "[]".into()),
+                )),
                 opt_text(r.notes.as_deref()),
             ]),
             Record::Task(t) => row.extend([
@@ -313,7 +371,11 @@ impl Record {
 
     /// Rebuilds a record from a row read in `to_row` order.
     pub fn from_row(kind: RecordKind, row: Vec<SqlValue>) -> Result<Record, StoreError> {
-        let mut r = RowReader { kind, row: row.into_iter(), index: 0 };
+        let mut r = RowReader {
+            kind,
+            row: row.into_iter(),
+            index: 0,
+        };
         let id = r.text()?;
         let record = match kind {
             RecordKind::Account => Record::Account(Account {
@@ -354,7 +416,10 @@ impl Record {
                     interval: r.tag()?,
                     start: r.date()?,
                     end: r.opt_date()?,
-                    term_months: { let t = r.int()?; r.convert(t)? },
+                    term_months: {
+                        let t = r.int()?;
+                        r.convert(t)?
+                    },
                     status: r.tag()?,
                     auto_renew: r.bool()?,
                 })
@@ -388,7 +453,10 @@ impl Record {
                 resolved_at: r.opt_ts()?,
                 priority: r.tag()?,
                 status: r.tag()?,
-                csat: match r.opt_int()? { Some(v) => Some(r.convert(v)?), None => None },
+                csat: match r.opt_int()? {
+                    Some(v) => Some(r.convert(v)?),
+                    None => None,
+                },
                 category: r.opt_text()?,
             }),
             RecordKind::SurveyResponse => {
@@ -398,7 +466,8 @@ impl Record {
                 let responded_at = r.ts()?;
                 let survey = r.text()?;
                 let score = r.int()?;
-                let score = SurveyScore::new(&survey, score).map_err(|e| r.corrupt(e.to_string()))?;
+                let score =
+                    SurveyScore::new(&survey, score).map_err(|e| r.corrupt(e.to_string()))?;
                 Record::SurveyResponse(SurveyResponse {
                     id,
                     account,
@@ -424,8 +493,15 @@ impl Record {
                 let name = r.text()?;
                 let released_at = r.ts()?;
                 let features = r.text()?;
-                let features = serde_json::from_str(&features).map_err(|e| r.corrupt(e.to_string()))?;
-                Record::Release(Release { id, name, released_at, features, notes: r.opt_text()? })
+                let features =
+                    serde_json::from_str(&features).map_err(|e| r.corrupt(e.to_string()))?;
+                Record::Release(Release {
+                    id,
+                    name,
+                    released_at,
+                    features,
+                    notes: r.opt_text()?,
+                })
             }
             RecordKind::Task => Record::Task(Task {
                 id: r.id(id)?,
@@ -471,7 +547,10 @@ impl RowReader {
     }
 
     fn next(&mut self) -> Result<SqlValue, StoreError> {
-        let v = self.row.next().ok_or_else(|| self.corrupt("missing column"))?;
+        let v = self
+            .row
+            .next()
+            .ok_or_else(|| self.corrupt("missing column"))?;
         self.index += 1;
         Ok(v)
     }
@@ -484,7 +563,8 @@ impl RowReader {
     }
 
     fn text(&mut self) -> Result<String, StoreError> {
-        self.opt_text()?.ok_or_else(|| self.corrupt("unexpected null"))
+        self.opt_text()?
+            .ok_or_else(|| self.corrupt("unexpected null"))
     }
 
     fn opt_int(&mut self) -> Result<Option<i64>, StoreError> {
@@ -495,7 +575,8 @@ impl RowReader {
     }
 
     fn int(&mut self) -> Result<i64, StoreError> {
-        self.opt_int()?.ok_or_else(|| self.corrupt("unexpected null"))
+        self.opt_int()?
+            .ok_or_else(|| self.corrupt("unexpected null"))
     }
 
     fn opt_bool(&mut self) -> Result<Option<bool>, StoreError> {
@@ -506,14 +587,20 @@ impl RowReader {
     }
 
     fn bool(&mut self) -> Result<bool, StoreError> {
-        self.opt_bool()?.ok_or_else(|| self.corrupt("unexpected null"))
+        self.opt_bool()?
+            .ok_or_else(|| self.corrupt("unexpected null"))
     }
 
     fn convert<T: TryFrom<i64>>(&self, v: i64) -> Result<T, StoreError> {
         // `index` already moved past the column the value came from.
         T::try_from(v).map_err(|_| StoreError::Corrupt {
             table: self.kind.table(),
-            column: self.kind.columns().get(self.index.saturating_sub(2)).map_or("?", |c| c.0).to_owned(),
+            column: self
+                .kind
+                .columns()
+                .get(self.index.saturating_sub(2))
+                .map_or("?", |c| c.0)
+                .to_owned(),
             problem: format!("{v} is out of range"),
         })
     }
@@ -536,24 +623,30 @@ impl RowReader {
 
     fn opt_ts(&mut self) -> Result<Option<Timestamp>, StoreError> {
         match self.opt_text()? {
-            Some(s) => parse_timestamp(&s).map(Some).map_err(|e| self.corrupt(e.to_string())),
+            Some(s) => parse_timestamp(&s)
+                .map(Some)
+                .map_err(|e| self.corrupt(e.to_string())),
             None => Ok(None),
         }
     }
 
     fn ts(&mut self) -> Result<Timestamp, StoreError> {
-        self.opt_ts()?.ok_or_else(|| self.corrupt("unexpected null"))
+        self.opt_ts()?
+            .ok_or_else(|| self.corrupt("unexpected null"))
     }
 
     fn opt_date(&mut self) -> Result<Option<NaiveDate>, StoreError> {
         match self.opt_text()? {
-            Some(s) => tenure_domain::time::parse_date(&s).map(Some).map_err(|e| self.corrupt(e.to_string())),
+            Some(s) => tenure_domain::time::parse_date(&s)
+                .map(Some)
+                .map_err(|e| self.corrupt(e.to_string())),
             None => Ok(None),
         }
     }
 
     fn date(&mut self) -> Result<NaiveDate, StoreError> {
-        self.opt_date()?.ok_or_else(|| self.corrupt("unexpected null"))
+        self.opt_date()?
+            .ok_or_else(|| self.corrupt("unexpected null"))
     }
 
     fn currency(&mut self) -> Result<Currency, StoreError> {
@@ -563,6 +656,7 @@ impl RowReader {
 
     fn tag<T: DeserializeOwned>(&mut self) -> Result<T, StoreError> {
         let s = self.text()?;
-        serde_json::from_value(serde_json::Value::String(s)).map_err(|e| self.corrupt(e.to_string()))
+        serde_json::from_value(serde_json::Value::String(s))
+            .map_err(|e| self.corrupt(e.to_string()))
     }
 }

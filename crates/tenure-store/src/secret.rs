@@ -17,7 +17,8 @@ pub struct NewSecret {
 
 fn random_hex(bytes: usize) -> Result<String, StoreError> {
     let mut buf = vec![0u8; bytes];
-    getrandom::fill(&mut buf).map_err(|e| StoreError::Invalid(format!("no randomness available: {e}")))?;
+    getrandom::fill(&mut buf)
+        .map_err(|e| StoreError::Invalid(format!("no randomness available: {e}")))?;
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
@@ -41,7 +42,10 @@ pub fn generate(kind: CredentialKind) -> Result<NewSecret, StoreError> {
 
 /// The stored form of a secret.
 pub fn hash(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]

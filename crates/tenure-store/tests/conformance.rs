@@ -325,7 +325,11 @@ mod cases {
         assert!(history.windows(2).all(|w| w[0].seq < w[1].seq));
         let current = store.current_model().await.unwrap().unwrap();
         assert_eq!(current.version, v1);
-        assert_eq!(current.first_applied_at, t(1), "first application time is kept");
+        assert_eq!(
+            current.first_applied_at,
+            t(1),
+            "first application time is kept"
+        );
         let two = store.model_version(&v2).await.unwrap().unwrap();
         assert_eq!(
             (two.source.as_str(), two.model_json.as_str()),

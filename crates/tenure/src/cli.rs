@@ -24,7 +24,12 @@ pub struct Global {
 
     /// Use PostgreSQL (postgres://USER:PASSWORD@HOST:PORT/DB) instead of the embedded SQLite
     /// database in the data directory.
-    #[arg(long, global = true, env = "TENURE_DATABASE_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "TENURE_DATABASE_URL",
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
 
     /// Log format on standard error.

@@ -14,12 +14,19 @@ use crate::failure::Outcome;
 
 pub async fn run(cli: Cli) -> Outcome {
     let now = Utc::now().fixed_offset();
-    let dir = |default: &str| cli.global.data_dir.clone().unwrap_or_else(|| default.into());
+    let dir = |default: &str| {
+        cli.global
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| default.into())
+    };
     let data_dir = DataDir::new(dir("./tenure-data"), cli.global.database_url.clone());
     match cli.command {
         Command::Init { json } => init::run(&data_dir, json, now).await.map(|_| ()),
         Command::Serve { listen } => serve::run(&data_dir, listen).await,
         Command::Model { command } => model::run(&data_dir, command, now).await,
-        Command::Demo { no_serve, listen } => demo::run(dir("./tenure-demo"), no_serve, listen, now).await,
+        Command::Demo { no_serve, listen } => {
+            demo::run(dir("./tenure-demo"), no_serve, listen, now).await
+        }
     }
 }

@@ -33,7 +33,9 @@ impl DataDir {
 
     pub fn location(&self) -> Outcome<StoreLocation> {
         match &self.database_url {
-            Some(url) => StoreLocation::parse(url).map_err(|e| Failure::rejected(format!("error: {e}"))),
+            Some(url) => {
+                StoreLocation::parse(url).map_err(|e| Failure::rejected(format!("error: {e}")))
+            }
             None => Ok(StoreLocation::Sqlite(self.root.join(SQLITE_FILE))),
         }
     }
@@ -63,7 +65,10 @@ impl DataDir {
 /// Reads and validates a model file; an invalid model is a rejected input.
 pub fn read_model(path: &Path) -> Outcome<(String, SuccessModel)> {
     let source = std::fs::read_to_string(path).map_err(|e| {
-        Failure::rejected(format!("error: cannot read model file {}: {e}", path.display()))
+        Failure::rejected(format!(
+            "error: cannot read model file {}: {e}",
+            path.display()
+        ))
     })?;
     let model = SuccessModel::parse(&path.display().to_string(), &source)
         .map_err(|errors| Failure::rejected(errors.to_string()))?;
@@ -90,6 +95,7 @@ pub async fn apply_model(
 pub fn write_atomically(path: &Path, contents: &str) -> Outcome {
     let tmp = path.with_extension("toml.tmp");
     std::fs::write(&tmp, contents).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
     Ok(())
 }

@@ -41,22 +41,48 @@ fn a_broken_model_exits_1_with_every_error_located() {
     let model = stdout(&tenure(dir.path(), &["model", "init"]));
     let broken = model
         .replacen("\nmode = \"flag\"", "\nmdoe = \"flag\"", 1)
-        .replacen("{ measure = \"open_tickets\", weight = 1,", "{ measure = \"open_tickets\", weight = -2,", 1)
-        .replacen("events = [\"report_shared\"]\nexpected_within_days = 30", "events = [\"report_sent\"]\nexpected_within_days = 30", 1);
+        .replacen(
+            "{ measure = \"open_tickets\", weight = 1,",
+            "{ measure = \"open_tickets\", weight = -2,",
+            1,
+        )
+        .replacen(
+            "events = [\"report_shared\"]\nexpected_within_days = 30",
+            "events = [\"report_sent\"]\nexpected_within_days = 30",
+            1,
+        );
     assert_ne!(broken, model);
     std::fs::write(dir.path().join("bad.toml"), &broken).unwrap();
     let out = tenure(dir.path(), &["model", "check", "bad.toml"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     let line_of = |needle: &str| broken.lines().position(|l| l.contains(needle)).unwrap() + 1;
-    assert!(err.contains(&format!("--> bad.toml:{}:1", line_of("mdoe = "))), "{err}");
+    assert!(
+        err.contains(&format!("--> bad.toml:{}:1", line_of("mdoe = "))),
+        "{err}"
+    );
     assert!(err.contains("did you mean `mode`?"), "{err}");
     let weight_line = line_of("weight = -2");
-    let weight_col = broken.lines().nth(weight_line - 1).unwrap().find("-2").unwrap() + 1;
-    assert!(err.contains(&format!("--> bad.toml:{weight_line}:{weight_col}")), "{err}");
+    let weight_col = broken
+        .lines()
+        .nth(weight_line - 1)
+        .unwrap()
+        .find("-2")
+        .unwrap()
+        + 1;
+    assert!(
+        err.contains(&format!("--> bad.toml:{weight_line}:{weight_col}")),
+        "{err}"
+    );
     let event_line = line_of("\"report_sent\"");
-    assert!(err.contains(&format!("--> bad.toml:{event_line}:11")), "{err}");
-    assert!(err.contains("bad.toml: 3 errors in the success model"), "{err}");
+    assert!(
+        err.contains(&format!("--> bad.toml:{event_line}:11")),
+        "{err}"
+    );
+    assert!(
+        err.contains("bad.toml: 3 errors in the success model"),
+        "{err}"
+    );
 
     let json = tenure(dir.path(), &["model", "check", "bad.toml", "--json"]);
     assert_eq!(json.status.code(), Some(1));
@@ -84,7 +110,10 @@ fn init_prints_secrets_once_and_stores_only_their_hashes() {
     // No file of the data directory holds a secret in clear.
     for entry in std::fs::read_dir(dir.path().join("d")).unwrap() {
         let mut bytes = Vec::new();
-        std::fs::File::open(entry.unwrap().path()).unwrap().read_to_end(&mut bytes).unwrap();
+        std::fs::File::open(entry.unwrap().path())
+            .unwrap()
+            .read_to_end(&mut bytes)
+            .unwrap();
         let text = String::from_utf8_lossy(&bytes);
         assert!(!text.contains(&admin[10..]) && !text.contains(&key[7..]));
     }
@@ -105,13 +134,27 @@ fn model_versions_are_recorded_as_they_are_applied() {
         .unwrap();
     assert!(init.status.success(), "{}", stderr(&init));
     let model = std::fs::read_to_string(d.join("data/tenure.toml")).unwrap();
-    let changed = model.replacen("[health.pillars.outcome_progress]\nweight = 30", "[health.pillars.outcome_progress]\nweight = 35", 1);
+    let changed = model.replacen(
+        "[health.pillars.outcome_progress]\nweight = 30",
+        "[health.pillars.outcome_progress]\nweight = 35",
+        1,
+    );
     std::fs::write(d.join("m2.toml"), changed).unwrap();
     let same = tenure(d, &["--data-dir", "data", "model", "apply"]);
-    assert!(stdout(&same).contains("is already current"), "{}", stderr(&same));
+    assert!(
+        stdout(&same).contains("is already current"),
+        "{}",
+        stderr(&same)
+    );
     let applied = tenure(d, &["--data-dir", "data", "model", "apply", "m2.toml"]);
-    assert!(stdout(&applied).starts_with("applied new model version"), "{}", stderr(&applied));
-    assert!(std::fs::read_to_string(d.join("data/tenure.toml")).unwrap().contains("weight = 35"));
+    assert!(
+        stdout(&applied).starts_with("applied new model version"),
+        "{}",
+        stderr(&applied)
+    );
+    assert!(std::fs::read_to_string(d.join("data/tenure.toml"))
+        .unwrap()
+        .contains("weight = 35"));
     let history = tenure(d, &["--data-dir", "data", "model", "history", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&history)).unwrap();
     let list = v.as_array().unwrap();
@@ -133,13 +176,25 @@ fn usage_errors_exit_2_and_runtime_failures_exit_3() {
     // Nothing listens on port 1: connecting fails at run time, and the password is not printed.
     let runtime = tenure(
         dir.path(),
-        &["init", "--data-dir", "d", "--database-url", "postgres://tenure:s3cret@127.0.0.1:1/tenure"],
+        &[
+            "init",
+            "--data-dir",
+            "d",
+            "--database-url",
+            "postgres://tenure:s3cret@127.0.0.1:1/tenure",
+        ],
     );
     assert_eq!(runtime.status.code(), Some(3), "{}", stderr(&runtime));
     let err = stderr(&runtime);
-    assert!(err.contains("postgres://tenure:***@127.0.0.1:1/tenure"), "{err}");
+    assert!(
+        err.contains("postgres://tenure:***@127.0.0.1:1/tenure"),
+        "{err}"
+    );
     assert!(!err.contains("s3cret"));
-    let bad_url = tenure(dir.path(), &["init", "--data-dir", "e", "--database-url", "mysql://x"]);
+    let bad_url = tenure(
+        dir.path(),
+        &["init", "--data-dir", "e", "--database-url", "mysql://x"],
+    );
     assert_eq!(bad_url.status.code(), Some(1));
     assert!(stderr(&bad_url).contains("unsupported database URL"));
 }
@@ -147,7 +202,9 @@ fn usage_errors_exit_2_and_runtime_failures_exit_3() {
 #[test]
 fn serve_answers_health_and_readiness() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(tenure(dir.path(), &["init", "--data-dir", "d"]).status.success());
+    assert!(tenure(dir.path(), &["init", "--data-dir", "d"])
+        .status
+        .success());
     let mut child = Command::new(env!("CARGO_BIN_EXE_tenure"))
         .args(["serve", "--data-dir", "d", "--listen", "127.0.0.1:0"])
         .current_dir(dir.path())
@@ -155,11 +212,24 @@ fn serve_answers_health_and_readiness() {
         .spawn()
         .unwrap();
     let mut first_line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first_line).unwrap();
-    let addr = first_line.split("http://").nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first_line)
+        .unwrap();
+    let addr = first_line
+        .split("http://")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
     let get = |path: &str| {
         let mut s = TcpStream::connect(&addr).unwrap();
-        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
         let mut r = String::new();
         s.read_to_string(&mut r).unwrap();
         r
@@ -169,7 +239,10 @@ fn serve_answers_health_and_readiness() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
-    assert!(ready.starts_with("HTTP/1.1 200") && ready.contains("\"status\":\"ready\""), "{ready}");
+    assert!(
+        ready.starts_with("HTTP/1.1 200") && ready.contains("\"status\":\"ready\""),
+        "{ready}"
+    );
 }
 
 #[test]

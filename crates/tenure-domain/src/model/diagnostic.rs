@@ -136,7 +136,10 @@ fn render(f: &mut fmt::Formatter<'_>, file: &str, source: &str, d: &Diagnostic) 
 }
 
 /// The closest candidate to `word`, when one is close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(word, c), c))
@@ -160,7 +163,10 @@ mod tests {
 
     #[test]
     fn suggestions_are_close_matches_only() {
-        assert_eq!(did_you_mean("wieght", ["weight", "measures"]), Some("weight"));
+        assert_eq!(
+            did_you_mean("wieght", ["weight", "measures"]),
+            Some("weight")
+        );
         assert_eq!(did_you_mean("colour", ["weight", "measures"]), None);
     }
 }

@@ -34,7 +34,10 @@ fn literal(l: &Literal) -> String {
         Literal::Bool(b) => b.to_string(),
         Literal::Number(n) => number(*n),
         Literal::Text(t) => format!("\"{t}\""),
-        Literal::List(items) => format!("[{}]", items.iter().map(literal).collect::<Vec<_>>().join(", ")),
+        Literal::List(items) => format!(
+            "[{}]",
+            items.iter().map(literal).collect::<Vec<_>>().join(", ")
+        ),
     }
 }
 
@@ -57,27 +60,48 @@ pub(super) fn measure_definition(m: &Measure) -> String {
     let events = if m.events.is_empty() {
         "any event".to_owned()
     } else {
-        m.events.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ")
+        m.events
+            .iter()
+            .map(|e| format!("`{e}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     let prop = m.property.as_deref().unwrap_or("?");
     let what = match (m.source, m.aggregate) {
         (MeasureSource::Events, Aggregate::Count) => format!("number of {events}"),
-        (MeasureSource::Events, Aggregate::DistinctUsers) => format!("distinct users with {events}"),
+        (MeasureSource::Events, Aggregate::DistinctUsers) => {
+            format!("distinct users with {events}")
+        }
         (MeasureSource::Events, Aggregate::ActiveDays) => format!("days with {events}"),
         (MeasureSource::Events, Aggregate::Sum) => format!("sum of `{prop}` over {events}"),
         (MeasureSource::Events, Aggregate::Average) => format!("mean of `{prop}` over {events}"),
         (MeasureSource::Events, Aggregate::Min) => format!("smallest `{prop}` over {events}"),
         (MeasureSource::Events, Aggregate::Max) => format!("largest `{prop}` over {events}"),
-        (MeasureSource::Events, Aggregate::DistinctValues) => format!("distinct values of `{prop}` over {events}"),
-        (MeasureSource::Events, Aggregate::DistinctFeatures) => format!("distinct feature areas used, over {events}"),
-        (MeasureSource::Events, Aggregate::DaysSinceLast) => format!("days since the last of {events}"),
+        (MeasureSource::Events, Aggregate::DistinctValues) => {
+            format!("distinct values of `{prop}` over {events}")
+        }
+        (MeasureSource::Events, Aggregate::DistinctFeatures) => {
+            format!("distinct feature areas used, over {events}")
+        }
+        (MeasureSource::Events, Aggregate::DaysSinceLast) => {
+            format!("days since the last of {events}")
+        }
         (MeasureSource::Tickets, Aggregate::Count) => "support tickets opened".to_owned(),
         (MeasureSource::Tickets, Aggregate::OpenCount) => "support tickets open now".to_owned(),
-        (MeasureSource::Tickets, Aggregate::HighPriorityCount) => "high- and urgent-priority tickets opened".to_owned(),
-        (MeasureSource::Tickets, Aggregate::AverageResolutionHours) => "mean hours to resolve tickets resolved".to_owned(),
-        (MeasureSource::Tickets, Aggregate::AverageCsat) => "mean CSAT of tickets resolved".to_owned(),
+        (MeasureSource::Tickets, Aggregate::HighPriorityCount) => {
+            "high- and urgent-priority tickets opened".to_owned()
+        }
+        (MeasureSource::Tickets, Aggregate::AverageResolutionHours) => {
+            "mean hours to resolve tickets resolved".to_owned()
+        }
+        (MeasureSource::Tickets, Aggregate::AverageCsat) => {
+            "mean CSAT of tickets resolved".to_owned()
+        }
         (MeasureSource::Surveys, agg) => {
-            let survey = m.survey.map(|s| snake(&s).to_uppercase()).unwrap_or_default();
+            let survey = m
+                .survey
+                .map(|s| snake(&s).to_uppercase())
+                .unwrap_or_default();
             match agg {
                 Aggregate::Latest => format!("latest {survey} answer"),
                 Aggregate::Nps => "net promoter score (promoters − detractors, %)".to_owned(),
@@ -88,7 +112,11 @@ pub(super) fn measure_definition(m: &Measure) -> String {
             let kinds = if m.activities.is_empty() {
                 "CSM activities".to_owned()
             } else {
-                m.activities.iter().map(snake).collect::<Vec<_>>().join(", ")
+                m.activities
+                    .iter()
+                    .map(snake)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             };
             match agg {
                 Aggregate::Count => format!("number of {kinds}"),
@@ -98,7 +126,9 @@ pub(super) fn measure_definition(m: &Measure) -> String {
         }
         (MeasureSource::Milestones, _) => "journey milestones reached".to_owned(),
         (MeasureSource::Account, Aggregate::Seats) => "licensed seats".to_owned(),
-        (MeasureSource::Account, Aggregate::DaysToRenewal) => "days to the next renewal date".to_owned(),
+        (MeasureSource::Account, Aggregate::DaysToRenewal) => {
+            "days to the next renewal date".to_owned()
+        }
         (MeasureSource::Account, Aggregate::DaysSinceSignup) => "days since sign-up".to_owned(),
         (MeasureSource::Account, _) => "1 with an executive sponsor, else 0".to_owned(),
         (source, agg) => format!("{} of {}", snake(&agg), snake(&source)),
@@ -120,7 +150,11 @@ pub(super) fn measure_definition(m: &Measure) -> String {
         && m.aggregate != Aggregate::OpenCount;
     if windowed {
         let days = m.window_days;
-        let _ = write!(s, ", over the trailing {days} day{}", if days == 1 { "" } else { "s" });
+        let _ = write!(
+            s,
+            ", over the trailing {days} day{}",
+            if days == 1 { "" } else { "s" }
+        );
     }
     if m.per_seat {
         s.push_str(", divided by licensed seats");
@@ -137,8 +171,18 @@ pub(super) fn measure_definition(m: &Measure) -> String {
 
 fn milestone_definition(m: &Milestone) -> String {
     let mut s = match &m.condition {
-        MilestoneCondition::Events { events, min_count, min_distinct_users, min_active_days, window_days } => {
-            let events = events.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", ");
+        MilestoneCondition::Events {
+            events,
+            min_count,
+            min_distinct_users,
+            min_active_days,
+            window_days,
+        } => {
+            let events = events
+                .iter()
+                .map(|e| format!("`{e}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
             let mut parts = vec![format!("at least {min_count} of {events}")];
             if *min_distinct_users > 1 {
                 parts.push(format!("by at least {min_distinct_users} distinct users"));
@@ -153,7 +197,10 @@ fn milestone_definition(m: &Milestone) -> String {
             s
         }
         MilestoneCondition::Measure { measure, at_least } => {
-            format!("Reached when measure `{measure}` is at least {}", number(*at_least))
+            format!(
+                "Reached when measure `{measure}` is at least {}",
+                number(*at_least)
+            )
         }
     };
     if let Some(d) = m.expected_within_days {
@@ -166,8 +213,18 @@ fn milestone_definition(m: &Milestone) -> String {
 fn sources(model: &SuccessModel, m: &Measure) -> String {
     match m.source {
         MeasureSource::Events if m.events.is_empty() => "any event".to_owned(),
-        MeasureSource::Events => m.events.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", "),
-        MeasureSource::Milestones => model.milestones.keys().map(|k| format!("milestone `{k}`")).collect::<Vec<_>>().join(", "),
+        MeasureSource::Events => m
+            .events
+            .iter()
+            .map(|e| format!("`{e}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        MeasureSource::Milestones => model
+            .milestones
+            .keys()
+            .map(|k| format!("milestone `{k}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
         other => snake(&other),
     }
 }
@@ -189,7 +246,10 @@ pub(super) fn render(model: &SuccessModel) -> String {
     );
 
     let _ = writeln!(out, "## Measures\n");
-    let _ = writeln!(out, "| measure | definition | description | owner | source | version |");
+    let _ = writeln!(
+        out,
+        "| measure | definition | description | owner | source | version |"
+    );
     let _ = writeln!(out, "|---|---|---|---|---|---|");
     for (name, m) in &model.measures {
         let _ = writeln!(
@@ -204,11 +264,18 @@ pub(super) fn render(model: &SuccessModel) -> String {
     }
 
     let _ = writeln!(out, "\n## Milestones\n");
-    let _ = writeln!(out, "| milestone | kind | definition | description | owner | source events | version |");
+    let _ = writeln!(
+        out,
+        "| milestone | kind | definition | description | owner | source events | version |"
+    );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|");
     for (name, m) in &model.milestones {
         let source = match &m.condition {
-            MilestoneCondition::Events { events, .. } => events.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", "),
+            MilestoneCondition::Events { events, .. } => events
+                .iter()
+                .map(|e| format!("`{e}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
             MilestoneCondition::Measure { measure, .. } => model
                 .measures
                 .get(measure)
@@ -237,26 +304,47 @@ pub(super) fn render(model: &SuccessModel) -> String {
         model.health.stale_after_days,
         definition_hash(&model.health)
     );
-    let _ = writeln!(out, "| pillar | share | measure | weight in pillar | normalisation |");
+    let _ = writeln!(
+        out,
+        "| pillar | share | measure | weight in pillar | normalisation |"
+    );
     let _ = writeln!(out, "|---|---|---|---|---|");
     for (pillar, spec) in &model.health.pillars {
-        let share = if total > 0.0 { spec.weight / total * 100.0 } else { 0.0 };
+        let share = if total > 0.0 {
+            spec.weight / total * 100.0
+        } else {
+            0.0
+        };
         let measure_total: f64 = spec.measures.iter().map(|m| m.weight).sum();
         for (i, w) in spec.measures.iter().enumerate() {
             let norm = match w.normalise {
-                Normalisation::Linear { min, max } => format!("linear {} → {}", number(min), number(max)),
+                Normalisation::Linear { min, max } => {
+                    format!("linear {} → {}", number(min), number(max))
+                }
                 Normalisation::Log { max } => format!("log, 1 at {}", number(max)),
                 Normalisation::Percentile => "percentile within tier".to_owned(),
                 Normalisation::Boolean => "1 when above 0".to_owned(),
             };
-            let dir = if w.higher_is_better { "" } else { ", lower is better" };
-            let in_pillar = if measure_total > 0.0 { w.weight / measure_total * 100.0 } else { 0.0 };
+            let dir = if w.higher_is_better {
+                ""
+            } else {
+                ", lower is better"
+            };
+            let in_pillar = if measure_total > 0.0 {
+                w.weight / measure_total * 100.0
+            } else {
+                0.0
+            };
             let (p, s) = if i == 0 {
-                (format!("{}", pillar.name()), format!("{share:.0} %"))
+                (pillar.name().to_string(), format!("{share:.0} %"))
             } else {
                 (String::new(), String::new())
             };
-            let _ = writeln!(out, "| {p} | {s} | `{}` | {in_pillar:.0} % | {norm}{dir} |", w.measure);
+            let _ = writeln!(
+                out,
+                "| {p} | {s} | `{}` | {in_pillar:.0} % | {norm}{dir} |",
+                w.measure
+            );
         }
     }
     for o in &model.health.overrides {
@@ -264,13 +352,24 @@ pub(super) fn render(model: &SuccessModel) -> String {
             OverrideScope::Tier(t) => format!("tier `{t}`"),
             OverrideScope::Segment(s) => format!("segment `{s}`"),
         };
-        let mut changes: Vec<String> = o.pillar_weights.iter().map(|(p, w)| format!("pillar `{}` weight {}", p.name(), number(*w))).collect();
-        changes.extend(o.measure_weights.iter().map(|(m, w)| format!("measure `{m}` weight {}", number(*w))));
+        let mut changes: Vec<String> = o
+            .pillar_weights
+            .iter()
+            .map(|(p, w)| format!("pillar `{}` weight {}", p.name(), number(*w)))
+            .collect();
+        changes.extend(
+            o.measure_weights
+                .iter()
+                .map(|(m, w)| format!("measure `{m}` weight {}", number(*w))),
+        );
         let _ = writeln!(out, "\nFor {scope}: {}.", changes.join(", "));
     }
 
     let _ = writeln!(out, "\n## Metrics\n");
-    let _ = writeln!(out, "| metric | title | definition | owner | period | target | version |");
+    let _ = writeln!(
+        out,
+        "| metric | title | definition | owner | period | target | version |"
+    );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|");
     for (name, m) in &model.metrics {
         let target = m.target.map(number).unwrap_or_else(|| "—".to_owned());
@@ -297,7 +396,11 @@ pub(super) fn render(model: &SuccessModel) -> String {
             .properties
             .iter()
             .map(|(k, t)| {
-                let req = if e.required.contains(k) { " (required)" } else { "" };
+                let req = if e.required.contains(k) {
+                    " (required)"
+                } else {
+                    ""
+                };
                 format!("`{k}`: {}{req}", snake(t))
             })
             .collect::<Vec<_>>()

@@ -44,7 +44,9 @@ impl RefKind {
         match self {
             RefKind::Event => "declare it under [events.NAME] in the tracking plan",
             RefKind::Measure => "declare it under [measures.NAME]",
-            RefKind::HealthMeasure => "overrides may only re-weight measures that a health pillar uses",
+            RefKind::HealthMeasure => {
+                "overrides may only re-weight measures that a health pillar uses"
+            }
             RefKind::Milestone => "declare it under [milestones.NAME]",
             RefKind::Tier => "declare it in a [[tiers]] section",
             RefKind::Segment => "declare it in a [[segments]] section",
@@ -165,9 +167,17 @@ impl Declared {
 /// own deadline uses the milestone's `expected_within_days` (validation made sure there is one).
 fn resolve_defaults(model: &mut SuccessModel) {
     for playbook in model.playbooks.values_mut() {
-        if let Trigger::MilestoneMissed { milestone, days_after_signup } = &mut playbook.trigger {
+        if let Trigger::MilestoneMissed {
+            milestone,
+            days_after_signup,
+        } = &mut playbook.trigger
+        {
             if *days_after_signup == 0 {
-                if let Some(days) = model.milestones.get(milestone).and_then(|m| m.expected_within_days) {
+                if let Some(days) = model
+                    .milestones
+                    .get(milestone)
+                    .and_then(|m| m.expected_within_days)
+                {
                     *days_after_signup = days;
                 }
             }
@@ -192,7 +202,7 @@ impl Parser {
     fn check_references(&mut self, declared: &Declared) {
         for reference in std::mem::take(&mut self.refs) {
             let names = declared.names(reference.kind);
-            if names.iter().any(|n| *n == reference.name) {
+            if names.contains(&reference.name) {
                 continue;
             }
             let noun = reference.kind.noun();
@@ -283,9 +293,16 @@ impl Parser {
         let mut mode = TrackingMode::Flag;
         if let Some(obj) = self.r.table(root, "tracking_plan", false) {
             self.r.check_keys(&obj, &["mode"]);
-            if let Some(i) = self.r.choice(&obj, "mode", &["allow", "flag", "reject"], false) {
+            if let Some(i) = self
+                .r
+                .choice(&obj, "mode", &["allow", "flag", "reject"], false)
+            {
                 mode = enum_at(
-                    &[TrackingMode::Allow, TrackingMode::Flag, TrackingMode::Reject],
+                    &[
+                        TrackingMode::Allow,
+                        TrackingMode::Flag,
+                        TrackingMode::Reject,
+                    ],
                     i.value,
                 );
             }
@@ -339,7 +356,10 @@ impl Parser {
                     };
                     self.r.error_help(
                         req.span,
-                        format!("event `{}` requires undeclared property `{}`", name.value, req.value),
+                        format!(
+                            "event `{}` requires undeclared property `{}`",
+                            name.value, req.value
+                        ),
                         help,
                     );
                 }
@@ -366,7 +386,14 @@ impl Parser {
         events: &BTreeMap<String, EventSpec>,
     ) -> BTreeMap<String, Measure> {
         use Aggregate as A;
-        const SOURCES: &[&str] = &["events", "tickets", "surveys", "activities", "milestones", "account"];
+        const SOURCES: &[&str] = &[
+            "events",
+            "tickets",
+            "surveys",
+            "activities",
+            "milestones",
+            "account",
+        ];
         const SOURCE_VALUES: [MeasureSource; 6] = [
             MeasureSource::Events,
             MeasureSource::Tickets,
@@ -384,8 +411,18 @@ impl Parser {
             self.r.check_keys(
                 &obj,
                 &[
-                    "description", "owner", "source", "events", "where", "aggregate", "property",
-                    "survey", "activities", "window_days", "per_seat", "compare",
+                    "description",
+                    "owner",
+                    "source",
+                    "events",
+                    "where",
+                    "aggregate",
+                    "property",
+                    "survey",
+                    "activities",
+                    "window_days",
+                    "per_seat",
+                    "compare",
                 ],
             );
             let description = self.r.string(&obj, "description", true);
@@ -395,37 +432,89 @@ impl Parser {
                 .choice(&obj, "source", SOURCES, true)
                 .map(|s| enum_at(&SOURCE_VALUES, s.value));
             // Account attributes and milestones are states, not windows over a stream.
-            let windowless = matches!(source, Some(MeasureSource::Account | MeasureSource::Milestones));
+            let windowless = matches!(
+                source,
+                Some(MeasureSource::Account | MeasureSource::Milestones)
+            );
             let window = self
                 .r
-                .count(&obj, "window_days", !windowless && source.is_some(), 1..3651)
-                .or_else(|| windowless.then(|| Spanned { value: 1, span: obj.span.clone() }));
+                .count(
+                    &obj,
+                    "window_days",
+                    !windowless && source.is_some(),
+                    1..3651,
+                )
+                .or_else(|| {
+                    windowless.then(|| Spanned {
+                        value: 1,
+                        span: obj.span.clone(),
+                    })
+                });
             let (names, values): (&[&str], &[Aggregate]) = match source {
                 Some(MeasureSource::Events) => (
                     &[
-                        "count", "distinct_users", "active_days", "sum", "average", "min", "max",
-                        "distinct_values", "distinct_features", "days_since_last",
+                        "count",
+                        "distinct_users",
+                        "active_days",
+                        "sum",
+                        "average",
+                        "min",
+                        "max",
+                        "distinct_values",
+                        "distinct_features",
+                        "days_since_last",
                     ],
                     &[
-                        A::Count, A::DistinctUsers, A::ActiveDays, A::Sum, A::Average, A::Min,
-                        A::Max, A::DistinctValues, A::DistinctFeatures, A::DaysSinceLast,
+                        A::Count,
+                        A::DistinctUsers,
+                        A::ActiveDays,
+                        A::Sum,
+                        A::Average,
+                        A::Min,
+                        A::Max,
+                        A::DistinctValues,
+                        A::DistinctFeatures,
+                        A::DaysSinceLast,
                     ],
                 ),
                 Some(MeasureSource::Tickets) => (
-                    &["count", "open_count", "average_resolution_hours", "average_csat", "high_priority_count"],
-                    &[A::Count, A::OpenCount, A::AverageResolutionHours, A::AverageCsat, A::HighPriorityCount],
+                    &[
+                        "count",
+                        "open_count",
+                        "average_resolution_hours",
+                        "average_csat",
+                        "high_priority_count",
+                    ],
+                    &[
+                        A::Count,
+                        A::OpenCount,
+                        A::AverageResolutionHours,
+                        A::AverageCsat,
+                        A::HighPriorityCount,
+                    ],
                 ),
-                Some(MeasureSource::Surveys) => {
-                    (&["latest", "average", "nps"], &[A::Latest, A::Average, A::Nps])
-                }
+                Some(MeasureSource::Surveys) => (
+                    &["latest", "average", "nps"],
+                    &[A::Latest, A::Average, A::Nps],
+                ),
                 Some(MeasureSource::Activities) => (
                     &["count", "days_since_last", "average_response_hours"],
                     &[A::Count, A::DaysSinceLast, A::AverageResponseHours],
                 ),
                 Some(MeasureSource::Milestones) => (&["count"], &[A::Count]),
                 Some(MeasureSource::Account) => (
-                    &["seats", "days_to_renewal", "days_since_signup", "has_executive_sponsor"],
-                    &[A::Seats, A::DaysToRenewal, A::DaysSinceSignup, A::HasExecutiveSponsor],
+                    &[
+                        "seats",
+                        "days_to_renewal",
+                        "days_since_signup",
+                        "has_executive_sponsor",
+                    ],
+                    &[
+                        A::Seats,
+                        A::DaysToRenewal,
+                        A::DaysSinceSignup,
+                        A::HasExecutiveSponsor,
+                    ],
                 ),
                 None => (&[], &[]),
             };
@@ -446,12 +535,21 @@ impl Parser {
                 ("survey", &[MeasureSource::Surveys]),
                 (
                     "window_days",
-                    &[MeasureSource::Events, MeasureSource::Tickets, MeasureSource::Surveys, MeasureSource::Activities],
+                    &[
+                        MeasureSource::Events,
+                        MeasureSource::Tickets,
+                        MeasureSource::Surveys,
+                        MeasureSource::Activities,
+                    ],
                 ),
                 ("activities", &[MeasureSource::Activities]),
                 (
                     "compare",
-                    &[MeasureSource::Events, MeasureSource::Tickets, MeasureSource::Activities],
+                    &[
+                        MeasureSource::Events,
+                        MeasureSource::Tickets,
+                        MeasureSource::Activities,
+                    ],
                 ),
             ];
             if let Some(source) = source {
@@ -485,7 +583,10 @@ impl Parser {
                 match &property {
                     None => self.r.error_help(
                         agg_span.clone(),
-                        format!("{ctx}: aggregate `{}` needs a `property`", names[values.iter().position(|v| v == agg).unwrap_or(0)]),
+                        format!(
+                            "{ctx}: aggregate `{}` needs a `property`",
+                            names[values.iter().position(|v| v == agg).unwrap_or(0)]
+                        ),
                         "add `property = \"NAME\"`, a property declared on every event in `events`",
                     ),
                     Some(p) => {
@@ -508,11 +609,26 @@ impl Parser {
                     conditions.push(c);
                 }
             }
-            let survey = self.r.choice(&obj, "survey", &["nps", "csat", "ces"], source == Some(MeasureSource::Surveys))
-                .map(|s| enum_at(&[SurveyKind::Nps, SurveyKind::Csat, SurveyKind::Ces], s.value));
+            let survey = self
+                .r
+                .choice(
+                    &obj,
+                    "survey",
+                    &["nps", "csat", "ces"],
+                    source == Some(MeasureSource::Surveys),
+                )
+                .map(|s| {
+                    enum_at(
+                        &[SurveyKind::Nps, SurveyKind::Csat, SurveyKind::Ces],
+                        s.value,
+                    )
+                });
             if let (Some((A::Nps, span)), Some(kind)) = (&aggregate, survey) {
                 if kind != SurveyKind::Nps {
-                    self.r.error(span.clone(), format!("{ctx}: aggregate `nps` needs `survey = \"nps\"`"));
+                    self.r.error(
+                        span.clone(),
+                        format!("{ctx}: aggregate `nps` needs `survey = \"nps\"`"),
+                    );
                 }
             }
             let mut activities = Vec::new();
@@ -529,7 +645,12 @@ impl Parser {
                         ],
                         i,
                     )),
-                    None => self.r.unknown_name(a.span, &super::reader::child_path(&obj.path, "activities"), &a.value, ActivityKind::NAMES),
+                    None => self.r.unknown_name(
+                        a.span,
+                        &super::reader::child_path(&obj.path, "activities"),
+                        &a.value,
+                        ActivityKind::NAMES,
+                    ),
                 }
             }
             let per_seat = self.r.boolean(&obj, "per_seat").is_some_and(|b| b.value);
@@ -574,7 +695,10 @@ impl Parser {
         if event_names.is_empty() {
             self.r.error_help(
                 property.span.clone(),
-                format!("{ctx}: property `{}` is read from any event", property.value),
+                format!(
+                    "{ctx}: property `{}` is read from any event",
+                    property.value
+                ),
                 "list the events that carry it in `events`",
             );
             return None;
@@ -622,7 +746,8 @@ impl Parser {
         let value = if op == Op::Exists {
             if cond.table.contains_key("value") {
                 let span = self.r.key_span(cond, "value");
-                self.r.error(span, format!("{ctx}: `exists` takes no `value`"));
+                self.r
+                    .error(span, format!("{ctx}: `exists` takes no `value`"));
             }
             None
         } else {
@@ -639,12 +764,24 @@ impl Parser {
     }
 
     fn op(&mut self, cond: &Obj<'_>) -> Option<Op> {
-        const OPS: [Op; 9] = [Op::Eq, Op::Ne, Op::Gt, Op::Gte, Op::Lt, Op::Lte, Op::In, Op::NotIn, Op::Exists];
+        const OPS: [Op; 9] = [
+            Op::Eq,
+            Op::Ne,
+            Op::Gt,
+            Op::Gte,
+            Op::Lt,
+            Op::Lte,
+            Op::In,
+            Op::NotIn,
+            Op::Exists,
+        ];
         self.r
             .choice(
                 cond,
                 "op",
-                &["eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "exists"],
+                &[
+                    "eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "exists",
+                ],
                 true,
             )
             .map(|i| OPS[i.value])
@@ -662,7 +799,10 @@ impl Parser {
                     let s = v.span().unwrap_or_else(|| span.clone());
                     match v {
                         Value::Array(_) | Value::InlineTable(_) => {
-                            self.r.error(s, "a list in a condition may hold only strings, numbers and booleans");
+                            self.r.error(
+                                s,
+                                "a list in a condition may hold only strings, numbers and booleans",
+                            );
                             return None;
                         }
                         _ => items.push(self.literal(v, &s)?),
@@ -681,23 +821,42 @@ impl Parser {
     }
 
     /// Checks that a literal suits an operator and, where known, the field's type.
-    fn check_literal(&mut self, ctx: &str, op: Op, value: &Literal, span: &Range<usize>, numeric_field: Option<bool>) {
+    fn check_literal(
+        &mut self,
+        ctx: &str,
+        op: Op,
+        value: &Literal,
+        span: &Range<usize>,
+        numeric_field: Option<bool>,
+    ) {
         match op {
             Op::In | Op::NotIn => {
                 if !matches!(value, Literal::List(_)) {
-                    self.r.error_help(span.clone(), format!("{ctx}: `in` and `not_in` need a list"), "write `value = [\"a\", \"b\"]`");
+                    self.r.error_help(
+                        span.clone(),
+                        format!("{ctx}: `in` and `not_in` need a list"),
+                        "write `value = [\"a\", \"b\"]`",
+                    );
                 }
             }
             Op::Gt | Op::Gte | Op::Lt | Op::Lte => {
                 if !matches!(value, Literal::Number(_)) {
-                    self.r.error(span.clone(), format!("{ctx}: comparisons need a number"));
+                    self.r
+                        .error(span.clone(), format!("{ctx}: comparisons need a number"));
                 } else if numeric_field == Some(false) {
-                    self.r.error(span.clone(), format!("{ctx}: comparisons apply to numeric fields only"));
+                    self.r.error(
+                        span.clone(),
+                        format!("{ctx}: comparisons apply to numeric fields only"),
+                    );
                 }
             }
             Op::Eq | Op::Ne => {
                 if matches!(value, Literal::List(_)) {
-                    self.r.error_help(span.clone(), format!("{ctx}: `eq` and `ne` compare to one value"), "use `in` to compare to a list");
+                    self.r.error_help(
+                        span.clone(),
+                        format!("{ctx}: `eq` and `ne` compare to one value"),
+                        "use `in` to compare to a list",
+                    );
                 }
             }
             Op::Exists => {}
@@ -712,7 +871,13 @@ impl Parser {
             MilestoneKind::ExpansionTrigger,
             MilestoneKind::Custom,
         ];
-        const KIND_NAMES: &[&str] = &["activation", "first_value", "habit", "expansion_trigger", "custom"];
+        const KIND_NAMES: &[&str] = &[
+            "activation",
+            "first_value",
+            "habit",
+            "expansion_trigger",
+            "custom",
+        ];
         let mut out = BTreeMap::new();
         let Some(milestones) = self.r.table(root, "milestones", false) else {
             return out;
@@ -723,8 +888,17 @@ impl Parser {
             self.r.check_keys(
                 &obj,
                 &[
-                    "kind", "description", "owner", "events", "min_count", "min_distinct_users",
-                    "min_active_days", "window_days", "measure", "at_least", "expected_within_days",
+                    "kind",
+                    "description",
+                    "owner",
+                    "events",
+                    "min_count",
+                    "min_distinct_users",
+                    "min_active_days",
+                    "window_days",
+                    "measure",
+                    "at_least",
+                    "expected_within_days",
                 ],
             );
             let kind = self.r.choice(&obj, "kind", KIND_NAMES, true);
@@ -752,20 +926,35 @@ impl Parser {
                     for key in ["at_least"] {
                         if obj.table.contains_key(key) {
                             let span = self.r.key_span(&obj, key);
-                            self.r.error(span, format!("{ctx}: `{key}` goes with `measure`, not `events`"));
+                            self.r.error(
+                                span,
+                                format!("{ctx}: `{key}` goes with `measure`, not `events`"),
+                            );
                         }
                     }
                     let events = self.r.strings(&obj, "events");
                     if events.is_empty() {
                         let span = self.r.key_span(&obj, "events");
-                        self.r.error(span, format!("{ctx}: `events` must name at least one event"));
+                        self.r.error(
+                            span,
+                            format!("{ctx}: `events` must name at least one event"),
+                        );
                     }
                     for e in &events {
                         self.refer(RefKind::Event, e, &ctx);
                     }
-                    let min_count = self.r.count(&obj, "min_count", false, 1..1_000_001).map_or(1, |c| c.value);
-                    let min_distinct_users = self.r.count(&obj, "min_distinct_users", false, 1..100_001).map_or(1, |c| c.value);
-                    let min_active_days = self.r.count(&obj, "min_active_days", false, 1..3651).map_or(1, |c| c.value);
+                    let min_count = self
+                        .r
+                        .count(&obj, "min_count", false, 1..1_000_001)
+                        .map_or(1, |c| c.value);
+                    let min_distinct_users = self
+                        .r
+                        .count(&obj, "min_distinct_users", false, 1..100_001)
+                        .map_or(1, |c| c.value);
+                    let min_active_days = self
+                        .r
+                        .count(&obj, "min_active_days", false, 1..3651)
+                        .map_or(1, |c| c.value);
                     let window_days = self.r.count(&obj, "window_days", false, 1..3651);
                     if let Some(w) = &window_days {
                         if min_active_days > w.value {
@@ -781,10 +970,18 @@ impl Parser {
                     })
                 }
                 (false, true) => {
-                    for key in ["min_count", "min_distinct_users", "min_active_days", "window_days"] {
+                    for key in [
+                        "min_count",
+                        "min_distinct_users",
+                        "min_active_days",
+                        "window_days",
+                    ] {
                         if obj.table.contains_key(key) {
                             let span = self.r.key_span(&obj, key);
-                            self.r.error(span, format!("{ctx}: `{key}` goes with `events`, not `measure`"));
+                            self.r.error(
+                                span,
+                                format!("{ctx}: `{key}` goes with `events`, not `measure`"),
+                            );
                         }
                     }
                     let measure = self.r.string(&obj, "measure", true);
@@ -802,15 +999,24 @@ impl Parser {
                 }
                 (true, true) => {
                     let span = self.r.key_span(&obj, "measure");
-                    self.r.error_help(span, format!("{ctx}: has both `events` and `measure`"), "a milestone is either an event condition or a measure threshold");
+                    self.r.error_help(
+                        span,
+                        format!("{ctx}: has both `events` and `measure`"),
+                        "a milestone is either an event condition or a measure threshold",
+                    );
                     None
                 }
                 (false, false) => {
-                    self.r.error_help(obj.span.clone(), format!("{ctx}: has no condition"), "add `events = [\"EVENT\"]` or `measure = \"NAME\"` with `at_least = N`");
+                    self.r.error_help(
+                        obj.span.clone(),
+                        format!("{ctx}: has no condition"),
+                        "add `events = [\"EVENT\"]` or `measure = \"NAME\"` with `at_least = N`",
+                    );
                     None
                 }
             };
-            if let (Some(kind), Some(description), Some(condition)) = (kind, description, condition) {
+            if let (Some(kind), Some(description), Some(condition)) = (kind, description, condition)
+            {
                 out.insert(
                     name.value,
                     Milestone {
@@ -826,7 +1032,12 @@ impl Parser {
         out
     }
 
-    fn rule_sets(&mut self, root: &Obj<'_>, key: &str, extra_keys: &[&str]) -> Vec<(RuleSet, Vec<String>)> {
+    fn rule_sets(
+        &mut self,
+        root: &Obj<'_>,
+        key: &str,
+        extra_keys: &[&str],
+    ) -> Vec<(RuleSet, Vec<String>)> {
         let noun = if key == "tiers" { "tier" } else { "segment" };
         let mut allowed = vec!["name", "description", "when"];
         allowed.extend_from_slice(extra_keys);
@@ -838,10 +1049,16 @@ impl Parser {
             self.r.check_keys(obj, &allowed);
             let name = self.r.string(obj, "name", true);
             let description = self.r.string(obj, "description", false);
-            let ctx = format!("{noun} `{}`", name.as_ref().map_or("?", |n| n.value.as_str()));
+            let ctx = format!(
+                "{noun} `{}`",
+                name.as_ref().map_or("?", |n| n.value.as_str())
+            );
             if let Some(n) = &name {
                 if !names.insert(n.value.clone()) {
-                    self.r.error(n.span.clone(), format!("{noun} `{}` is declared twice", n.value));
+                    self.r.error(
+                        n.span.clone(),
+                        format!("{noun} `{}` is declared twice", n.value),
+                    );
                 }
             }
             let mut when = Vec::new();
@@ -851,7 +1068,10 @@ impl Parser {
                 }
             }
             let is_last = i + 1 == count;
-            let has_when = obj.table.get("when").is_some_and(|w| w.as_array().is_none_or(|a| !a.is_empty()));
+            let has_when = obj
+                .table
+                .get("when")
+                .is_some_and(|w| w.as_array().is_none_or(|a| !a.is_empty()));
             if is_last && has_when {
                 let span = self.r.key_span(obj, "when");
                 self.r.error_help(
@@ -863,11 +1083,15 @@ impl Parser {
                 self.r.error_help(
                     obj.span.clone(),
                     format!("{ctx} has no `when` but is not the last {noun}: every {noun} after it is unreachable"),
-                    format!("add conditions, or move it to the end as the catch-all"),
+                    "add conditions, or move it to the end as the catch-all",
                 );
             }
             let outcomes = if extra_keys.contains(&"outcomes") {
-                self.r.strings(obj, "outcomes").into_iter().map(|s| s.value).collect()
+                self.r
+                    .strings(obj, "outcomes")
+                    .into_iter()
+                    .map(|s| s.value)
+                    .collect()
             } else {
                 Vec::new()
             };
@@ -894,19 +1118,30 @@ impl Parser {
         let op = self.op(cond)?;
         if op == Op::Exists {
             let span = self.r.key_span(cond, "op");
-            self.r.error_help(span, format!("{ctx}: `exists` does not apply to account fields"), "use eq, ne, gt, gte, lt, lte, in or not_in");
+            self.r.error_help(
+                span,
+                format!("{ctx}: `exists` does not apply to account fields"),
+                "use eq, ne, gt, gte, lt, lte, in or not_in",
+            );
             return None;
         }
         let (raw, span) = self.r.value(cond, "value", true)?;
         let literal = self.literal(raw, &span)?;
         let field = field?;
         self.check_literal(ctx, op, &literal, &span, Some(field.is_numeric()));
-        Some(AccountCondition { field, op, value: literal })
+        Some(AccountCondition {
+            field,
+            op,
+            value: literal,
+        })
     }
 
     fn health(&mut self, root: &Obj<'_>) -> HealthModel {
         let mut health = HealthModel {
-            bands: Bands { green: 70.0, amber: 40.0 },
+            bands: Bands {
+                green: 70.0,
+                amber: 40.0,
+            },
             stale_after_days: 14,
             pillars: BTreeMap::new(),
             overrides: Vec::new(),
@@ -914,21 +1149,30 @@ impl Parser {
         let Some(obj) = self.r.table(root, "health", true) else {
             return health;
         };
-        self.r.check_keys(&obj, &["bands", "stale_after_days", "pillars", "overrides"]);
+        self.r
+            .check_keys(&obj, &["bands", "stale_after_days", "pillars", "overrides"]);
         if let Some(bands) = self.r.table(&obj, "bands", false) {
             self.r.check_keys(&bands, &["green", "amber"]);
             let green = self.r.number(&bands, "green", true);
             let amber = self.r.number(&bands, "amber", true);
             for b in [&green, &amber].into_iter().flatten() {
                 if !(0.0..=100.0).contains(&b.value) {
-                    self.r.error(b.span.clone(), "a band threshold must be between 0 and 100");
+                    self.r
+                        .error(b.span.clone(), "a band threshold must be between 0 and 100");
                 }
             }
             if let (Some(g), Some(a)) = (green, amber) {
                 if a.value >= g.value {
-                    self.r.error_help(a.span, "the amber threshold must be below the green one", format!("green is {}", g.value));
+                    self.r.error_help(
+                        a.span,
+                        "the amber threshold must be below the green one",
+                        format!("green is {}", g.value),
+                    );
                 } else {
-                    health.bands = Bands { green: g.value, amber: a.value };
+                    health.bands = Bands {
+                        green: g.value,
+                        amber: a.value,
+                    };
                 }
             }
         }
@@ -936,13 +1180,20 @@ impl Parser {
             health.stale_after_days = s.value;
         }
         let mut weight_spans: Vec<(Pillar, Range<usize>)> = Vec::new();
+        let mut declared_pillars: BTreeSet<Pillar> = BTreeSet::new();
         let mut seen_measures: BTreeMap<String, Pillar> = BTreeMap::new();
         if let Some(pillars) = self.r.table(&obj, "pillars", true) {
             for (name, pobj) in self.r.named_tables(&pillars) {
                 let Some(pillar) = Pillar::from_name(&name.value) else {
-                    self.r.unknown_name(name.span.clone(), "health pillar", &name.value, Pillar::NAMES);
+                    self.r.unknown_name(
+                        name.span.clone(),
+                        "health pillar",
+                        &name.value,
+                        Pillar::NAMES,
+                    );
                     continue;
                 };
+                declared_pillars.insert(pillar);
                 let ctx = format!("pillar `{}`", name.value);
                 self.r.check_keys(&pobj, &["weight", "measures"]);
                 let weight = self.non_negative(&pobj, "weight", true, &ctx);
@@ -951,37 +1202,75 @@ impl Parser {
                     if let Some(w) = self.weighted_measure(&ctx, &m) {
                         if let Some(other) = seen_measures.insert(w.measure.clone(), pillar) {
                             let span = self.r.key_span(&m, "measure");
-                            self.r.error(span, format!("{ctx}: measure `{}` is already scored in pillar `{}`", w.measure, other.name()));
+                            self.r.error(
+                                span,
+                                format!(
+                                    "{ctx}: measure `{}` is already scored in pillar `{}`",
+                                    w.measure,
+                                    other.name()
+                                ),
+                            );
                         }
                         measures.push(w);
                     }
                 }
                 if let Some(w) = weight {
                     if w.value > 0.0 && !measures.iter().any(|m| m.weight > 0.0) {
-                        self.r.error_help(w.span.clone(), format!("{ctx} has weight {} but no measure with a weight above 0", w.value), "add a weighted measure or set the pillar's weight to 0");
+                        self.r.error_help(
+                            w.span.clone(),
+                            format!(
+                                "{ctx} has weight {} but no measure with a weight above 0",
+                                w.value
+                            ),
+                            "add a weighted measure or set the pillar's weight to 0",
+                        );
                     }
                     weight_spans.push((pillar, w.span.clone()));
-                    health.pillars.insert(pillar, PillarSpec { weight: w.value, measures });
+                    health.pillars.insert(
+                        pillar,
+                        PillarSpec {
+                            weight: w.value,
+                            measures,
+                        },
+                    );
                 }
             }
             if !weight_spans.is_empty() && health.pillars.values().all(|p| p.weight == 0.0) {
-                let listed = weight_spans.iter().map(|(p, _)| format!("{} = 0", p.name())).collect::<Vec<_>>().join(", ");
+                let listed = weight_spans
+                    .iter()
+                    .map(|(p, _)| format!("{} = 0", p.name()))
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 for (_, span) in &weight_spans {
-                    self.r.error_help(span.clone(), "the health pillars' weights sum to zero, so no score can be computed", format!("give at least one pillar a weight above 0 ({listed})"));
+                    self.r.error_help(
+                        span.clone(),
+                        "the health pillars' weights sum to zero, so no score can be computed",
+                        format!("give at least one pillar a weight above 0 ({listed})"),
+                    );
                 }
             } else if weight_spans.is_empty() {
-                self.r.error_help(pillars.span.clone(), "no health pillars are declared", format!("declare at least one of: {}", Pillar::NAMES.join(", ")));
+                self.r.error_help(
+                    pillars.span.clone(),
+                    "no health pillars are declared",
+                    format!("declare at least one of: {}", Pillar::NAMES.join(", ")),
+                );
             }
         }
         for o in self.r.table_array(&obj, "overrides") {
-            if let Some(ov) = self.health_override(&o, &health) {
+            if let Some(ov) = self.health_override(&o, &health, &declared_pillars) {
                 health.overrides.push(ov);
             }
         }
         health
     }
 
-    fn non_negative(&mut self, obj: &Obj<'_>, key: &str, required: bool, ctx: &str) -> Option<Spanned<f64>> {
+    fn non_negative(
+        &mut self,
+        obj: &Obj<'_>,
+        key: &str,
+        required: bool,
+        ctx: &str,
+    ) -> Option<Spanned<f64>> {
         let w = self.r.number(obj, key, required)?;
         if w.value < 0.0 {
             self.r.error_help(w.span.clone(), format!("{ctx}: `{key}` is negative ({})", w.value), "weights must be 0 or more; use `higher_is_better = false` for a measure where more is worse");
@@ -991,21 +1280,45 @@ impl Parser {
     }
 
     fn weighted_measure(&mut self, ctx: &str, m: &Obj<'_>) -> Option<WeightedMeasure> {
-        self.r.check_keys(m, &["measure", "weight", "normalise", "min", "max", "higher_is_better"]);
+        self.r.check_keys(
+            m,
+            &[
+                "measure",
+                "weight",
+                "normalise",
+                "min",
+                "max",
+                "higher_is_better",
+            ],
+        );
         let measure = self.r.string(m, "measure", true);
         if let Some(name) = &measure {
             self.refer(RefKind::Measure, name, ctx);
         }
         let weight = self.non_negative(m, "weight", true, ctx);
-        let method = self.r.choice(m, "normalise", &["linear", "log", "percentile", "boolean"], true);
+        let method = self.r.choice(
+            m,
+            "normalise",
+            &["linear", "log", "percentile", "boolean"],
+            true,
+        );
         let min = self.r.number(m, "min", false);
         let max = self.r.number(m, "max", false);
-        let higher_is_better = self.r.boolean(m, "higher_is_better").is_none_or(|b| b.value);
+        let higher_is_better = self
+            .r
+            .boolean(m, "higher_is_better")
+            .is_none_or(|b| b.value);
         let normalise = match method.as_ref().map(|s| s.value) {
             Some(0) => match (min, max) {
-                (Some(lo), Some(hi)) if lo.value < hi.value => Some(Normalisation::Linear { min: lo.value, max: hi.value }),
+                (Some(lo), Some(hi)) if lo.value < hi.value => Some(Normalisation::Linear {
+                    min: lo.value,
+                    max: hi.value,
+                }),
                 (Some(_), Some(hi)) => {
-                    self.r.error(hi.span, format!("{ctx}: `max` must be above `min` for linear normalisation"));
+                    self.r.error(
+                        hi.span,
+                        format!("{ctx}: `max` must be above `min` for linear normalisation"),
+                    );
                     None
                 }
                 _ => {
@@ -1015,25 +1328,45 @@ impl Parser {
             },
             Some(1) => {
                 if let Some(lo) = &min {
-                    self.r.error(lo.span.clone(), format!("{ctx}: log normalisation takes only `max`"));
+                    self.r.error(
+                        lo.span.clone(),
+                        format!("{ctx}: log normalisation takes only `max`"),
+                    );
                 }
                 match max {
                     Some(hi) if hi.value > 0.0 => Some(Normalisation::Log { max: hi.value }),
                     Some(hi) => {
-                        self.r.error(hi.span, format!("{ctx}: `max` must be above 0 for log normalisation"));
+                        self.r.error(
+                            hi.span,
+                            format!("{ctx}: `max` must be above 0 for log normalisation"),
+                        );
                         None
                     }
                     None => {
-                        self.r.error_help(method.as_ref().map_or(m.span.clone(), |s| s.span.clone()), format!("{ctx}: log normalisation needs `max`"), "add `max = …`: the value that scores 1");
+                        self.r.error_help(
+                            method.as_ref().map_or(m.span.clone(), |s| s.span.clone()),
+                            format!("{ctx}: log normalisation needs `max`"),
+                            "add `max = …`: the value that scores 1",
+                        );
                         None
                     }
                 }
             }
             Some(i) => {
                 for b in [&min, &max].into_iter().flatten() {
-                    self.r.error(b.span.clone(), format!("{ctx}: {} normalisation takes no `min` or `max`", if i == 2 { "percentile" } else { "boolean" }));
+                    self.r.error(
+                        b.span.clone(),
+                        format!(
+                            "{ctx}: {} normalisation takes no `min` or `max`",
+                            if i == 2 { "percentile" } else { "boolean" }
+                        ),
+                    );
                 }
-                Some(if i == 2 { Normalisation::Percentile } else { Normalisation::Boolean })
+                Some(if i == 2 {
+                    Normalisation::Percentile
+                } else {
+                    Normalisation::Boolean
+                })
             }
             None => None,
         };
@@ -1045,8 +1378,14 @@ impl Parser {
         })
     }
 
-    fn health_override(&mut self, o: &Obj<'_>, health: &HealthModel) -> Option<HealthOverride> {
-        self.r.check_keys(o, &["tier", "segment", "pillars", "measures"]);
+    fn health_override(
+        &mut self,
+        o: &Obj<'_>,
+        health: &HealthModel,
+        declared_pillars: &BTreeSet<Pillar>,
+    ) -> Option<HealthOverride> {
+        self.r
+            .check_keys(o, &["tier", "segment", "pillars", "measures"]);
         let tier = self.r.string(o, "tier", false);
         let segment = self.r.string(o, "segment", false);
         let scope = match (tier, segment) {
@@ -1059,11 +1398,19 @@ impl Parser {
                 OverrideScope::Segment(s.value)
             }
             (Some(_), Some(s)) => {
-                self.r.error_help(s.span, "a health override names both a tier and a segment", "write one override for the tier and another for the segment");
+                self.r.error_help(
+                    s.span,
+                    "a health override names both a tier and a segment",
+                    "write one override for the tier and another for the segment",
+                );
                 return None;
             }
             (None, None) => {
-                self.r.error_help(o.span.clone(), "a health override names neither a tier nor a segment", "add `tier = \"NAME\"` or `segment = \"NAME\"`");
+                self.r.error_help(
+                    o.span.clone(),
+                    "a health override names neither a tier nor a segment",
+                    "add `tier = \"NAME\"` or `segment = \"NAME\"`",
+                );
                 return None;
             }
         };
@@ -1080,14 +1427,16 @@ impl Parser {
                 match Pillar::from_name(key) {
                     Some(pillar) => {
                         if let Some(w) = self.non_negative(&p, key, true, &ctx) {
-                            if !health.pillars.contains_key(&pillar) && w.value > 0.0 {
+                            if !declared_pillars.contains(&pillar) && w.value > 0.0 {
                                 self.r.error(w.span, format!("{ctx}: pillar `{key}` has no measures declared in [health.pillars.{key}]"));
                             } else {
                                 pillar_weights.insert(pillar, w.value);
                             }
                         }
                     }
-                    None => self.r.unknown_name(key_span, "health pillar", key, Pillar::NAMES),
+                    None => self
+                        .r
+                        .unknown_name(key_span, "health pillar", key, Pillar::NAMES),
                 }
             }
         }
@@ -1095,7 +1444,10 @@ impl Parser {
         if let Some(m) = self.r.table(o, "measures", false) {
             for (key, _) in m.table.iter() {
                 let key_span = self.r.key_span(&m, key);
-                let name = Spanned { value: key.to_owned(), span: key_span };
+                let name = Spanned {
+                    value: key.to_owned(),
+                    span: key_span,
+                };
                 self.refer(RefKind::HealthMeasure, &name, &ctx);
                 if let Some(w) = self.non_negative(&m, key, true, &ctx) {
                     measure_weights.insert(key.to_owned(), w.value);
@@ -1108,7 +1460,11 @@ impl Parser {
             .iter()
             .map(|(pillar, spec)| {
                 let pw = pillar_weights.get(pillar).copied().unwrap_or(spec.weight);
-                let mw: f64 = spec.measures.iter().map(|m| measure_weights.get(&m.measure).copied().unwrap_or(m.weight)).sum();
+                let mw: f64 = spec
+                    .measures
+                    .iter()
+                    .map(|m| measure_weights.get(&m.measure).copied().unwrap_or(m.weight))
+                    .sum();
                 (*pillar, pw, mw)
             })
             .collect();
@@ -1116,14 +1472,27 @@ impl Parser {
         // and was reported already.
         let base_ok = health.pillars.values().any(|p| p.weight > 0.0);
         if base_ok && effective.iter().all(|(_, pw, _)| *pw == 0.0) {
-            self.r.error(first_span.clone(), format!("{ctx}: the pillars' weights sum to zero, so no score can be computed"));
+            self.r.error(
+                first_span.clone(),
+                format!("{ctx}: the pillars' weights sum to zero, so no score can be computed"),
+            );
         }
         for (pillar, pw, mw) in effective {
             if pw > 0.0 && mw == 0.0 {
-                self.r.error(first_span.clone(), format!("{ctx}: pillar `{}` keeps weight {pw} but all its measures weigh 0", pillar.name()));
+                self.r.error(
+                    first_span.clone(),
+                    format!(
+                        "{ctx}: pillar `{}` keeps weight {pw} but all its measures weigh 0",
+                        pillar.name()
+                    ),
+                );
             }
         }
-        Some(HealthOverride { scope, pillar_weights, measure_weights })
+        Some(HealthOverride {
+            scope,
+            pillar_weights,
+            measure_weights,
+        })
     }
 
     fn playbooks(&mut self, root: &Obj<'_>) -> BTreeMap<String, Playbook> {
@@ -1133,10 +1502,25 @@ impl Parser {
         };
         for (name, obj) in self.r.named_tables(&playbooks) {
             let ctx = format!("playbook `{}`", name.value);
-            self.r.check_keys(&obj, &["description", "owner", "trigger", "tiers", "segments", "cooldown_days", "holdout_percent", "actions"]);
+            self.r.check_keys(
+                &obj,
+                &[
+                    "description",
+                    "owner",
+                    "trigger",
+                    "tiers",
+                    "segments",
+                    "cooldown_days",
+                    "holdout_percent",
+                    "actions",
+                ],
+            );
             let description = self.r.string(&obj, "description", true);
             let owner = self.r.string(&obj, "owner", false);
-            let trigger = self.r.table(&obj, "trigger", true).and_then(|t| self.trigger(&ctx, &t));
+            let trigger = self
+                .r
+                .table(&obj, "trigger", true)
+                .and_then(|t| self.trigger(&ctx, &t));
             let mut tiers = Vec::new();
             for t in self.r.strings(&obj, "tiers") {
                 self.refer(RefKind::Tier, &t, &ctx);
@@ -1147,32 +1531,53 @@ impl Parser {
                 self.refer(RefKind::Segment, &s, &ctx);
                 segments.push(s.value);
             }
-            let cooldown_days = self.r.count(&obj, "cooldown_days", false, 0..3651).map_or(7, |c| c.value);
+            let cooldown_days = self
+                .r
+                .count(&obj, "cooldown_days", false, 0..3651)
+                .map_or(7, |c| c.value);
             let holdout_percent = match self.r.number(&obj, "holdout_percent", false) {
                 Some(h) if (0.0..=50.0).contains(&h.value) => h.value,
                 Some(h) => {
-                    self.r.error_help(h.span, format!("{ctx}: `holdout_percent` is {}", h.value), "hold out between 0 and 50 percent of matching accounts");
+                    self.r.error_help(
+                        h.span,
+                        format!("{ctx}: `holdout_percent` is {}", h.value),
+                        "hold out between 0 and 50 percent of matching accounts",
+                    );
                     0.0
                 }
                 None => 0.0,
             };
             let action_objs = self.r.table_array(&obj, "actions");
             if action_objs.is_empty() {
-                let span = if obj.table.contains_key("actions") { self.r.key_span(&obj, "actions") } else { obj.span.clone() };
-                self.r.error_help(span, format!("{ctx} has no actions"), "add `actions = [{ kind = \"task\", title = \"…\" }]`");
+                let span = if obj.table.contains_key("actions") {
+                    self.r.key_span(&obj, "actions")
+                } else {
+                    obj.span.clone()
+                };
+                self.r.error_help(
+                    span,
+                    format!("{ctx} has no actions"),
+                    "add `actions = [{ kind = \"task\", title = \"…\" }]`",
+                );
             }
-            let actions: Vec<Action> = action_objs.iter().filter_map(|a| self.action(&ctx, a)).collect();
+            let actions: Vec<Action> = action_objs
+                .iter()
+                .filter_map(|a| self.action(&ctx, a))
+                .collect();
             if let (Some(description), Some(trigger)) = (description, trigger) {
-                out.insert(name.value, Playbook {
-                    description: description.value,
-                    owner: owner.map(|o| o.value).unwrap_or_default(),
-                    trigger,
-                    tiers,
-                    segments,
-                    cooldown_days,
-                    holdout_percent,
-                    actions,
-                });
+                out.insert(
+                    name.value,
+                    Playbook {
+                        description: description.value,
+                        owner: owner.map(|o| o.value).unwrap_or_default(),
+                        trigger,
+                        tiers,
+                        segments,
+                        cooldown_days,
+                        holdout_percent,
+                        actions,
+                    },
+                );
             }
         }
         out
@@ -1185,7 +1590,10 @@ impl Parser {
                 "green" => out.push(Band::Green),
                 "amber" => out.push(Band::Amber),
                 "red" => out.push(Band::Red),
-                _ => self.r.unknown_name(b.span.clone(), what, &b.value, &["green", "amber", "red"]),
+                _ => {
+                    self.r
+                        .unknown_name(b.span.clone(), what, &b.value, &["green", "amber", "red"])
+                }
             }
         }
         out
@@ -1193,8 +1601,15 @@ impl Parser {
 
     fn trigger(&mut self, ctx: &str, t: &Obj<'_>) -> Option<Trigger> {
         const KINDS: &[&str] = &[
-            "milestone_missed", "milestone_reached", "measure_below", "measure_above", "measure_drop",
-            "renewal_within", "health_drop", "band_is", "release_touches_feature",
+            "milestone_missed",
+            "milestone_reached",
+            "measure_below",
+            "measure_above",
+            "measure_drop",
+            "renewal_within",
+            "health_drop",
+            "band_is",
+            "release_touches_feature",
         ];
         let kind = self.r.choice(t, "kind", KINDS, true)?;
         let keys: &[&str] = match kind.value {
@@ -1214,11 +1629,19 @@ impl Parser {
                 let milestone = self.r.string(t, "milestone", true)?;
                 self.refer(RefKind::Milestone, &milestone, &tctx);
                 if kind.value == 1 {
-                    return Some(Trigger::MilestoneReached { milestone: milestone.value });
+                    return Some(Trigger::MilestoneReached {
+                        milestone: milestone.value,
+                    });
                 }
                 // 0 means "use the milestone's expected_within_days"; resolved in cross-section checks.
-                let days = self.r.count(t, "days_after_signup", false, 1..3651).map_or(0, |d| d.value);
-                Some(Trigger::MilestoneMissed { milestone: milestone.value, days_after_signup: days })
+                let days = self
+                    .r
+                    .count(t, "days_after_signup", false, 1..3651)
+                    .map_or(0, |d| d.value);
+                Some(Trigger::MilestoneMissed {
+                    milestone: milestone.value,
+                    days_after_signup: days,
+                })
             }
             2 | 3 => {
                 let measure = self.r.string(t, "measure", true);
@@ -1226,12 +1649,23 @@ impl Parser {
                     self.refer(RefKind::Measure, m, &tctx);
                 }
                 let threshold = self.r.number(t, "threshold", true);
-                let for_days = self.r.count(t, "for_days", false, 0..366).map_or(0, |d| d.value);
+                let for_days = self
+                    .r
+                    .count(t, "for_days", false, 0..366)
+                    .map_or(0, |d| d.value);
                 let (measure, threshold) = (measure?.value, threshold?.value);
                 Some(if kind.value == 2 {
-                    Trigger::MeasureBelow { measure, threshold, for_days }
+                    Trigger::MeasureBelow {
+                        measure,
+                        threshold,
+                        for_days,
+                    }
                 } else {
-                    Trigger::MeasureAbove { measure, threshold, for_days }
+                    Trigger::MeasureAbove {
+                        measure,
+                        threshold,
+                        for_days,
+                    }
                 })
             }
             4 => {
@@ -1242,30 +1676,48 @@ impl Parser {
                 let percent = self.r.number(t, "percent", true);
                 if let Some(p) = &percent {
                     if !(p.value > 0.0 && p.value <= 100.0) {
-                        self.r.error(p.span.clone(), format!("{tctx}: `percent` must be above 0 and at most 100"));
+                        self.r.error(
+                            p.span.clone(),
+                            format!("{tctx}: `percent` must be above 0 and at most 100"),
+                        );
                     }
                 }
-                Some(Trigger::MeasureDrop { measure: measure?.value, percent: percent?.value })
+                Some(Trigger::MeasureDrop {
+                    measure: measure?.value,
+                    percent: percent?.value,
+                })
             }
             5 => {
                 let days = self.r.count(t, "days", true, 1..731);
                 let bands = self.r.strings(t, "bands");
                 let bands = self.band_names(&bands, "band");
-                Some(Trigger::RenewalWithin { days: days?.value, bands })
+                Some(Trigger::RenewalWithin {
+                    days: days?.value,
+                    bands,
+                })
             }
             6 => {
                 let points = self.r.number(t, "points", true);
                 if let Some(p) = &points {
                     if !(p.value > 0.0 && p.value <= 100.0) {
-                        self.r.error(p.span.clone(), format!("{tctx}: `points` must be above 0 and at most 100"));
+                        self.r.error(
+                            p.span.clone(),
+                            format!("{tctx}: `points` must be above 0 and at most 100"),
+                        );
                     }
                 }
                 let days = self.r.count(t, "days", true, 1..366);
-                Some(Trigger::HealthDrop { points: points?.value, days: days?.value })
+                Some(Trigger::HealthDrop {
+                    points: points?.value,
+                    days: days?.value,
+                })
             }
             7 => {
                 let band = self.r.string(t, "band", true)?;
-                let for_days = self.r.count(t, "for_days", false, 0..366).map_or(0, |d| d.value);
+                let for_days = self
+                    .r
+                    .count(t, "for_days", false, 0..366)
+                    .map_or(0, |d| d.value);
                 let band = self.band_names(std::slice::from_ref(&band), "band").pop()?;
                 Some(Trigger::BandIs { band, for_days })
             }
@@ -1274,29 +1726,53 @@ impl Parser {
     }
 
     fn action(&mut self, ctx: &str, a: &Obj<'_>) -> Option<Action> {
-        let kind = self.r.choice(a, "kind", &["task", "webhook", "survey", "email"], true)?;
+        let kind = self
+            .r
+            .choice(a, "kind", &["task", "webhook", "survey", "email"], true)?;
         let actx = format!("{ctx} action");
         match kind.value {
             0 => {
-                self.r.check_keys(a, &["kind", "title", "role", "priority", "sla_hours"]);
+                self.r
+                    .check_keys(a, &["kind", "title", "role", "priority", "sla_hours"]);
                 let title = self.r.string(a, "title", true);
-                let role = self.r.choice(a, "role", Role::NAMES, false).map_or(Role::Csm, |r| Role::ALL[r.value]);
-                let priority = self.r.choice(a, "priority", Priority::NAMES, false).map_or(Priority::Moderate, |p| Priority::ALL[p.value]);
+                let role = self
+                    .r
+                    .choice(a, "role", Role::NAMES, false)
+                    .map_or(Role::Csm, |r| Role::ALL[r.value]);
+                let priority = self
+                    .r
+                    .choice(a, "priority", Priority::NAMES, false)
+                    .map_or(Priority::Moderate, |p| Priority::ALL[p.value]);
                 let default_sla = match priority {
                     Priority::Critical => 24,
                     Priority::High => 72,
                     Priority::Moderate => 168,
                     Priority::Low => 336,
                 };
-                let sla_hours = self.r.count(a, "sla_hours", false, 1..8761).map_or(default_sla, |s| s.value);
-                Some(Action::Task { title: title?.value, role, priority, sla_hours })
+                let sla_hours = self
+                    .r
+                    .count(a, "sla_hours", false, 1..8761)
+                    .map_or(default_sla, |s| s.value);
+                Some(Action::Task {
+                    title: title?.value,
+                    role,
+                    priority,
+                    sla_hours,
+                })
             }
             1 => {
                 self.r.check_keys(a, &["kind", "url"]);
                 let url = self.r.string(a, "url", true)?;
-                let rest = url.value.strip_prefix("https://").or_else(|| url.value.strip_prefix("http://"));
+                let rest = url
+                    .value
+                    .strip_prefix("https://")
+                    .or_else(|| url.value.strip_prefix("http://"));
                 if rest.is_none_or(|r| r.is_empty() || r.starts_with('/')) {
-                    self.r.error_help(url.span, format!("{actx}: `{}` is not an http(s) URL", url.value), "use an address such as \"https://hooks.example.com/tenure\"");
+                    self.r.error_help(
+                        url.span,
+                        format!("{actx}: `{}` is not an http(s) URL", url.value),
+                        "use an address such as \"https://hooks.example.com/tenure\"",
+                    );
                     return None;
                 }
                 Some(Action::Webhook { url: url.value })
@@ -1304,15 +1780,26 @@ impl Parser {
             2 => {
                 self.r.check_keys(a, &["kind", "survey"]);
                 let survey = self.r.choice(a, "survey", &["nps", "csat", "ces"], true)?;
-                Some(Action::Survey { survey: [SurveyKind::Nps, SurveyKind::Csat, SurveyKind::Ces][survey.value] })
+                Some(Action::Survey {
+                    survey: [SurveyKind::Nps, SurveyKind::Csat, SurveyKind::Ces][survey.value],
+                })
             }
             _ => {
                 self.r.check_keys(a, &["kind", "to", "subject", "template"]);
-                let to = self.r.choice(a, "to", &["account_admins", "primary_contact", "all_contacts", "csm"], true);
+                let to = self.r.choice(
+                    a,
+                    "to",
+                    &["account_admins", "primary_contact", "all_contacts", "csm"],
+                    true,
+                );
                 let subject = self.r.string(a, "subject", true);
                 let template = self.r.string(a, "template", true);
                 let to = ["account_admins", "primary_contact", "all_contacts", "csm"][to?.value];
-                Some(Action::Email { to: to.to_owned(), subject: subject?.value, template: template?.value })
+                Some(Action::Email {
+                    to: to.to_owned(),
+                    subject: subject?.value,
+                    template: template?.value,
+                })
             }
         }
     }
@@ -1320,14 +1807,47 @@ impl Parser {
     fn metrics(&mut self, root: &Obj<'_>) -> BTreeMap<String, MetricDefinition> {
         use MetricKind as K;
         const KIND_NAMES: &[&str] = &[
-            "nrr", "grr", "logo_churn", "revenue_churn", "expansion", "contraction", "reactivation",
-            "ttfv", "activation_rate", "habit_rate", "nps", "csat", "ces", "ticket_volume",
-            "resolution_time", "dau", "wau", "mau", "stickiness", "measure_average",
+            "nrr",
+            "grr",
+            "logo_churn",
+            "revenue_churn",
+            "expansion",
+            "contraction",
+            "reactivation",
+            "ttfv",
+            "activation_rate",
+            "habit_rate",
+            "nps",
+            "csat",
+            "ces",
+            "ticket_volume",
+            "resolution_time",
+            "dau",
+            "wau",
+            "mau",
+            "stickiness",
+            "measure_average",
         ];
         const KINDS: [MetricKind; 20] = [
-            K::Nrr, K::Grr, K::LogoChurn, K::RevenueChurn, K::Expansion, K::Contraction,
-            K::Reactivation, K::Ttfv, K::ActivationRate, K::HabitRate, K::Nps, K::Csat, K::Ces,
-            K::TicketVolume, K::ResolutionTime, K::Dau, K::Wau, K::Mau, K::Stickiness,
+            K::Nrr,
+            K::Grr,
+            K::LogoChurn,
+            K::RevenueChurn,
+            K::Expansion,
+            K::Contraction,
+            K::Reactivation,
+            K::Ttfv,
+            K::ActivationRate,
+            K::HabitRate,
+            K::Nps,
+            K::Csat,
+            K::Ces,
+            K::TicketVolume,
+            K::ResolutionTime,
+            K::Dau,
+            K::Wau,
+            K::Mau,
+            K::Stickiness,
             K::MeasureAverage,
         ];
         let mut out = BTreeMap::new();
@@ -1336,19 +1856,40 @@ impl Parser {
         };
         for (name, obj) in self.r.named_tables(&metrics) {
             let ctx = format!("metric `{}`", name.value);
-            self.r.check_keys(&obj, &["title", "description", "owner", "kind", "measure", "period", "target"]);
+            self.r.check_keys(
+                &obj,
+                &[
+                    "title",
+                    "description",
+                    "owner",
+                    "kind",
+                    "measure",
+                    "period",
+                    "target",
+                ],
+            );
             let title = self.r.string(&obj, "title", true);
             let description = self.r.string(&obj, "description", true);
             let owner = self.r.string(&obj, "owner", true);
-            let kind = self.r.choice(&obj, "kind", KIND_NAMES, true).map(|k| (KINDS[k.value], k.span));
+            let kind = self
+                .r
+                .choice(&obj, "kind", KIND_NAMES, true)
+                .map(|k| (KINDS[k.value], k.span));
             let measure = self.r.string(&obj, "measure", false);
             match (&kind, &measure) {
                 (Some((K::MeasureAverage, span)), None) => {
-                    self.r.error_help(span.clone(), format!("{ctx}: kind `measure_average` needs a `measure`"), "add `measure = \"NAME\"`");
+                    self.r.error_help(
+                        span.clone(),
+                        format!("{ctx}: kind `measure_average` needs a `measure`"),
+                        "add `measure = \"NAME\"`",
+                    );
                 }
                 (Some((K::MeasureAverage, _)), Some(m)) => self.refer(RefKind::Measure, m, &ctx),
                 (Some(_), Some(m)) => {
-                    self.r.error(m.span.clone(), format!("{ctx}: `measure` is only used by kind `measure_average`"));
+                    self.r.error(
+                        m.span.clone(),
+                        format!("{ctx}: `measure` is only used by kind `measure_average`"),
+                    );
                 }
                 _ => {}
             }
@@ -1357,16 +1898,21 @@ impl Parser {
                 .choice(&obj, "period", &["month", "quarter", "year", "ttm"], true)
                 .map(|p| [Period::Month, Period::Quarter, Period::Year, Period::Ttm][p.value]);
             let target = self.r.number(&obj, "target", false).map(|t| t.value);
-            if let (Some(title), Some(description), Some(owner), Some((kind, _)), Some(period)) = (title, description, owner, kind, period) {
-                out.insert(name.value, MetricDefinition {
-                    title: title.value,
-                    description: description.value,
-                    owner: owner.value,
-                    kind,
-                    measure: measure.map(|m| m.value),
-                    period,
-                    target,
-                });
+            if let (Some(title), Some(description), Some(owner), Some((kind, _)), Some(period)) =
+                (title, description, owner, kind, period)
+            {
+                out.insert(
+                    name.value,
+                    MetricDefinition {
+                        title: title.value,
+                        description: description.value,
+                        owner: owner.value,
+                        kind,
+                        measure: measure.map(|m| m.value),
+                        period,
+                        target,
+                    },
+                );
             }
         }
         out
@@ -1377,7 +1923,9 @@ impl Parser {
         // Metrics that are measured against a milestone of a given kind.
         if let Some(metrics) = self.r.table(root, "metrics", false) {
             for (name, obj) in self.r.named_tables(&metrics) {
-                let Some(def) = model.metrics.get(&name.value) else { continue };
+                let Some(def) = model.metrics.get(&name.value) else {
+                    continue;
+                };
                 let needed = match def.kind {
                     MetricKind::Ttfv => Some((MilestoneKind::FirstValue, "first_value")),
                     MetricKind::ActivationRate => Some((MilestoneKind::Activation, "activation")),
@@ -1387,25 +1935,52 @@ impl Parser {
                 if let Some((kind, kind_name)) = needed {
                     if !model.milestones.values().any(|m| m.kind == kind) {
                         let span = self.r.key_span(&obj, "kind");
-                        self.r.error_help(span, format!("metric `{}` needs a milestone of kind `{kind_name}`", name.value), format!("declare one under [milestones.NAME] with kind = \"{kind_name}\""));
+                        self.r.error_help(
+                            span,
+                            format!(
+                                "metric `{}` needs a milestone of kind `{kind_name}`",
+                                name.value
+                            ),
+                            format!(
+                                "declare one under [milestones.NAME] with kind = \"{kind_name}\""
+                            ),
+                        );
                     }
                 }
             }
         }
         if let Some(playbooks) = self.r.table(root, "playbooks", false) {
             for (name, obj) in self.r.named_tables(&playbooks) {
-                let Some(pb) = model.playbooks.get(&name.value) else { continue };
+                let Some(pb) = model.playbooks.get(&name.value) else {
+                    continue;
+                };
                 let span = self.r.key_span(&obj, "trigger");
                 match &pb.trigger {
-                    Trigger::MilestoneMissed { milestone, days_after_signup: 0 } => {
-                        if model.milestones.get(milestone).is_some_and(|m| m.expected_within_days.is_none()) {
-                            self.r.error_help(span, format!("playbook `{}`: milestone `{milestone}` has no `expected_within_days`, so it is never missed", name.value), "add `days_after_signup = N` to the trigger or `expected_within_days` to the milestone");
-                        }
+                    Trigger::MilestoneMissed {
+                        milestone,
+                        days_after_signup: 0,
+                    } if model
+                        .milestones
+                        .get(milestone)
+                        .is_some_and(|m| m.expected_within_days.is_none()) =>
+                    {
+                        self.r.error_help(
+                            span,
+                            format!("playbook `{}`: milestone `{milestone}` has no `expected_within_days`, so it is never missed", name.value),
+                            "add `days_after_signup = N` to the trigger or `expected_within_days` to the milestone",
+                        );
                     }
-                    Trigger::MeasureDrop { measure, .. } => {
-                        if model.measures.get(measure).is_some_and(|m| m.compare != Some(Compare::PriorWindow)) {
-                            self.r.error_help(span, format!("playbook `{}`: measure `{measure}` is not compared to a prior window", name.value), format!("add `compare = \"prior_window\"` to [measures.{measure}]"));
-                        }
+                    Trigger::MeasureDrop { measure, .. }
+                        if model
+                            .measures
+                            .get(measure)
+                            .is_some_and(|m| m.compare != Some(Compare::PriorWindow)) =>
+                    {
+                        self.r.error_help(
+                            span,
+                            format!("playbook `{}`: measure `{measure}` is not compared to a prior window", name.value),
+                            format!("add `compare = \"prior_window\"` to [measures.{measure}]"),
+                        );
                     }
                     _ => {}
                 }
@@ -1414,7 +1989,11 @@ impl Parser {
         // A measure-based milestone must not be computed from milestones (it would depend on itself).
         for (name, m) in &model.milestones {
             if let MilestoneCondition::Measure { measure, .. } = &m.condition {
-                if model.measures.get(measure).is_some_and(|x| x.source == MeasureSource::Milestones) {
+                if model
+                    .measures
+                    .get(measure)
+                    .is_some_and(|x| x.source == MeasureSource::Milestones)
+                {
                     if let Some(ms) = self.r.table(root, "milestones", false) {
                         if let Some(obj) = self.r.table(&ms, name, false) {
                             let span = self.r.key_span(&obj, "measure");

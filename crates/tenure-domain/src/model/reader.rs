@@ -47,7 +47,12 @@ impl Reader {
         self.diagnostics.push(Diagnostic::new(span, message));
     }
 
-    pub fn error_help(&mut self, span: Range<usize>, message: impl Into<String>, help: impl Into<String>) {
+    pub fn error_help(
+        &mut self,
+        span: Range<usize>,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
         self.diagnostics
             .push(Diagnostic::new(span, message).with_help(help));
     }
@@ -90,11 +95,23 @@ impl Reader {
             .unwrap_or_else(|| obj.span.clone())
     }
 
-    fn item<'a>(&mut self, obj: &Obj<'a>, key: &str, required: bool, expected: &str) -> Option<&'a Item> {
+    fn item<'a>(
+        &mut self,
+        obj: &Obj<'a>,
+        key: &str,
+        required: bool,
+        expected: &str,
+    ) -> Option<&'a Item> {
         match obj.table.get(key) {
             Some(item) if !item.is_none() => Some(item),
             _ => {
-                if required {
+                // A misspelt key is reported as unknown, with a suggestion; reporting the key
+                // it was meant to be as missing too would only repeat that.
+                let misspelt = obj
+                    .table
+                    .iter()
+                    .any(|(k, _)| k != key && did_you_mean(k, [key]).is_some());
+                if required && !misspelt {
                     self.error_help(
                         obj.span.clone(),
                         if obj.path.is_empty() {
@@ -137,7 +154,13 @@ impl Reader {
     }
 
     /// A string that must be one of `names`; returns its index in `names`.
-    pub fn choice(&mut self, obj: &Obj<'_>, key: &str, names: &[&str], required: bool) -> Option<Spanned<usize>> {
+    pub fn choice(
+        &mut self,
+        obj: &Obj<'_>,
+        key: &str,
+        names: &[&str],
+        required: bool,
+    ) -> Option<Spanned<usize>> {
         let s = self.string(obj, key, required)?;
         match names.iter().position(|n| *n == s.value) {
             Some(i) => Some(Spanned {
@@ -175,7 +198,10 @@ impl Reader {
             }),
             Some(_) => {
                 let span = self.value_span(obj, key);
-                self.error(span, format!("`{}` must be a finite number", child_path(&obj.path, key)));
+                self.error(
+                    span,
+                    format!("`{}` must be a finite number", child_path(&obj.path, key)),
+                );
                 None
             }
             None => {
@@ -186,7 +212,13 @@ impl Reader {
     }
 
     /// A whole number in `range`.
-    pub fn count(&mut self, obj: &Obj<'_>, key: &str, required: bool, range: Range<u32>) -> Option<Spanned<u32>> {
+    pub fn count(
+        &mut self,
+        obj: &Obj<'_>,
+        key: &str,
+        required: bool,
+        range: Range<u32>,
+    ) -> Option<Spanned<u32>> {
         let item = self.item(obj, key, required, "a whole number")?;
         let span = self.value_span(obj, key);
         match item.as_integer() {
@@ -198,7 +230,11 @@ impl Reader {
                 self.error_help(
                     span,
                     format!("`{}` is {i}, out of range", child_path(&obj.path, key)),
-                    format!("use a whole number from {} to {}", range.start, range.end - 1),
+                    format!(
+                        "use a whole number from {} to {}",
+                        range.start,
+                        range.end - 1
+                    ),
                 );
                 None
             }
@@ -329,7 +365,12 @@ impl Reader {
     }
 
     /// A raw value, for literals whose type depends on context.
-    pub fn value<'a>(&mut self, obj: &Obj<'a>, key: &str, required: bool) -> Option<(&'a Value, Range<usize>)> {
+    pub fn value<'a>(
+        &mut self,
+        obj: &Obj<'a>,
+        key: &str,
+        required: bool,
+    ) -> Option<(&'a Value, Range<usize>)> {
         let item = self.item(obj, key, required, "a value")?;
         let span = self.value_span(obj, key);
         match item.as_value() {

@@ -20,8 +20,11 @@ pub async fn run(demo_dir: PathBuf, no_serve: bool, listen: SocketAddr, now: Tim
     prepare(&demo_dir)?;
     let data_dir = DataDir::new(demo_dir.clone(), None);
     let secrets = init::initialise(&data_dir, now).await?;
-    std::fs::write(demo_dir.join(DEMO_MARKER), "made by `tenure demo`; replaced by the next demo\n")
-        .context("marking the demo directory")?;
+    std::fs::write(
+        demo_dir.join(DEMO_MARKER),
+        "made by `tenure demo`; replaced by the next demo\n",
+    )
+    .context("marking the demo directory")?;
     let store = data_dir.open_store().await?;
     let model = SuccessModel::default_model();
 
@@ -42,9 +45,14 @@ pub async fn run(demo_dir: PathBuf, no_serve: bool, listen: SocketAddr, now: Tim
         model.playbooks.len(),
         model.metrics.len()
     );
-    let accounts = store.count(RecordKind::Account).await.context("counting accounts")?;
+    let accounts = store
+        .count(RecordKind::Account)
+        .await
+        .context("counting accounts")?;
     println!();
-    println!("Accounts in the store: {accounts} (the simulated company is not part of the demo yet)");
+    println!(
+        "Accounts in the store: {accounts} (the simulated company is not part of the demo yet)"
+    );
     println!();
     println!("Admin API token  {}", secrets.admin_token);
     println!("Write key        {}", secrets.write_key);
@@ -76,6 +84,7 @@ fn prepare(dir: &Path) -> Outcome {
             dir.display()
         )));
     }
-    std::fs::remove_dir_all(dir).with_context(|| format!("removing the earlier demo in {}", dir.display()))?;
+    std::fs::remove_dir_all(dir)
+        .with_context(|| format!("removing the earlier demo in {}", dir.display()))?;
     Ok(())
 }

@@ -19,7 +19,10 @@ pub struct Secrets {
 pub async fn run(data_dir: &DataDir, json: bool, now: Timestamp) -> Outcome<Secrets> {
     let secrets = initialise(data_dir, now).await?;
     if json {
-        println!("{}", serde_json::to_string(&secrets).context("printing JSON")?);
+        println!(
+            "{}",
+            serde_json::to_string(&secrets).context("printing JSON")?
+        );
     } else {
         println!("Initialised {}", data_dir.root.display());
         println!("  success model   {}", data_dir.model_path().display());
@@ -46,7 +49,14 @@ pub async fn initialise(data_dir: &DataDir, now: Timestamp) -> Outcome<Secrets> 
     restrict_permissions(&data_dir.root)?;
     let store = data_dir.open_store_unchecked().await?;
     let model = SuccessModel::default_model();
-    apply_model(store.as_ref(), DEFAULT_MODEL_TOML, &model, now, "tenure init").await?;
+    apply_model(
+        store.as_ref(),
+        DEFAULT_MODEL_TOML,
+        &model,
+        now,
+        "tenure init",
+    )
+    .await?;
     let make = |kind: CredentialKind, name: &str, scopes: &[&str]| {
         let made = secret::generate(kind)?;
         let credential = Credential {
@@ -62,10 +72,19 @@ pub async fn initialise(data_dir: &DataDir, now: Timestamp) -> Outcome<Secrets> 
     };
     let (admin, admin_token) = make(CredentialKind::AdminToken, "admin", &["admin"])?;
     let (key, write_key) = make(CredentialKind::WriteKey, "default", &["ingest"])?;
-    store.insert_credential(&admin).await.context("storing the admin token")?;
-    store.insert_credential(&key).await.context("storing the write key")?;
+    store
+        .insert_credential(&admin)
+        .await
+        .context("storing the admin token")?;
+    store
+        .insert_credential(&key)
+        .await
+        .context("storing the write key")?;
     write_atomically(&data_dir.model_path(), DEFAULT_MODEL_TOML)?;
-    Ok(Secrets { admin_token, write_key })
+    Ok(Secrets {
+        admin_token,
+        write_key,
+    })
 }
 
 /// The data directory holds the database and secrets' hashes: only its owner may read it.

@@ -26,14 +26,19 @@ pub async fn run(data_dir: &DataDir, command: ModelCommand, now: Timestamp) -> O
             let path = file.unwrap_or_else(|| data_dir.model_path());
             let (source, model) = read_model(&path)?;
             let store = data_dir.open_store().await?;
-            let outcome = apply_model(store.as_ref(), &source, &model, now, "tenure model apply").await?;
+            let outcome =
+                apply_model(store.as_ref(), &source, &model, now, "tenure model apply").await?;
             // The data directory's tenure.toml always holds the current model.
             if path != data_dir.model_path() {
                 write_atomically(&data_dir.model_path(), &source)?;
             }
             match outcome {
-                ApplyOutcome::AlreadyCurrent => println!("model version {} is already current", model.version()),
-                ApplyOutcome::Applied { new_version: true } => println!("applied new model version {}", model.version()),
+                ApplyOutcome::AlreadyCurrent => {
+                    println!("model version {} is already current", model.version())
+                }
+                ApplyOutcome::Applied { new_version: true } => {
+                    println!("applied new model version {}", model.version())
+                }
                 ApplyOutcome::Applied { new_version: false } => {
                     println!("re-applied earlier model version {}", model.version())
                 }
@@ -42,18 +47,32 @@ pub async fn run(data_dir: &DataDir, command: ModelCommand, now: Timestamp) -> O
         }
         ModelCommand::History { json } => {
             let store = data_dir.open_store().await?;
-            let history = store.model_history().await.context("reading the model history")?;
+            let history = store
+                .model_history()
+                .await
+                .context("reading the model history")?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&history).context("printing JSON")?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&history).context("printing JSON")?
+                );
             } else {
-                println!("{:>4}  {:<16}  {:<25}  applied by", "#", "version", "applied at");
+                println!(
+                    "{:>4}  {:<16}  {:<25}  applied by",
+                    "#", "version", "applied at"
+                );
                 for (i, a) in history.iter().enumerate() {
-                    let current = if i + 1 == history.len() { "  (current)" } else { "" };
+                    let current = if i + 1 == history.len() {
+                        "  (current)"
+                    } else {
+                        ""
+                    };
                     println!(
                         "{:>4}  {:<16}  {:<25}  {}{current}",
                         a.seq,
                         a.version,
-                        a.applied_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        a.applied_at
+                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                         a.applied_by.as_deref().unwrap_or("—")
                     );
                 }
@@ -78,13 +97,19 @@ fn summary(model: &SuccessModel) -> serde_json::Value {
 
 fn check(file: &std::path::Path, json: bool) -> Outcome {
     let source = std::fs::read_to_string(file).map_err(|e| {
-        Failure::rejected(format!("error: cannot read model file {}: {e}", file.display()))
+        Failure::rejected(format!(
+            "error: cannot read model file {}: {e}",
+            file.display()
+        ))
     })?;
     let name = file.display().to_string();
     match SuccessModel::parse(&name, &source) {
         Ok(model) => {
             if json {
-                println!("{}", json!({ "valid": true, "version": model.version(), "counts": summary(&model) }));
+                println!(
+                    "{}",
+                    json!({ "valid": true, "version": model.version(), "counts": summary(&model) })
+                );
             } else {
                 let c = summary(&model);
                 println!(
@@ -105,7 +130,10 @@ fn check(file: &std::path::Path, json: bool) -> Outcome {
                     })
                     .collect();
                 println!("{}", json!({ "valid": false, "errors": list }));
-                Err(Failure::rejected(format!("{name}: {} error(s) in the success model", list.len())))
+                Err(Failure::rejected(format!(
+                    "{name}: {} error(s) in the success model",
+                    list.len()
+                )))
             } else {
                 Err(Failure::rejected(errors.to_string()))
             }

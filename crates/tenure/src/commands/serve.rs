@@ -16,7 +16,11 @@ pub async fn run(data_dir: &DataDir, listen: SocketAddr) -> Outcome {
 }
 
 /// Binds `listen`, reports the bound address, and serves until Ctrl-C or SIGTERM.
-pub async fn serve(store: Arc<dyn Store>, listen: SocketAddr, on_ready: impl FnOnce(SocketAddr)) -> Outcome {
+pub async fn serve(
+    store: Arc<dyn Store>,
+    listen: SocketAddr,
+    on_ready: impl FnOnce(SocketAddr),
+) -> Outcome {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
