@@ -10,6 +10,7 @@ pub mod commercial;
 pub mod ids;
 pub mod model;
 pub mod money;
+pub mod record;
 pub mod task;
 pub mod time;
 pub mod voice;
@@ -22,6 +23,7 @@ pub use commercial::{
 pub use ids::*;
 pub use model::{ModelErrors, ModelVersion, SuccessModel};
 pub use money::{Currency, Money};
+pub use record::{Record, RecordKind};
 pub use task::{Task, TaskStatus};
 pub use time::Timestamp;
 pub use voice::{SurveyResponse, SurveyScore, Ticket, TicketPriority, TicketStatus};

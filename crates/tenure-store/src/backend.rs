@@ -7,7 +7,8 @@ use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
 
-use crate::record::RecordKind;
+use crate::record::TableMapping;
+use tenure_domain::RecordKind;
 
 /// One schema migration: applied once, in order, inside a transaction, and checksummed so an
 /// edited migration is detected instead of silently diverging.
@@ -128,7 +129,8 @@ macro_rules! sql_store {
         use tenure_domain::{ModelVersion, Timestamp};
 
         use crate::backend::{checksum, Migration, Statements};
-        use crate::record::{ColType, Record, RecordKind, SqlValue};
+        use crate::record::{ColType, RowMapping, SqlValue, TableMapping};
+        use tenure_domain::{Record, RecordKind};
         use crate::{
             ApplyOutcome, Credential, CredentialKind, ModelApplication, ModelRecord, Store,
             StoreError, UpsertOutcome,

@@ -18,7 +18,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tenure_domain::{ModelVersion, Timestamp};
 
-pub use record::{ColType, Record, RecordKind, SqlValue};
+pub use record::{ColType, RowMapping, SqlValue, TableMapping};
+pub use tenure_domain::{Record, RecordKind};
 
 /// Which database a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,44 +1,13 @@
-//! Every kind of operational record, and how each maps to a row: one column list per kind,
+//! How every kind of operational record maps to a row: one column list per kind,
 //! shared by both backends. The backends only bind and read typed values; they never see a
 //! domain type.
 
-use std::str::FromStr;
-
 use chrono::NaiveDate;
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde::{de::DeserializeOwned, Serialize};
 use tenure_domain::time::{format_timestamp, parse_timestamp};
 use tenure_domain::*;
 
 use crate::StoreError;
-
-/// One record of any kind, keyed by its external id.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "record", rename_all = "snake_case")]
-pub enum Record {
-    Account(Account),
-    Contact(Contact),
-    Subscription(Subscription),
-    SubscriptionChange(SubscriptionChange),
-    Ticket(Ticket),
-    SurveyResponse(SurveyResponse),
-    Activity(CsmActivity),
-    Release(Release),
-    Task(Task),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RecordKind {
-    Account,
-    Contact,
-    Subscription,
-    SubscriptionChange,
-    Ticket,
-    SurveyResponse,
-    Activity,
-    Release,
-    Task,
-}
 
 /// The SQL type of a column, as both backends see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,34 +27,21 @@ pub enum SqlValue {
     Bool(Option<bool>),
 }
 
-impl RecordKind {
-    pub const ALL: [RecordKind; 9] = [
-        RecordKind::Account,
-        RecordKind::Contact,
-        RecordKind::Subscription,
-        RecordKind::SubscriptionChange,
-        RecordKind::Ticket,
-        RecordKind::SurveyResponse,
-        RecordKind::Activity,
-        RecordKind::Release,
-        RecordKind::Task,
-    ];
+/// Where each record kind lives: its table and its columns after `external_id`.
+pub trait TableMapping {
+    fn table(self) -> &'static str;
+    /// The columns after `external_id`, in order. `external_id` always comes first.
+    fn columns(self) -> &'static [(&'static str, ColType)];
+}
 
-    pub fn name(self) -> &'static str {
-        match self {
-            RecordKind::Account => "account",
-            RecordKind::Contact => "contact",
-            RecordKind::Subscription => "subscription",
-            RecordKind::SubscriptionChange => "subscription_change",
-            RecordKind::Ticket => "ticket",
-            RecordKind::SurveyResponse => "survey_response",
-            RecordKind::Activity => "activity",
-            RecordKind::Release => "release",
-            RecordKind::Task => "task",
-        }
-    }
+/// A record as a row of typed values, in `external_id` + `columns()` order, and back.
+pub trait RowMapping: Sized {
+    fn to_row(&self) -> Vec<SqlValue>;
+    fn from_row(kind: RecordKind, row: Vec<SqlValue>) -> Result<Self, StoreError>;
+}
 
-    pub fn table(self) -> &'static str {
+impl TableMapping for RecordKind {
+    fn table(self) -> &'static str {
         match self {
             RecordKind::Account => "accounts",
             RecordKind::Contact => "contacts",
@@ -100,7 +56,7 @@ impl RecordKind {
     }
 
     /// The columns after `external_id`, in order. `external_id` always comes first.
-    pub fn columns(self) -> &'static [(&'static str, ColType)] {
+    fn columns(self) -> &'static [(&'static str, ColType)] {
         use ColType::*;
         match self {
             RecordKind::Account => &[
@@ -199,21 +155,6 @@ impl RecordKind {
     }
 }
 
-impl FromStr for RecordKind {
-    type Err = StoreError;
-    fn from_str(s: &str) -> Result<Self, StoreError> {
-        RecordKind::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| {
-                StoreError::Invalid(format!(
-                    "unknown record kind `{s}`: expected one of {}",
-                    RecordKind::ALL.map(RecordKind::name).join(", ")
-                ))
-            })
-    }
-}
-
 fn text(s: &str) -> SqlValue {
     SqlValue::Text(Some(s.to_owned()))
 }
@@ -238,37 +179,10 @@ fn tag(value: &impl Serialize) -> SqlValue {
     )
 }
 
-impl Record {
-    pub fn kind(&self) -> RecordKind {
-        match self {
-            Record::Account(_) => RecordKind::Account,
-            Record::Contact(_) => RecordKind::Contact,
-            Record::Subscription(_) => RecordKind::Subscription,
-            Record::SubscriptionChange(_) => RecordKind::SubscriptionChange,
-            Record::Ticket(_) => RecordKind::Ticket,
-            Record::SurveyResponse(_) => RecordKind::SurveyResponse,
-            Record::Activity(_) => RecordKind::Activity,
-            Record::Release(_) => RecordKind::Release,
-            Record::Task(_) => RecordKind::Task,
-        }
-    }
-
-    pub fn external_id(&self) -> &str {
-        match self {
-            Record::Account(r) => r.id.as_str(),
-            Record::Contact(r) => r.id.as_str(),
-            Record::Subscription(r) => r.id.as_str(),
-            Record::SubscriptionChange(r) => r.id.as_str(),
-            Record::Ticket(r) => r.id.as_str(),
-            Record::SurveyResponse(r) => r.id.as_str(),
-            Record::Activity(r) => r.id.as_str(),
-            Record::Release(r) => r.id.as_str(),
-            Record::Task(r) => r.id.as_str(),
-        }
-    }
-
+/// Maps records to rows and back.
+impl RowMapping for Record {
     /// The row: `external_id` followed by `kind().columns()`, in order.
-    pub fn to_row(&self) -> Vec<SqlValue> {
+    fn to_row(&self) -> Vec<SqlValue> {
         let mut row = vec![text(self.external_id())];
         match self {
             Record::Account(a) => row.extend([
@@ -370,7 +284,7 @@ impl Record {
     }
 
     /// Rebuilds a record from a row read in `to_row` order.
-    pub fn from_row(kind: RecordKind, row: Vec<SqlValue>) -> Result<Record, StoreError> {
+    fn from_row(kind: RecordKind, row: Vec<SqlValue>) -> Result<Record, StoreError> {
         let mut r = RowReader {
             kind,
             row: row.into_iter(),
