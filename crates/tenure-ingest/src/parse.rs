@@ -424,14 +424,16 @@ fn unknown_column(file: &str, kind: RecordKind, column: &str) -> FileError {
     }
 }
 
+/// One row: its line number and its record, or every error found in it.
+pub type Row = (u64, Result<Record, Vec<RowError>>);
+
 /// The records of one file, row by row.
 pub struct Rows<'r> {
-    inner: Box<dyn Iterator<Item = (u64, Result<Record, Vec<RowError>>)> + 'r>,
+    inner: Box<dyn Iterator<Item = Row> + 'r>,
 }
 
 impl Iterator for Rows<'_> {
-    /// The row's line number and its record or errors.
-    type Item = (u64, Result<Record, Vec<RowError>>);
+    type Item = Row;
     fn next(&mut self) -> Option<Self::Item> {
         self.inner.next()
     }

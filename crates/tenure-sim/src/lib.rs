@@ -66,7 +66,7 @@ impl Default for Mechanics {
             habit_churn_log_odds: -0.9,
             ttfv_churn_log_odds: 0.35,
             late_activation_churn_log_odds: 0.9,
-            base_churn_log_odds: -1.6,
+            base_churn_log_odds: -2.0,
         }
     }
 }
@@ -127,6 +127,53 @@ pub struct SimSummary {
     pub expansions: u64,
     pub contractions: u64,
     pub reactivations: u64,
+    /// The simulator's own tally of the company's figures over the last twelve months.
+    pub realised: Realised,
+}
+
+/// Figures the simulator tallies from its own state, for checking what Tenure measures.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Realised {
+    /// Accounts with an active subscription twelve months before the end.
+    pub logos_at_start_of_last_year: u64,
+    /// Of those, accounts without an active subscription at the end.
+    pub logos_lost_in_last_year: u64,
+    /// ARR of those accounts twelve months before the end, and at the end (cents).
+    pub arr_at_start_of_last_year: i64,
+    pub arr_now_of_those_accounts: i64,
+    /// ARR of every active subscription at the end (cents).
+    pub arr_now: i64,
+    /// Accounts that signed up at least 30 days before the end, and those of them that
+    /// activated within 14 days.
+    pub signups_30_days_old: u64,
+    pub activated_within_14_days: u64,
+    pub nps_answers: u64,
+    pub nps_promoters: u64,
+    pub nps_detractors: u64,
+}
+
+impl Realised {
+    pub fn annual_logo_churn(&self) -> Option<f64> {
+        (self.logos_at_start_of_last_year > 0)
+            .then(|| self.logos_lost_in_last_year as f64 / self.logos_at_start_of_last_year as f64)
+    }
+
+    pub fn nrr(&self) -> Option<f64> {
+        (self.arr_at_start_of_last_year > 0)
+            .then(|| self.arr_now_of_those_accounts as f64 / self.arr_at_start_of_last_year as f64)
+    }
+
+    pub fn activation_rate(&self) -> Option<f64> {
+        (self.signups_30_days_old > 0)
+            .then(|| self.activated_within_14_days as f64 / self.signups_30_days_old as f64)
+    }
+
+    pub fn nps(&self) -> Option<f64> {
+        (self.nps_answers > 0).then(|| {
+            100.0 * (self.nps_promoters as f64 - self.nps_detractors as f64)
+                / self.nps_answers as f64
+        })
+    }
 }
 
 /// A well-mixed 64-bit seed for stream `index` of `seed` (SplitMix64's finaliser).

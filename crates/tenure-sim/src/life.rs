@@ -285,6 +285,8 @@ struct Life<'c, 'a> {
     contracts: Vec<Contract>,
     changes: Vec<SubscriptionChange>,
     events: u64,
+    /// ARR (cents) twelve months before the end, when the account was active then.
+    arr_at_cutoff: Option<i64>,
     /// identify and group calls waiting to be written before the day's activity.
     pending_identity: Vec<u8>,
     counters: SimSummary,
@@ -439,12 +441,37 @@ pub(crate) fn simulate_account<S: Sink>(
         contracts: vec![contract],
         changes: Vec::new(),
         events: 0,
+        arr_at_cutoff: None,
         pending_identity: Vec::new(),
         counters: SimSummary::default(),
     };
     life.run(sink, buffer)?;
     summary.accounts += 1;
     summary.events += life.events;
+    let active_now = life
+        .contracts
+        .last()
+        .filter(|c| c.status == SubscriptionStatus::Active)
+        .map(Contract::arr);
+    let r = &mut summary.realised;
+    r.arr_now += active_now.unwrap_or(0);
+    if let Some(arr) = life.arr_at_cutoff {
+        r.logos_at_start_of_last_year += 1;
+        r.logos_lost_in_last_year += u64::from(active_now.is_none());
+        r.arr_at_start_of_last_year += arr;
+        r.arr_now_of_those_accounts += active_now.unwrap_or(0);
+    }
+    if life.truth.signup_day + 30 <= company.days {
+        r.signups_30_days_old += 1;
+        r.activated_within_14_days += u64::from(
+            life.truth
+                .activation_day
+                .is_some_and(|a| a <= life.truth.signup_day + 14),
+        );
+    }
+    r.nps_answers += life.counters.realised.nps_answers;
+    r.nps_promoters += life.counters.realised.nps_promoters;
+    r.nps_detractors += life.counters.realised.nps_detractors;
     summary.contacts += life.users.len() as u64;
     for (total, part) in [
         (&mut summary.tickets, life.counters.tickets),
@@ -558,7 +585,15 @@ impl Life<'_, '_> {
             )?;
         }
         let mut churned_at: Option<u32> = None;
+        let cutoff = days.saturating_sub(365);
         for day in signup..days {
+            if day == cutoff {
+                self.arr_at_cutoff = self
+                    .contracts
+                    .last()
+                    .filter(|c| c.status == SubscriptionStatus::Active)
+                    .map(Contract::arr);
+            }
             if let Some(c) = churned_at {
                 // A churned account may come back.
                 let since = day - c;
@@ -570,7 +605,7 @@ impl Life<'_, '_> {
                 }
             }
             let age = day - signup;
-            if age % 7 == 0 {
+            if age.is_multiple_of(7) {
                 self.weekly(sink, day)?;
             }
             while next_join < joins.len() && joins[next_join] <= day {
@@ -606,7 +641,7 @@ impl Life<'_, '_> {
                     self.survey(sink, day, "ces")?;
                 }
             }
-            if age > 0 && age % 30 == 0 {
+            if age > 0 && age.is_multiple_of(30) {
                 self.monthly(day);
             }
             if self.renewal_due(day) && !self.renew(sink, day)? {
@@ -799,7 +834,7 @@ impl Life<'_, '_> {
         let date = self.company.date(day);
         let weekday = date.weekday().num_days_from_monday() < 5;
         let season = if date.month() == 12 { -0.3 } else { 0.0 };
-        let day_term = -1.7 + if weekday { 0.5 } else { -2.0 } + season;
+        let day_term = -2.8 + if weekday { 0.5 } else { -2.0 } + season;
         self.core_30d[(day % 30) as usize] = 0;
         let first_week = self
             .truth
@@ -839,7 +874,7 @@ impl Life<'_, '_> {
                 &when,
             );
             self.events += 1;
-            let actions = 1 + poisson(&mut self.rng, (1.2 + 0.7 * self.health).max(0.2));
+            let actions = 1 + poisson(&mut self.rng, (0.9 + 0.6 * self.health).max(0.2));
             for _ in 0..actions {
                 ms += self.rng.gen_range(20_000..600_000);
                 let core_p = if self.activated {
@@ -1087,7 +1122,7 @@ impl Life<'_, '_> {
     fn survey<S: Sink>(&mut self, sink: &mut S, day: u32, survey: &str) -> Result<(), S::Error> {
         let score = match survey {
             "nps" => {
-                let mut mean = 6.8 + 1.5 * self.health;
+                let mut mean = 7.4 + 1.3 * self.health;
                 if self.recent_outreach(day) {
                     mean *= self.mech.outreach_satisfaction_lift;
                 }
@@ -1102,6 +1137,12 @@ impl Life<'_, '_> {
             .round()
             .clamp(1.0, 7.0) as i64,
         };
+        if survey == "nps" {
+            let r = &mut self.counters.realised;
+            r.nps_answers += 1;
+            r.nps_promoters += u64::from(score >= 9);
+            r.nps_detractors += u64::from(score <= 6);
+        }
         let comment = if survey == "nps" && self.rng.gen_bool(0.5) {
             const DETRACTOR: &[&str] = &[
                 "Dashboards are slow to load",
@@ -1190,7 +1231,7 @@ impl Life<'_, '_> {
             |rng: &mut Pcg64Mcg, h: f64| Some(rng.gen_bool(sigmoid(1.5 + h).clamp(0.0, 1.0)));
         match self.tier {
             Tier::High => {
-                if age % 30 == 0 {
+                if age.is_multiple_of(30) {
                     let a = attended(&mut self.rng, self.health);
                     self.activity(sink, day, ms, ActivityKind::Meeting, None, a)?;
                 }
@@ -1263,7 +1304,7 @@ impl Life<'_, '_> {
             return;
         }
         let utilisation = f64::from(active) / f64::from(contract.seats.max(1));
-        if utilisation > 0.85 && self.rng.gen_bool(0.35) {
+        if utilisation > 0.8 && self.rng.gen_bool(0.45) {
             let add = ((f64::from(contract.seats) * 0.2).ceil() as u32).max(1);
             self.change_seats(
                 day,

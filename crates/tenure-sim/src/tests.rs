@@ -172,3 +172,38 @@ fn consumers_follow_their_summary() {
         assert!(c.recency <= c.t && c.t <= 39.0);
     }
 }
+
+/// The default company (2,000 accounts, 24 months, seed 42) stays within a realistic B2B
+/// range: annual logo churn 8–25 %, NRR 90–120 %, activation 50–85 %, NPS −10 to +50.
+#[test]
+fn the_default_company_is_realistic() {
+    struct Tally;
+    impl Sink for Tally {
+        type Error = std::convert::Infallible;
+        fn record(&mut self, _: &Record) -> Result<(), Self::Error> {
+            Ok(())
+        }
+        fn events(&mut self, _: &[u8]) -> Result<(), Self::Error> {
+            Ok(())
+        }
+        fn renewal(&mut self, _: &TruthRenewal) -> Result<(), Self::Error> {
+            Ok(())
+        }
+        fn account_truth(&mut self, _: &TruthAccount) -> Result<(), Self::Error> {
+            Ok(())
+        }
+    }
+    let summary = simulate(&SimConfig::new(2000, 24, 42), &mut Tally).unwrap();
+    let r = &summary.realised;
+    let churn = r.annual_logo_churn().unwrap();
+    let nrr = r.nrr().unwrap();
+    let activation = r.activation_rate().unwrap();
+    let nps = r.nps().unwrap();
+    assert!((0.08..=0.25).contains(&churn), "logo churn {churn}");
+    assert!((0.90..=1.20).contains(&nrr), "NRR {nrr}");
+    assert!(
+        (0.50..=0.85).contains(&activation),
+        "activation {activation}"
+    );
+    assert!((-10.0..=50.0).contains(&nps), "NPS {nps}");
+}

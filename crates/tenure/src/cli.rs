@@ -67,15 +67,87 @@ pub enum Command {
         #[command(subcommand)]
         command: ModelCommand,
     },
+    /// Simulate a SaaS company with known ground truth and write it as import files.
+    Simulate(SimulateArgs),
+    /// Import CSV or JSONL files (accounts, contacts, subscriptions, subscription changes,
+    /// tickets, surveys, activities, releases, tasks): upsert by external id, row-level errors.
+    Import {
+        /// Files, or folders whose recognised files are all imported (in dependency order).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The kind of every file given, instead of guessing it from each file name.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Where to write the CSV report of rejected rows [default: DATA_DIR/import-errors.csv].
+        #[arg(long)]
+        errors: Option<PathBuf>,
+        /// Rows per transaction.
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+    },
+    /// Measure Tenure's speed on this machine.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// Run the demo in a fresh data directory (default ./tenure-demo, replaced if it holds
     /// an earlier demo): a summary, then the server.
     Demo {
+        /// Accounts in the simulated company.
+        #[arg(long, default_value_t = 2000)]
+        accounts: u32,
+        /// Months of history simulated.
+        #[arg(long, default_value_t = 24)]
+        months: u32,
         /// Run everything, print the summary and exit instead of serving.
         #[arg(long)]
         no_serve: bool,
         /// Address to serve on.
         #[arg(long, env = "TENURE_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Accounts (B2B) or customers (consumer mode).
+    #[arg(long, default_value_t = 2000)]
+    pub accounts: u32,
+    /// Months simulated.
+    #[arg(long, default_value_t = 24)]
+    pub months: u32,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// The folder to write (created; files in it are replaced).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// b2b: a subscription business; consumer: repeat purchases with unseen drop-out.
+    #[arg(long, value_enum, default_value = "b2b")]
+    pub mode: SimMode,
+    /// First day of the simulated period (YYYY-MM-DD).
+    #[arg(long, default_value = "2024-01-01")]
+    pub start: chrono::NaiveDate,
+    /// The true uplift on latent health of one proactive outreach.
+    #[arg(long)]
+    pub outreach_effect: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SimMode {
+    B2b,
+    Consumer,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Simulator throughput (events per second on one core) and peak memory, writing nowhere.
+    Simulate {
+        #[arg(long, default_value_t = 2000)]
+        accounts: u32,
+        #[arg(long, default_value_t = 24)]
+        months: u32,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
     },
 }
 

@@ -1,10 +1,13 @@
 //! One module per command. Each takes the parsed arguments and the clock reading made here,
 //! at the edge, so nothing below reads the clock itself.
 
+mod bench;
 mod demo;
+mod import;
 mod init;
 mod model;
 mod serve;
+mod simulate;
 
 use chrono::Utc;
 
@@ -25,8 +28,31 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::Init { json } => init::run(&data_dir, json, now).await.map(|_| ()),
         Command::Serve { listen } => serve::run(&data_dir, listen).await,
         Command::Model { command } => model::run(&data_dir, command, now).await,
-        Command::Demo { no_serve, listen } => {
-            demo::run(dir("./tenure-demo"), no_serve, listen, now).await
+        Command::Simulate(args) => simulate::run(&args).map(|_| ()),
+        Command::Import {
+            paths,
+            kind,
+            errors,
+            batch,
+        } => import::run(&data_dir, &paths, kind.as_deref(), errors, batch)
+            .await
+            .map(|_| ()),
+        Command::Bench { command } => bench::run(command),
+        Command::Demo {
+            accounts,
+            months,
+            no_serve,
+            listen,
+        } => {
+            demo::run(
+                dir("./tenure-demo"),
+                accounts,
+                months,
+                no_serve,
+                listen,
+                now,
+            )
+            .await
         }
     }
 }

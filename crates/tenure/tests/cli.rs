@@ -249,14 +249,206 @@ fn serve_answers_health_and_readiness() {
 fn the_demo_replaces_only_its_own_directory() {
     let dir = tempfile::tempdir().unwrap();
     for _ in 0..2 {
-        let out = tenure(dir.path(), &["demo", "--no-serve"]);
+        let out = tenure(
+            dir.path(),
+            &["demo", "--no-serve", "--accounts", "30", "--months", "6"],
+        );
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-        assert!(stdout(&out).contains("Success model "));
+        let text = stdout(&out);
+        assert!(text.contains("Success model "));
+        assert!(text.contains("  accounts        30\n"), "{text}");
         assert!(dir.path().join("tenure-demo/tenure.toml").is_file());
     }
     std::fs::create_dir(dir.path().join("mine")).unwrap();
     std::fs::write(dir.path().join("mine/notes.txt"), "keep me").unwrap();
-    let refused = tenure(dir.path(), &["demo", "--no-serve", "--data-dir", "mine"]);
+    let refused = tenure(
+        dir.path(),
+        &[
+            "demo",
+            "--no-serve",
+            "--accounts",
+            "5",
+            "--data-dir",
+            "mine",
+        ],
+    );
     assert_eq!(refused.status.code(), Some(1));
     assert!(dir.path().join("mine/notes.txt").is_file());
+}
+
+fn read_dir_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn the_same_seed_writes_the_same_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    for (out, seed) in [("a", "9"), ("b", "9"), ("c", "10")] {
+        let o = tenure(
+            dir.path(),
+            &[
+                "simulate",
+                "--accounts",
+                "25",
+                "--months",
+                "8",
+                "--seed",
+                seed,
+                "--out",
+                out,
+            ],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let a = read_dir_bytes(&dir.path().join("a"));
+    let names: Vec<&str> = a.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "accounts.csv",
+            "activities.csv",
+            "contacts.csv",
+            "events.jsonl",
+            "releases.csv",
+            "subscription_changes.csv",
+            "subscriptions.csv",
+            "surveys.csv",
+            "tickets.csv",
+            "truth.csv",
+            "truth_accounts.csv"
+        ]
+    );
+    assert_eq!(a, read_dir_bytes(&dir.path().join("b")));
+    assert_ne!(a, read_dir_bytes(&dir.path().join("c")));
+    let consumer = tenure(
+        dir.path(),
+        &[
+            "simulate",
+            "--mode",
+            "consumer",
+            "--accounts",
+            "200",
+            "--out",
+            "d",
+        ],
+    );
+    assert!(consumer.status.success(), "{}", stderr(&consumer));
+    let customers = std::fs::read_to_string(dir.path().join("d/customers.csv")).unwrap();
+    assert!(customers.starts_with("customer_id,frequency,recency,T,monetary_value\n"));
+    assert_eq!(customers.lines().count(), 201);
+}
+
+#[test]
+fn import_is_idempotent_and_reports_bad_rows_without_losing_good_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(tenure(d, &["init", "--data-dir", "data"]).status.success());
+    assert!(tenure(
+        d,
+        &[
+            "simulate",
+            "--accounts",
+            "20",
+            "--months",
+            "6",
+            "--out",
+            "sim"
+        ]
+    )
+    .status
+    .success());
+    let first = tenure(d, &["--data-dir", "data", "import", "sim"]);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let text = stdout(&first);
+    assert!(
+        text.contains(
+            "sim/accounts.csv: 20 rows — 20 inserted, 0 updated, 0 unchanged, 0 rejected"
+        ),
+        "{text}"
+    );
+    let again = tenure(d, &["--data-dir", "data", "import", "sim"]);
+    let text = stdout(&again);
+    assert!(
+        text.contains(" 0 inserted, 0 updated, ")
+            && text.lines().last().unwrap().contains("0 rejected"),
+        "{text}"
+    );
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.contains(" rows — ") && !l.contains(" 0 inserted, 0 updated,")),
+        "re-import changes nothing: {text}"
+    );
+
+    std::fs::write(
+        d.join("accounts-fix.csv"),
+        "account_id,name,signed_up_at\nacct-000001,Renamed Co,\nbad id ,Nope,\nacct-new,New Co,yesterday\nacct-ok,Fine Co,2026-01-01T00:00:00Z\n",
+    )
+    .unwrap();
+    let out = tenure(
+        d,
+        &[
+            "--data-dir",
+            "data",
+            "import",
+            "accounts-fix.csv",
+            "--errors",
+            "errors.csv",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out)
+            .contains("accounts-fix.csv: 4 rows — 1 inserted, 1 updated, 0 unchanged, 2 rejected"),
+        "{}",
+        stdout(&out)
+    );
+    let mut report = csv::Reader::from_path(d.join("errors.csv")).unwrap();
+    assert_eq!(
+        report.headers().unwrap(),
+        vec!["file", "row", "column", "reason"]
+    );
+    let rows: Vec<csv::StringRecord> = report.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        (&rows[0][0], &rows[0][1], &rows[0][2]),
+        ("accounts-fix.csv", "3", "account_id")
+    );
+    assert!(rows[0][3]
+        .starts_with("invalid account id `bad id `: it has leading or trailing white space"));
+    assert_eq!(
+        (&rows[1][0], &rows[1][1], &rows[1][2]),
+        ("accounts-fix.csv", "4", "signed_up_at")
+    );
+    assert!(rows[1][3].starts_with("invalid timestamp `yesterday`"));
+    assert!(stderr(&out).contains("2 row(s) rejected; every error is listed in errors.csv"));
+
+    let unknown = tenure(
+        d,
+        &[
+            "--data-dir",
+            "data",
+            "import",
+            "accounts-fix.csv",
+            "--kind",
+            "acounts",
+        ],
+    );
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(stderr(&unknown).contains("unknown --kind `acounts`"));
+    std::fs::write(d.join("stuff.csv"), "a,b\n").unwrap();
+    let unnamed = tenure(d, &["--data-dir", "data", "import", "stuff.csv"]);
+    assert_eq!(unnamed.status.code(), Some(1));
+    assert!(stderr(&unnamed).contains("cannot tell what stuff.csv holds"));
 }

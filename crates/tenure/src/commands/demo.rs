@@ -1,22 +1,37 @@
-//! `tenure demo`: a fresh data directory with the default success model, a summary of what
-//! Tenure will score, and the server. Simulated company data joins the demo with the
-//! simulator; until then it has no accounts and says so.
+//! `tenure demo`: a fresh data directory with the default success model; a simulated company
+//! of 2,000 accounts over 24 months, imported through `tenure import`'s own code; a summary
+//! read back from the store; then the server.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use tenure_domain::{SuccessModel, Timestamp};
-use tenure_store::RecordKind;
+use std::time::Instant;
 
-use crate::commands::{init, serve};
+use tenure_domain::{ChangeKind, Record, RecordKind, SubscriptionStatus, SuccessModel, Timestamp};
+use tenure_sim::SimConfig;
+use tenure_store::Store;
+
+use crate::commands::{import, init, serve, simulate};
 use crate::data_dir::DataDir;
 use crate::failure::{Failure, Outcome};
 
 /// Marks a directory as made by `tenure demo`, so a later demo may replace it.
 const DEMO_MARKER: &str = ".tenure-demo";
 
-pub async fn run(demo_dir: PathBuf, no_serve: bool, listen: SocketAddr, now: Timestamp) -> Outcome {
+pub async fn run(
+    demo_dir: PathBuf,
+    accounts: u32,
+    months: u32,
+    no_serve: bool,
+    listen: SocketAddr,
+    now: Timestamp,
+) -> Outcome {
+    if accounts == 0 || months == 0 {
+        return Err(Failure::rejected(
+            "error: --accounts and --months must be at least 1",
+        ));
+    }
     prepare(&demo_dir)?;
     let data_dir = DataDir::new(demo_dir.clone(), None);
     let secrets = init::initialise(&data_dir, now).await?;
@@ -32,26 +47,68 @@ pub async fn run(demo_dir: PathBuf, no_serve: bool, listen: SocketAddr, now: Tim
     println!();
     println!("Success model {} — {}", model.version(), model.name);
     println!(
-        "  {} tracked events, {} measures, {} milestones, {} health pillars",
+        "  {} tracked events, {} measures, {} milestones, {} health pillars, {} tiers, {} segments, {} playbooks, {} metrics",
         model.events.len(),
         model.measures.len(),
         model.milestones.len(),
-        model.health.pillars.len()
-    );
-    println!(
-        "  {} tiers, {} segments, {} playbooks, {} metrics",
+        model.health.pillars.len(),
         model.tiers.len(),
         model.segments.len(),
         model.playbooks.len(),
         model.metrics.len()
     );
-    let accounts = store
-        .count(RecordKind::Account)
-        .await
-        .context("counting accounts")?;
+
+    let config = SimConfig::new(accounts, months, DEMO_SEED);
+    let sim_dir = demo_dir.join("simulated");
+    let started = Instant::now();
+    let simulated = simulate::simulate_b2b(&config, &sim_dir, true)?;
     println!();
     println!(
-        "Accounts in the store: {accounts} (the simulated company is not part of the demo yet)"
+        "Simulated a company of {} accounts over {} months (seed {}) in {:.1} s into {}",
+        config.accounts,
+        config.months,
+        config.seed,
+        started.elapsed().as_secs_f64(),
+        sim_dir.display()
+    );
+    simulate::print_summary(&simulated);
+
+    let (counts, errors, secs) = import::import(
+        store.as_ref(),
+        std::slice::from_ref(&sim_dir),
+        None,
+        1000,
+        true,
+    )
+    .await?;
+    if let Some(first) = errors.first() {
+        return Err(Failure::Runtime(anyhow::anyhow!(
+            "the simulated company did not import cleanly ({} rows rejected), first: {first}",
+            errors.len()
+        )));
+    }
+    println!();
+    println!(
+        "Imported {} rows in {secs:.1} s ({:.0} rows/s) through `tenure import`",
+        counts.rows,
+        counts.rows as f64 / secs.max(1e-9)
+    );
+    let totals = StoreTotals::read(store.as_ref()).await?;
+    println!("  accounts        {}", totals.accounts);
+    println!("  users           {}", totals.contacts);
+    println!(
+        "  ARR             {} in {} active subscriptions",
+        money(totals.arr_cents),
+        totals.active_subscriptions
+    );
+    println!(
+        "  events          {} Segment messages in {} (sent through the ingestion API once it lands)",
+        simulated.events,
+        sim_dir.join("events.jsonl").display()
+    );
+    println!(
+        "  changes         {} new, {} expansions, {} contractions, {} churned, {} reactivated",
+        totals.new, totals.expansions, totals.contractions, totals.churns, totals.reactivations
     );
     println!();
     println!("Admin API token  {}", secrets.admin_token);
@@ -64,6 +121,80 @@ pub async fn run(demo_dir: PathBuf, no_serve: bool, listen: SocketAddr, now: Tim
         println!("Serving on http://{addr}  (health: /healthz, readiness: /readyz; Ctrl-C stops)")
     })
     .await
+}
+
+const DEMO_SEED: u64 = 42;
+
+fn money(cents: i64) -> String {
+    let whole = (cents / 100).to_string();
+    let mut out = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("{out} USD")
+}
+
+/// What the store holds after the import, read back from it.
+#[derive(Default)]
+struct StoreTotals {
+    accounts: u64,
+    contacts: u64,
+    arr_cents: i64,
+    active_subscriptions: u64,
+    new: u64,
+    expansions: u64,
+    contractions: u64,
+    churns: u64,
+    reactivations: u64,
+}
+
+impl StoreTotals {
+    async fn read(store: &dyn Store) -> Outcome<StoreTotals> {
+        let mut t = StoreTotals {
+            accounts: store
+                .count(RecordKind::Account)
+                .await
+                .context("counting accounts")?,
+            contacts: store
+                .count(RecordKind::Contact)
+                .await
+                .context("counting contacts")?,
+            ..StoreTotals::default()
+        };
+        for kind in [RecordKind::Subscription, RecordKind::SubscriptionChange] {
+            let mut after: Option<String> = None;
+            loop {
+                let page = store
+                    .list(kind, after.as_deref(), 5000)
+                    .await
+                    .context("reading subscriptions")?;
+                for record in &page {
+                    match record {
+                        Record::Subscription(s) if s.status == SubscriptionStatus::Active => {
+                            t.active_subscriptions += 1;
+                            t.arr_cents += s.arr().map(|m| m.minor).unwrap_or(0);
+                        }
+                        Record::SubscriptionChange(c) => match c.kind {
+                            ChangeKind::New => t.new += 1,
+                            ChangeKind::Expansion => t.expansions += 1,
+                            ChangeKind::Contraction => t.contractions += 1,
+                            ChangeKind::Churn => t.churns += 1,
+                            ChangeKind::Reactivation => t.reactivations += 1,
+                        },
+                        _ => {}
+                    }
+                }
+                match page.last() {
+                    Some(last) if page.len() == 5000 => after = Some(last.external_id().to_owned()),
+                    _ => break,
+                }
+            }
+        }
+        Ok(t)
+    }
 }
 
 /// Empties `dir` if an earlier demo made it; refuses to touch anything else.
