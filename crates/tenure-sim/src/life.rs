@@ -214,6 +214,14 @@ impl<'a> Company<'a> {
     }
 }
 
+/// Who did something, and when (on the device's clock).
+struct At<'u> {
+    user: &'u str,
+    skew_ms: i64,
+    day: u32,
+    ms: i64,
+}
+
 struct User {
     id: String,
     z: f64,
@@ -621,10 +629,12 @@ impl Life<'_, '_> {
                 let ms = self.rng.gen_range(9 * 3_600_000..17 * 3_600_000);
                 self.track(
                     buffer,
-                    &admin,
-                    0,
-                    day,
-                    ms,
+                    &At {
+                        user: &admin,
+                        skew_ms: 0,
+                        day,
+                        ms,
+                    },
                     "integration_connected",
                     &[("integration", Prop::Str(integration))],
                 );
@@ -716,27 +726,23 @@ impl Life<'_, '_> {
         self.events += 2;
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn track(
         &mut self,
         buffer: &mut Vec<u8>,
-        user_id: &str,
-        skew_ms: i64,
-        day: u32,
-        ms: i64,
+        at: &At<'_>,
         event: &str,
         props: &[(&str, Prop<'_>)],
     ) {
         let when = When {
-            day,
-            device_ms: ms + skew_ms,
+            day: at.day,
+            device_ms: at.ms + at.skew_ms,
             upload_delay_ms: self.rng.gen_range(5..3000),
         };
         segment::track(
             buffer,
             &self.company.clock,
             self.rng.gen(),
-            user_id,
+            at.user,
             &self.id,
             event,
             props,
@@ -808,10 +814,12 @@ impl Life<'_, '_> {
             let mut buf = std::mem::take(&mut self.pending_identity);
             self.track(
                 &mut buf,
-                &inviter,
-                0,
-                day,
-                ms,
+                &At {
+                    user: &inviter,
+                    skew_ms: 0,
+                    day,
+                    ms,
+                },
                 "user_invited",
                 &[("role", Prop::Str(role))],
             );
@@ -855,7 +863,13 @@ impl Life<'_, '_> {
             let uid = self.users[u].id.clone();
             let skew = self.users[u].skew_ms;
             let mut ms = self.rng.gen_range(8 * 3_600_000..19 * 3_600_000);
-            self.track(buffer, &uid, skew, day, ms, "session_started", &[]);
+            let at = At {
+                user: &uid,
+                skew_ms: skew,
+                day,
+                ms,
+            };
+            self.track(buffer, &at, "session_started", &[]);
             let dash = self.rng.gen_range(1..40u64);
             let path = format!("/dashboards/{dash}");
             let when = When {
@@ -877,6 +891,12 @@ impl Life<'_, '_> {
             let actions = 1 + poisson(&mut self.rng, (0.9 + 0.6 * self.health).max(0.2));
             for _ in 0..actions {
                 ms += self.rng.gen_range(20_000..600_000);
+                let at = At {
+                    user: &uid,
+                    skew_ms: skew,
+                    day,
+                    ms,
+                };
                 let core_p = if self.activated {
                     self.truth.core_affinity * (0.4 + 0.6 * sigmoid(self.health))
                 } else {
@@ -884,46 +904,27 @@ impl Life<'_, '_> {
                 };
                 if self.rng.gen_bool(core_p.clamp(0.0, 1.0)) {
                     let (event, _) = *pick(&mut self.rng, CORE_EVENTS, |e| e.1);
-                    self.core_action(buffer, &uid, skew, day, ms, event);
+                    self.core_action(buffer, &at, event);
                 } else {
                     let (event, _) = *pick(&mut self.rng, OTHER_EVENTS, |e| e.1);
                     match event {
                         "dashboard_viewed" => {
                             let d = self.rng.gen_range(1..40u64);
-                            self.track(
-                                buffer,
-                                &uid,
-                                skew,
-                                day,
-                                ms,
-                                event,
-                                &[("dashboard_id", Prop::Id("d-", d))],
-                            );
+                            self.track(buffer, &at, event, &[("dashboard_id", Prop::Id("d-", d))]);
                         }
                         "export_downloaded" => {
                             let f = FORMATS[self.rng.gen_range(0..FORMATS.len())];
                             let rows = self.rng.gen_range(10..50_000i64);
                             self.track(
                                 buffer,
-                                &uid,
-                                skew,
-                                day,
-                                ms,
+                                &at,
                                 event,
                                 &[("format", Prop::Str(f)), ("rows", Prop::Int(rows))],
                             );
                         }
                         _ => {
                             let t = THEMES[self.rng.gen_range(0..THEMES.len())];
-                            self.track(
-                                buffer,
-                                &uid,
-                                skew,
-                                day,
-                                ms,
-                                event,
-                                &[("theme", Prop::Str(t))],
-                            );
+                            self.track(buffer, &at, event, &[("theme", Prop::Str(t))]);
                         }
                     }
                 }
@@ -937,15 +938,8 @@ impl Life<'_, '_> {
         }
     }
 
-    fn core_action(
-        &mut self,
-        buffer: &mut Vec<u8>,
-        uid: &str,
-        skew: i64,
-        day: u32,
-        ms: i64,
-        event: &str,
-    ) {
+    fn core_action(&mut self, buffer: &mut Vec<u8>, at: &At<'_>, event: &str) {
+        let day = at.day;
         self.core_30d[(day % 30) as usize] += 1;
         match event {
             "report_created" => {
@@ -954,10 +948,7 @@ impl Life<'_, '_> {
                 let r = self.reports;
                 self.track(
                     buffer,
-                    uid,
-                    skew,
-                    day,
-                    ms,
+                    at,
                     event,
                     &[
                         ("report_id", Prop::Id("rep-", r)),
@@ -975,10 +966,7 @@ impl Life<'_, '_> {
                     let c = CHANNELS[self.rng.gen_range(0..CHANNELS.len())];
                     self.track(
                         buffer,
-                        uid,
-                        skew,
-                        day,
-                        ms,
+                        at,
                         event,
                         &[
                             ("report_id", Prop::Id("rep-", r)),
@@ -987,15 +975,7 @@ impl Life<'_, '_> {
                         ],
                     );
                 } else {
-                    self.track(
-                        buffer,
-                        uid,
-                        skew,
-                        day,
-                        ms,
-                        event,
-                        &[("report_id", Prop::Id("rep-", r))],
-                    );
+                    self.track(buffer, at, event, &[("report_id", Prop::Id("rep-", r))]);
                 }
             }
             "automation_created" => {
@@ -1007,10 +987,7 @@ impl Life<'_, '_> {
                 };
                 self.track(
                     buffer,
-                    uid,
-                    skew,
-                    day,
-                    ms,
+                    at,
                     event,
                     &[
                         ("automation_id", Prop::Id("auto-", a)),
@@ -1020,15 +997,7 @@ impl Life<'_, '_> {
             }
             _ => {
                 let i = INTEGRATIONS[self.rng.gen_range(0..INTEGRATIONS.len())];
-                self.track(
-                    buffer,
-                    uid,
-                    skew,
-                    day,
-                    ms,
-                    event,
-                    &[("integration", Prop::Str(i))],
-                );
+                self.track(buffer, at, event, &[("integration", Prop::Str(i))]);
             }
         }
     }
