@@ -44,6 +44,8 @@ pub struct TruthAccount {
     pub first_value_day: Option<u32>,
     pub habit_first_week: bool,
     pub champion_left_day: Option<u32>,
+    /// Releases that changed a feature the account relied on for the worse.
+    pub release_regressions: u32,
     pub final_health: f64,
     pub churned: bool,
 }
@@ -54,6 +56,8 @@ pub(crate) struct Company<'a> {
     pub days: u32,
     pub clock: Clock,
     pub releases: Vec<Release>,
+    /// The feature areas (indices into FEATURES) each day's release changed.
+    release_features: Vec<Vec<usize>>,
     /// Days on which the product had an outage.
     pub outage_days: Vec<bool>,
     /// Cumulative sign-up weight per month, for drawing sign-up months.
@@ -170,6 +174,20 @@ impl<'a> Company<'a> {
                 outage_days[x] = true;
             }
         }
+        let mut release_features = vec![Vec::new(); days as usize + 1];
+        for r in &releases {
+            let day = (r.released_at.date_naive() - config.start).num_days();
+            if let Some(slot) = usize::try_from(day)
+                .ok()
+                .and_then(|d| release_features.get_mut(d))
+            {
+                slot.extend(
+                    r.features
+                        .iter()
+                        .filter_map(|f| FEATURES.iter().position(|x| x == f)),
+                );
+            }
+        }
         let signup_months = config.months.saturating_sub(1).max(1);
         let mut signup_cdf = Vec::with_capacity(signup_months as usize);
         let mut total = 0.0;
@@ -182,6 +200,7 @@ impl<'a> Company<'a> {
             days,
             clock: Clock::new(config.start, days),
             releases,
+            release_features,
             outage_days,
             signup_cdf,
             high_touch_csms: (config.accounts / 400).max(1),
@@ -293,6 +312,8 @@ struct Life<'c, 'a> {
     contracts: Vec<Contract>,
     changes: Vec<SubscriptionChange>,
     events: u64,
+    /// The last day each feature area (index into FEATURES) was used.
+    feature_last_used: [Option<u32>; 5],
     /// ARR (cents) twelve months before the end, when the account was active then.
     arr_at_cutoff: Option<i64>,
     /// identify and group calls waiting to be written before the day's activity.
@@ -432,6 +453,7 @@ pub(crate) fn simulate_account<S: Sink>(
             first_value_day: None,
             habit_first_week: false,
             champion_left_day: None,
+            release_regressions: 0,
             final_health: 0.0,
             churned: false,
         },
@@ -449,6 +471,7 @@ pub(crate) fn simulate_account<S: Sink>(
         contracts: vec![contract],
         changes: Vec::new(),
         events: 0,
+        feature_last_used: [None; 5],
         arr_at_cutoff: None,
         pending_identity: Vec::new(),
         counters: SimSummary::default(),
@@ -519,6 +542,18 @@ fn company_name(rng: &mut Pcg64Mcg) -> &'static str {
         "Monarch",
     ];
     NAMES[rng.gen_range(0..NAMES.len())]
+}
+
+/// The feature area (index into FEATURES) an event belongs to, as in the default model.
+fn feature_of(event: &str) -> Option<usize> {
+    match event {
+        "report_created" | "report_shared" | "export_downloaded" => Some(0),
+        "dashboard_viewed" => Some(1),
+        "integration_connected" => Some(2),
+        "automation_created" => Some(3),
+        "comment_added" => Some(4),
+        _ => None,
+    }
 }
 
 const CORE_EVENTS: &[(&str, f64)] = &[
@@ -641,6 +676,7 @@ impl Life<'_, '_> {
                 self.core_30d[(day % 30) as usize] += 1;
             }
             self.daily_activity(buffer, day);
+            self.release_effect(day);
             self.tickets(sink, day)?;
             self.touches(sink, day)?;
             if age > 0 && age % 90 == 30 {
@@ -749,6 +785,9 @@ impl Life<'_, '_> {
             &when,
         );
         self.events += 1;
+        if let Some(f) = feature_of(event) {
+            self.feature_last_used[f] = Some(at.day);
+        }
     }
 
     fn active_users_30d(&self, day: u32) -> u32 {
@@ -998,6 +1037,24 @@ impl Life<'_, '_> {
             _ => {
                 let i = INTEGRATIONS[self.rng.gen_range(0..INTEGRATIONS.len())];
                 self.track(buffer, at, event, &[("integration", Prop::Str(i))]);
+            }
+        }
+    }
+
+    /// A release that changes a feature area the account used in the last 30 days improves it
+    /// (three times in four: health +0.15) or breaks its workflow (health −0.3).
+    fn release_effect(&mut self, day: u32) {
+        let Some(features) = self.company.release_features.get(day as usize) else {
+            return;
+        };
+        for &f in features {
+            if self.feature_last_used[f].is_some_and(|d| d + 30 > day) {
+                if self.rng.gen_bool(0.75) {
+                    self.health += 0.15;
+                } else {
+                    self.health -= 0.3;
+                    self.truth.release_regressions += 1;
+                }
             }
         }
     }

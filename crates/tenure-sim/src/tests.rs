@@ -138,6 +138,10 @@ fn records_are_consistent_with_each_other() {
         out.renewals.iter().filter(|t| t.churned).count() as u64
     );
     assert_eq!(out.truths.len() as u64, summary.accounts);
+    assert!(
+        out.truths.iter().any(|t| t.release_regressions > 0),
+        "releases reach the accounts that use what they change"
+    );
     assert!(out
         .renewals
         .iter()

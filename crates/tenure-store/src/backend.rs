@@ -44,7 +44,11 @@ impl Placeholders {
 
 /// The per-kind statements, generated once when a store opens.
 pub(crate) struct Statements {
+    style: Placeholders,
     pub upsert: HashMap<RecordKind, String>,
+    /// `ON CONFLICT … RETURNING external_id, revision`: what follows the VALUES of a
+    /// multi-row upsert.
+    upsert_tail: HashMap<RecordKind, String>,
     pub get: HashMap<RecordKind, String>,
     pub list_from_start: HashMap<RecordKind, String>,
     pub list_after: HashMap<RecordKind, String>,
@@ -55,7 +59,9 @@ pub(crate) struct Statements {
 impl Statements {
     pub fn new(style: Placeholders) -> Statements {
         let mut s = Statements {
+            style,
             upsert: HashMap::new(),
+            upsert_tail: HashMap::new(),
             get: HashMap::new(),
             list_from_start: HashMap::new(),
             list_after: HashMap::new(),
@@ -91,6 +97,13 @@ impl Statements {
                  WHERE {changed} RETURNING revision"
             );
             s.upsert.insert(kind, style.apply(upsert));
+            s.upsert_tail.insert(
+                kind,
+                format!(
+                    " ON CONFLICT (external_id) DO UPDATE SET {set}, revision = {table}.revision + 1 \
+                     WHERE {changed} RETURNING external_id, revision"
+                ),
+            );
             s.get.insert(
                 kind,
                 style.apply(format!(
@@ -116,6 +129,64 @@ impl Statements {
         }
         s
     }
+
+    /// A multi-row upsert of `rows` records of `kind`: the rows that were inserted or changed
+    /// come back with their revision; unchanged rows do not come back at all.
+    pub fn upsert_rows(&self, kind: RecordKind, rows: usize) -> String {
+        let table = kind.table();
+        let width = kind.columns().len() + 1;
+        let cols = std::iter::once("external_id")
+            .chain(kind.columns().iter().map(|c| c.0))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut sql = format!("INSERT INTO {table} ({cols}) VALUES ");
+        for r in 0..rows {
+            if r > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            for c in 0..width {
+                if c > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("${}", r * width + c + 1));
+            }
+            sql.push(')');
+        }
+        sql.push_str(&self.upsert_tail[&kind]);
+        self.style.apply(sql)
+    }
+}
+
+/// Bound parameters per statement, under both SQLite's (32,766) and PostgreSQL's (65,535) limits.
+const MAX_PARAMS: usize = 30_000;
+/// Rows per multi-row statement. Measured on the demo company's import: 24 to 64 rows per
+/// statement import twice as fast as one row per statement on SQLite (five times on
+/// PostgreSQL), while 500 rows is three times slower than 64 — sqlx's SQLite driver looks up
+/// every parameter by name, so a statement's cost grows faster than its size.
+const MAX_ROWS: usize = 32;
+
+/// Splits `records` into runs that one multi-row upsert can take: one kind, no external id
+/// twice (a statement may not update the same row twice), and within the parameter limit.
+pub(crate) fn upsert_chunks(records: &[tenure_domain::Record]) -> Vec<std::ops::Range<usize>> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    let mut ids = std::collections::HashSet::new();
+    for (i, record) in records.iter().enumerate() {
+        let kind = records[start].kind();
+        let width = kind.columns().len() + 1;
+        let full = i - start >= MAX_ROWS.min(MAX_PARAMS / width);
+        if i > start && (record.kind() != kind || full || ids.contains(record.external_id())) {
+            chunks.push(start..i);
+            start = i;
+            ids.clear();
+        }
+        ids.insert(record.external_id());
+    }
+    if start < records.len() {
+        chunks.push(start..records.len());
+    }
+    chunks
 }
 
 /// Implements `Store` for `$store` (which has fields `pool` and `statements`) on sqlx driver
@@ -298,8 +369,26 @@ macro_rules! sql_store {
             async fn upsert_many(&self, records: &[Record]) -> Result<Vec<UpsertOutcome>, StoreError> {
                 let mut tx = self.pool.begin().await?;
                 let mut out = Vec::with_capacity(records.len());
-                for record in records {
-                    out.push(upsert_in(&self.statements, &mut *tx, record).await?);
+                for chunk in crate::backend::upsert_chunks(records) {
+                    let chunk = &records[chunk];
+                    let kind = chunk[0].kind();
+                    let sql = self.statements.upsert_rows(kind, chunk.len());
+                    let rows: Vec<Vec<SqlValue>> = chunk.iter().map(RowMapping::to_row).collect();
+                    let mut query = sqlx::query(&sql);
+                    for value in rows.iter().flatten() {
+                        query = bind(query, value);
+                    }
+                    let written: std::collections::HashMap<String, i64> = query
+                        .fetch_all(&mut *tx)
+                        .await?
+                        .iter()
+                        .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?)))
+                        .collect::<Result<_, sqlx::Error>>()?;
+                    out.extend(chunk.iter().map(|record| match written.get(record.external_id()) {
+                        None => UpsertOutcome::Unchanged,
+                        Some(1) => UpsertOutcome::Inserted,
+                        Some(_) => UpsertOutcome::Updated,
+                    }));
                 }
                 tx.commit().await?;
                 Ok(out)

@@ -237,6 +237,71 @@ mod cases {
         assert_eq!(store.upsert_many(&[]).await.unwrap(), []);
     }
 
+    /// Large mixed batches (split into multi-row statements) report exactly what single
+    /// upserts would.
+    pub async fn large_mixed_batches_match_single_upserts(location: &StoreLocation) {
+        let store = tenure_store::open(location).await.unwrap();
+        for i in 0..300 {
+            store.upsert(&account(&format!("a{i:04}"))).await.unwrap();
+        }
+        let contact = |i: usize| {
+            Record::Contact(Contact {
+                id: ContactId::parse(format!("c{i:04}")).unwrap(),
+                account: AccountId::parse("a0000").unwrap(),
+                email: None,
+                name: Some(format!("Contact {i}")),
+                title: None,
+                is_admin: false,
+                created_at: None,
+            })
+        };
+        let mut batch = Vec::new();
+        let mut expected = Vec::new();
+        for i in 0..1400 {
+            if i % 7 == 3 {
+                batch.push(contact(i));
+                expected.push(UpsertOutcome::Inserted);
+                continue;
+            }
+            let mut r = account(&format!("a{i:04}"));
+            let changed = i < 300 && i % 2 == 0;
+            if changed {
+                if let Record::Account(a) = &mut r {
+                    a.plan = Some("x".into());
+                }
+            }
+            expected.push(match (i < 300, changed) {
+                (true, true) => UpsertOutcome::Updated,
+                (true, false) => UpsertOutcome::Unchanged,
+                _ => UpsertOutcome::Inserted,
+            });
+            batch.push(r);
+        }
+        // The same new record twice in one batch: inserted, then unchanged.
+        batch.push(account("a1399"));
+        expected.push(UpsertOutcome::Unchanged);
+        batch.push(account("z-new"));
+        expected.push(UpsertOutcome::Inserted);
+        batch.push(account("z-new"));
+        expected.push(UpsertOutcome::Unchanged);
+        let outcomes = store.upsert_many(&batch).await.unwrap();
+        assert_eq!(outcomes.len(), expected.len());
+        for (i, (got, want)) in outcomes.iter().zip(&expected).enumerate() {
+            assert_eq!(got, want, "record {i}: {}", batch[i].external_id());
+        }
+        assert_eq!(store.count(RecordKind::Contact).await.unwrap(), 200);
+        // The batch's 1,200 accounts, the pre-inserted ones it skipped, and `z-new`.
+        let skipped = (0..300).filter(|i| i % 7 == 3).count() as u64;
+        assert_eq!(
+            store.count(RecordKind::Account).await.unwrap(),
+            1200 + skipped + 1
+        );
+        assert_eq!(
+            store.get(RecordKind::Account, "a0002").await.unwrap(),
+            Some(batch[2].clone())
+        );
+    }
+
     pub async fn listing_is_bytewise_and_pages_by_key(location: &StoreLocation) {
         let store = tenure_store::open(location).await.unwrap();
         for id in ["b", "a", "B", "é", "a10", "a9", "Z"] {
@@ -441,6 +506,7 @@ conformance!(
     migrations_are_idempotent,
     every_kind_round_trips_and_upserts,
     batches_report_each_outcome_in_order,
+    large_mixed_batches_match_single_upserts,
     listing_is_bytewise_and_pages_by_key,
     deletes_remove_one_record,
     model_history_keeps_every_application,

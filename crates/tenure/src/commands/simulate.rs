@@ -75,6 +75,7 @@ impl FileSink {
             "first_value_day",
             "habit_first_week",
             "champion_left_day",
+            "release_regressions",
             "final_health",
             "churned",
         ])?;
@@ -150,6 +151,7 @@ impl Sink for FileSink {
             opt(t.first_value_day),
             u8::from(t.habit_first_week).to_string(),
             opt(t.champion_left_day),
+            t.release_regressions.to_string(),
             format!("{:.6}", t.final_health),
             u8::from(t.churned).to_string(),
         ])?;
