@@ -1,11 +1,12 @@
-//! Tenure's input formats. Today: the CSV and JSONL record files of bulk import — one column
-//! list per record kind, used both to read imports and to write the simulator's output, so
-//! the two can never disagree. Parsing is row by row: a bad row becomes a `RowError` naming
+//! Tenure's input formats: the CSV and JSONL record files of bulk import — one column list per
+//! record kind, used both to read imports and to write the simulator's output, so the two can
+//! never disagree — and Segment's HTTP Tracking API messages (`segment`). Parsing is row by row: a bad row becomes a `RowError` naming
 //! file, row and column, and never stops the good rows. Callers hand in readers; this crate
 //! opens no file itself.
 
 pub mod columns;
 mod parse;
+pub mod segment;
 mod write;
 
 pub use columns::{kind_from_file_name, Column, IMPORT_ORDER};
