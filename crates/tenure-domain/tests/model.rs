@@ -262,3 +262,61 @@ fn a_misspelt_required_key_is_one_error_not_two() {
         position_of(&src, "[health.pillars.engagement_quality]", "wieght")
     );
 }
+
+#[test]
+fn follow_up_errors_are_accurate_and_never_hide_others() {
+    // An undeclared event first must not shift which event a property is checked against.
+    let src = edit(
+        DEFAULT_MODEL_TOML,
+        "events = [\"report_created\"]\nwhere = [{ property = \"widgets\"",
+        "events = [\"sigup\", \"report_shared\"]\nwhere = [{ property = \"widgets\"",
+    );
+    let err = parse(&src).unwrap_err();
+    let messages: Vec<&str> = err.diagnostics.iter().map(|d| d.message.as_str()).collect();
+    assert!(
+        messages.contains(&"measure `rich_reports_30d` names undeclared event `sigup`"),
+        "{err}"
+    );
+    assert!(
+        messages.contains(&"measure `rich_reports_30d`: property `widgets` is not declared on event `report_shared`"),
+        "{err}"
+    );
+    assert_eq!(messages.len(), 2, "{err}");
+
+    // A wrong type is one error, not two.
+    let src = edit(
+        DEFAULT_MODEL_TOML,
+        "events = [\"integration_connected\"]\nexpected_within_days = 14",
+        "events = \"integration_connected\"\nexpected_within_days = 14",
+    );
+    let err = parse(&src).unwrap_err();
+    assert_eq!(err.diagnostics.len(), 1, "{err}");
+    assert!(
+        err.diagnostics[0]
+            .message
+            .contains("must be an array of strings"),
+        "{err}"
+    );
+
+    // An invalid trigger kind does not hide a misspelt key beside it.
+    let src = edit(
+        DEFAULT_MODEL_TOML,
+        "trigger = { kind = \"milestone_reached\", milestone = \"first_value\" }",
+        "trigger = { kind = \"milestone_reach\", milstone = \"first_value\" }",
+    );
+    let err = parse(&src).unwrap_err();
+    let messages: Vec<&str> = err.diagnostics.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(messages.len(), 2, "{err}");
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("`milestone_reach` is not a valid")),
+        "{err}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("unknown key `milstone`")),
+        "{err}"
+    );
+}

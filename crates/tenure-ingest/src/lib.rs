@@ -35,3 +35,16 @@ pub enum FileError {
     #[error("{file}: cannot read the header: {reason}")]
     Header { file: String, reason: String },
 }
+
+impl FileError {
+    /// The column at fault, when one is.
+    pub fn column(&self) -> Option<&str> {
+        match self {
+            FileError::UnknownColumn { column, .. } | FileError::DuplicateColumn { column, .. } => {
+                Some(column)
+            }
+            FileError::MissingColumn { column, .. } => Some(column),
+            FileError::Header { .. } => None,
+        }
+    }
+}

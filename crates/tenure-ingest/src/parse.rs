@@ -47,6 +47,14 @@ struct Fields<'a> {
 impl Fields<'_> {
     fn get(&mut self, col: &str) -> Option<String> {
         let v = self.values.remove(col);
+        if v.as_deref().is_some_and(|s| s.contains('\0')) {
+            // PostgreSQL cannot store NUL in text; refusing it everywhere keeps both stores alike.
+            self.errors.push((
+                col.to_owned(),
+                "contains a NUL character, which cannot be stored".to_owned(),
+            ));
+            return None;
+        }
         if v.is_none()
             && columns(self.kind)
                 .iter()
@@ -184,12 +192,12 @@ fn build(kind: RecordKind, f: &mut Fields<'_>) -> Option<Record> {
             let term = f.int::<u32>("term_months", "a whole number of months");
             let status = f.tag("status", "trialing, active, past_due, cancelled or expired");
             let auto_renew = f.bool("auto_renew");
-            let interval = interval?;
             if let Some(a) = &amount {
                 if a.minor < 0 {
                     f.fail("amount", "a subscription's amount cannot be negative");
                 }
             }
+            let interval = interval?;
             Record::Subscription(Subscription {
                 id: id?,
                 account: account?,
@@ -273,11 +281,22 @@ fn build(kind: RecordKind, f: &mut Fields<'_>) -> Option<Record> {
             let (id, account, contact) =
                 (f.id("response_id"), f.id("account_id"), f.id("contact_id"));
             let at = f.ts("responded_at");
-            let survey = f.text("survey");
+            let survey = f.text("survey").and_then(|s| {
+                let s = s.trim().to_ascii_lowercase();
+                if ["nps", "csat", "ces"].contains(&s.as_str()) {
+                    Some(s)
+                } else {
+                    f.fail(
+                        "survey",
+                        format!("`{s}` is not a survey: use nps, csat or ces"),
+                    );
+                    None
+                }
+            });
             let score = f.int::<i64>("score", "a whole number");
             let comment = f.text("comment");
             let score = match (survey, score) {
-                (Some(s), Some(v)) => SurveyScore::new(&s.trim().to_ascii_lowercase(), v)
+                (Some(s), Some(v)) => SurveyScore::new(&s, v)
                     .map_err(|e| f.fail("score", e.to_string()))
                     .ok(),
                 _ => None,
@@ -404,9 +423,10 @@ fn finish(
     }
 }
 
-fn unknown_column(file: &str, kind: RecordKind, column: &str) -> FileError {
+/// "; did you mean `x`? columns: …" for an unknown column of `kind`.
+fn column_hint(kind: RecordKind, column: &str) -> String {
     let names: Vec<&str> = columns(kind).iter().map(|c| c.name).collect();
-    let hint = match names
+    match names
         .iter()
         .map(|n| (strsim::jaro_winkler(column, n), *n))
         .max_by(|a, b| a.0.total_cmp(&b.0))
@@ -415,12 +435,15 @@ fn unknown_column(file: &str, kind: RecordKind, column: &str) -> FileError {
             format!("; did you mean `{n}`? columns: {}", names.join(", "))
         }
         _ => format!("; columns: {}", names.join(", ")),
-    };
+    }
+}
+
+fn unknown_column(file: &str, kind: RecordKind, column: &str) -> FileError {
     FileError::UnknownColumn {
         file: file.to_owned(),
         kind: file_stem(kind),
         column: column.to_owned(),
-        hint,
+        hint: column_hint(kind, column),
     }
 }
 
@@ -549,10 +572,15 @@ pub fn read_jsonl<'r, R: BufRead + 'r>(kind: RecordKind, file: &str, reader: R) 
                 ))
             }
         };
+        let line = if row == 1 {
+            line.trim_start_matches('\u{feff}')
+        } else {
+            line.as_str()
+        };
         if line.trim().is_empty() {
             return None;
         }
-        let value: serde_json::Value = match serde_json::from_str(&line) {
+        let value: serde_json::Value = match serde_json::from_str(line) {
             Ok(v) => v,
             Err(e) => {
                 return Some((
@@ -576,7 +604,11 @@ pub fn read_jsonl<'r, R: BufRead + 'r>(kind: RecordKind, file: &str, reader: R) 
             let Some(col) = columns(kind).iter().find(|c| c.name == key) else {
                 errors.push(err(
                     Some(key.clone()),
-                    unknown_column(&file, kind, key).to_string(),
+                    format!(
+                        "unknown column for {} files{}",
+                        file_stem(kind),
+                        column_hint(kind, key)
+                    ),
                 ));
                 continue;
             };

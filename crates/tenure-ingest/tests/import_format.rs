@@ -195,3 +195,54 @@ fn kinds_come_from_file_names() {
     );
     assert_eq!(kind_from_file_name("events.jsonl"), None);
 }
+
+#[test]
+fn every_bad_field_is_reported_on_its_own_column() {
+    let csv = "response_id,account_id,responded_at,survey,score\n\
+               r1,a,2026-01-01T00:00:00Z,nsp,9\n\
+               r2,a,2026-01-01T00:00:00Z,nps,11\n";
+    let rows: Vec<_> = read_csv(RecordKind::SurveyResponse, "s.csv", csv.as_bytes())
+        .unwrap()
+        .collect();
+    let e1 = rows[0].1.as_ref().unwrap_err();
+    assert_eq!(
+        (e1.len(), e1[0].column.as_deref()),
+        (1, Some("survey")),
+        "{e1:?}"
+    );
+    let e2 = rows[1].1.as_ref().unwrap_err();
+    assert_eq!(e2[0].column.as_deref(), Some("score"));
+
+    let csv = "subscription_id,account_id,plan,seats,amount,currency,billing_interval,start_date,status\n\
+               s1,a,p,3,-10.00,USD,fortnight,2026-01-01,active\n";
+    let rows: Vec<_> = read_csv(RecordKind::Subscription, "s.csv", csv.as_bytes())
+        .unwrap()
+        .collect();
+    let cols: Vec<&str> = rows[0]
+        .1
+        .as_ref()
+        .unwrap_err()
+        .iter()
+        .map(|e| e.column.as_deref().unwrap())
+        .collect();
+    assert_eq!(cols, ["billing_interval", "amount"]);
+
+    let csv = "account_id,name\na,Nul\u{0}Co\n";
+    let rows: Vec<_> = read_csv(RecordKind::Account, "a.csv", csv.as_bytes())
+        .unwrap()
+        .collect();
+    assert!(rows[0].1.as_ref().unwrap_err()[0].reason.contains("NUL"));
+
+    let jsonl = "\u{feff}{\"account_id\":\"a\",\"name\":\"A\"}\n{\"account_id\":\"b\",\"name\":\"B\",\"nmae\":\"x\"}\n";
+    let rows: Vec<_> = read_jsonl(RecordKind::Account, "a.jsonl", jsonl.as_bytes()).collect();
+    assert!(
+        rows[0].1.is_ok(),
+        "a byte-order mark does not cost the first row"
+    );
+    let e = &rows[1].1.as_ref().unwrap_err()[0];
+    assert_eq!(
+        e.to_string().split(';').next().unwrap(),
+        "a.jsonl:2: column `nmae`: unknown column for accounts files"
+    );
+    assert!(e.reason.contains("did you mean `name`?"));
+}

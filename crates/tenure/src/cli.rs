@@ -75,7 +75,8 @@ pub enum Command {
         /// Files, or folders whose recognised files are all imported (in dependency order).
         #[arg(required = true)]
         paths: Vec<PathBuf>,
-        /// The kind of every file given, instead of guessing it from each file name.
+        /// The kind of every file named on the command line, instead of guessing it from its
+        /// name (a folder's files are always recognised by name).
         #[arg(long)]
         kind: Option<String>,
         /// Where to write the CSV report of rejected rows [default: DATA_DIR/import-errors.csv].

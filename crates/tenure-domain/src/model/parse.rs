@@ -569,10 +569,9 @@ impl Parser {
                 self.refer(RefKind::Event, &e, &ctx);
                 event_names.push(e);
             }
-            let known_events: Vec<&EventSpec> = event_names
-                .iter()
-                .filter_map(|e| events.get(&e.value))
-                .collect();
+            // Aligned with `event_names`: `None` for an undeclared event (reported as such).
+            let known_events: Vec<Option<&EventSpec>> =
+                event_names.iter().map(|e| events.get(&e.value)).collect();
             // The aggregated property.
             let property = self.r.string(&obj, "property", false);
             let needs_property = matches!(
@@ -689,7 +688,7 @@ impl Parser {
         ctx: &str,
         property: &Spanned<String>,
         event_names: &[Spanned<String>],
-        known_events: &[&EventSpec],
+        known_events: &[Option<&EventSpec>],
         numeric: bool,
     ) -> Option<PropertyType> {
         if event_names.is_empty() {
@@ -705,7 +704,19 @@ impl Parser {
         }
         let mut found = None;
         for (event, spec) in event_names.iter().zip(known_events.iter()) {
+            let Some(spec) = spec else { continue };
             match spec.properties.get(&property.value) {
+                Some(t) if numeric && !t.is_numeric() => {
+                    self.r.error_help(
+                        property.span.clone(),
+                        format!(
+                            "{ctx}: property `{}` is not numeric on event `{}`",
+                            property.value, event.value
+                        ),
+                        "sum, average, min and max need an integer or number property",
+                    );
+                    return None;
+                }
                 Some(t) => found = Some(*t),
                 None => {
                     self.r.error_help(
@@ -720,15 +731,6 @@ impl Parser {
                 }
             }
         }
-        if let Some(t) = found {
-            if numeric && !t.is_numeric() {
-                self.r.error_help(
-                    property.span.clone(),
-                    format!("{ctx}: property `{}` is not numeric", property.value),
-                    "sum, average, min and max need an integer or number property",
-                );
-            }
-        }
         found
     }
 
@@ -737,7 +739,7 @@ impl Parser {
         ctx: &str,
         cond: &Obj<'_>,
         event_names: &[Spanned<String>],
-        known_events: &[&EventSpec],
+        known_events: &[Option<&EventSpec>],
     ) -> Option<PropertyCondition> {
         self.r.check_keys(cond, &["property", "op", "value"]);
         let property = self.r.string(cond, "property", true)?;
@@ -933,7 +935,13 @@ impl Parser {
                         }
                     }
                     let events = self.r.strings(&obj, "events");
-                    if events.is_empty() {
+                    // A wrong type was reported by `strings`; only an empty list is this error.
+                    let empty_list = obj
+                        .table
+                        .get("events")
+                        .and_then(|i| i.as_array())
+                        .is_some_and(|a| a.is_empty());
+                    if empty_list {
                         let span = self.r.key_span(&obj, "events");
                         self.r.error(
                             span,
@@ -1548,7 +1556,15 @@ impl Parser {
                 None => 0.0,
             };
             let action_objs = self.r.table_array(&obj, "actions");
-            if action_objs.is_empty() {
+            // A wrong type was reported by `table_array`; only a missing or empty list is this error.
+            let missing_or_empty = match obj.table.get("actions") {
+                None => true,
+                Some(item) => {
+                    item.as_array().is_some_and(|a| a.is_empty())
+                        || item.as_array_of_tables().is_some_and(|a| a.is_empty())
+                }
+            };
+            if action_objs.is_empty() && missing_or_empty {
                 let span = if obj.table.contains_key("actions") {
                     self.r.key_span(&obj, "actions")
                 } else {
@@ -1611,7 +1627,26 @@ impl Parser {
             "band_is",
             "release_touches_feature",
         ];
-        let kind = self.r.choice(t, "kind", KINDS, true)?;
+        let Some(kind) = self.r.choice(t, "kind", KINDS, true) else {
+            // Still report misspelt keys now, against every key some trigger takes.
+            self.r.check_keys(
+                t,
+                &[
+                    "kind",
+                    "milestone",
+                    "days_after_signup",
+                    "measure",
+                    "threshold",
+                    "for_days",
+                    "percent",
+                    "days",
+                    "bands",
+                    "points",
+                    "band",
+                ],
+            );
+            return None;
+        };
         let keys: &[&str] = match kind.value {
             0 => &["kind", "milestone", "days_after_signup"],
             1 => &["kind", "milestone"],
@@ -1726,9 +1761,28 @@ impl Parser {
     }
 
     fn action(&mut self, ctx: &str, a: &Obj<'_>) -> Option<Action> {
-        let kind = self
+        let Some(kind) = self
             .r
-            .choice(a, "kind", &["task", "webhook", "survey", "email"], true)?;
+            .choice(a, "kind", &["task", "webhook", "survey", "email"], true)
+        else {
+            // Still report misspelt keys now, against every key some action takes.
+            self.r.check_keys(
+                a,
+                &[
+                    "kind",
+                    "title",
+                    "role",
+                    "priority",
+                    "sla_hours",
+                    "url",
+                    "survey",
+                    "to",
+                    "subject",
+                    "template",
+                ],
+            );
+            return None;
+        };
         let actx = format!("{ctx} action");
         match kind.value {
             0 => {

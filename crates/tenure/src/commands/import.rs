@@ -23,6 +23,8 @@ pub struct Counts {
     pub updated: u64,
     pub unchanged: u64,
     pub rejected: u64,
+    /// Files that could not be read at all (a bad header, an unreadable file).
+    pub files_rejected: u64,
 }
 
 impl Counts {
@@ -32,6 +34,7 @@ impl Counts {
         self.updated += other.updated;
         self.unchanged += other.unchanged;
         self.rejected += other.rejected;
+        self.files_rejected += other.files_rejected;
     }
 
     fn count(&mut self, outcome: UpsertOutcome) {
@@ -181,8 +184,29 @@ async fn import_file(
     errors: &mut Vec<RowError>,
 ) -> Outcome<Counts> {
     let name = input.path.display().to_string();
-    let file = File::open(&input.path)
-        .map_err(|e| Failure::rejected(format!("error: cannot open {name}: {e}")))?;
+    // A file that cannot be read at all is one error; the other files still import.
+    let file_error = |errors: &mut Vec<RowError>, column: Option<String>, reason: String| {
+        errors.push(RowError {
+            file: name.clone(),
+            row: 1,
+            column,
+            reason,
+        });
+        Counts {
+            files_rejected: 1,
+            ..Counts::default()
+        }
+    };
+    let file = match File::open(&input.path) {
+        Ok(f) => f,
+        Err(e) => {
+            return Ok(file_error(
+                errors,
+                None,
+                format!("cannot open the file: {e}"),
+            ))
+        }
+    };
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     let bar = progress_bar(
         len,
@@ -197,8 +221,17 @@ async fn import_file(
     );
     let reader = bar.wrap_read(file);
     let rows = match input.format {
-        Format::Csv => read_csv(input.kind, &name, reader)
-            .map_err(|e| Failure::rejected(format!("error: {e}")))?,
+        Format::Csv => match read_csv(input.kind, &name, reader) {
+            Ok(rows) => rows,
+            Err(e) => {
+                bar.finish_and_clear();
+                return Ok(file_error(
+                    errors,
+                    e.column().map(str::to_owned),
+                    e.to_string(),
+                ));
+            }
+        },
         Format::Jsonl => read_jsonl(input.kind, &name, BufReader::new(reader)),
     };
     let mut counts = Counts::default();
@@ -253,7 +286,13 @@ pub async fn import(
     let mut errors = Vec::new();
     for input in &inputs {
         let counts = import_file(store, input, batch.max(1), &mut errors).await?;
-        if !quiet {
+        if !quiet && counts.files_rejected > 0 {
+            println!(
+                "{}: not imported — {}",
+                input.path.display(),
+                errors.last().map_or("", |e| e.reason.as_str())
+            );
+        } else if !quiet {
             println!(
                 "{}: {} rows — {} inserted, {} updated, {} unchanged, {} rejected",
                 input.path.display(),
@@ -311,8 +350,13 @@ pub async fn run(
     if errors.len() > 10 {
         eprintln!("… and {} more", errors.len() - 10);
     }
+    let files = if total.files_rejected > 0 {
+        format!(" and {} file(s)", total.files_rejected)
+    } else {
+        String::new()
+    };
     Err(Failure::rejected(format!(
-        "error: {} row(s) rejected; every error is listed in {}",
+        "error: {} row(s){files} rejected; every error is listed in {}",
         total.rejected,
         report.display()
     )))
