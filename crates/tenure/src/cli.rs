@@ -141,6 +141,25 @@ pub enum SimMode {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// Durable event-log appends: records per second with every append flushed to disk
+    /// (group commit), and append latency.
+    Log {
+        /// Where to write the log (a fresh folder; removed afterwards).
+        #[arg(long)]
+        dir: PathBuf,
+        /// Concurrent writers.
+        #[arg(long, default_value_t = 8)]
+        writers: usize,
+        /// Records per append.
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        /// Bytes per record.
+        #[arg(long, default_value_t = 300)]
+        record_bytes: usize,
+        /// How long to run.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
     /// Simulator throughput (events per second on one core) and peak memory, writing nowhere.
     Simulate {
         #[arg(long, default_value_t = 2000)]

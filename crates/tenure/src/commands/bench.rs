@@ -44,6 +44,13 @@ pub fn peak_rss_mib() -> Option<f64> {
 
 pub fn run(command: BenchCommand) -> Outcome {
     match command {
+        BenchCommand::Log {
+            dir,
+            writers,
+            batch,
+            record_bytes,
+            seconds,
+        } => log(&dir, writers, batch, record_bytes, seconds),
         BenchCommand::Simulate {
             accounts,
             months,
@@ -71,4 +78,70 @@ pub fn run(command: BenchCommand) -> Outcome {
             Ok(())
         }
     }
+}
+
+fn log(
+    dir: &std::path::Path,
+    writers: usize,
+    batch: usize,
+    record_bytes: usize,
+    seconds: u64,
+) -> Outcome {
+    use std::sync::Arc;
+    use tenure_lake::{EventLog, FileLog};
+    if dir.exists() {
+        return Err(crate::failure::Failure::rejected(format!(
+            "error: {} exists; give a folder that does not, it is removed afterwards",
+            dir.display()
+        )));
+    }
+    let log = Arc::new(FileLog::open(dir)?);
+    let deadline = Instant::now() + std::time::Duration::from_secs(seconds);
+    let started = Instant::now();
+    let handles: Vec<_> = (0..writers.max(1))
+        .map(|_| {
+            let log = log.clone();
+            std::thread::spawn(move || -> Result<Vec<f64>, tenure_lake::LogError> {
+                let record = vec![b'x'; record_bytes];
+                let records: Vec<&[u8]> = vec![record.as_slice(); batch.max(1)];
+                let mut latencies = Vec::new();
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    log.append(&records)?;
+                    latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+                Ok(latencies)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for h in handles {
+        let part = h
+            .join()
+            .map_err(|_| anyhow::anyhow!("a writer thread panicked"))??;
+        latencies.extend(part);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * p) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let records = log.end();
+    println!("log: {writers} writers × {batch} records of {record_bytes} bytes per append, {seconds} s, every append durable");
+    println!(
+        "  {records} records in {} appends: {:.0} records/s",
+        latencies.len(),
+        records as f64 / secs
+    );
+    println!(
+        "  append latency p50 {:.2} ms, p99 {:.2} ms",
+        pct(0.5),
+        pct(0.99)
+    );
+    drop(log);
+    std::fs::remove_dir_all(dir).map_err(|e| anyhow::anyhow!("removing {}: {e}", dir.display()))?;
+    Ok(())
 }

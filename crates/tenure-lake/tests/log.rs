@@ -1,0 +1,200 @@
+//! The durable event log: what was acknowledged is there after a reopen or a crash, exactly
+//! once and in order; torn tails are cut off; concurrent appends share flushes and lose nothing.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+
+use tenure_lake::{EventLog, FileLog};
+
+fn payloads(log: &FileLog) -> Vec<(u64, String)> {
+    log.read(0, usize::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|(o, p)| (o, String::from_utf8(p).unwrap()))
+        .collect()
+}
+
+#[test]
+fn appends_survive_a_reopen_and_offsets_continue() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = FileLog::open(dir.path()).unwrap();
+    assert_eq!(log.append(&[b"a", b"b"]).unwrap(), 0..2);
+    assert_eq!(log.append(&[b"c"]).unwrap(), 2..3);
+    assert_eq!(log.append(&[]).unwrap(), 3..3);
+    drop(log);
+    let log = FileLog::open(dir.path()).unwrap();
+    assert_eq!(log.end(), 3);
+    assert_eq!(log.append(&[b""]).unwrap(), 3..4);
+    let all = payloads(&log);
+    assert_eq!(
+        all,
+        [
+            (0, "a".into()),
+            (1, "b".into()),
+            (2, "c".into()),
+            (3, String::new())
+        ]
+    );
+    assert_eq!(log.read(2, 1).unwrap(), [(2, b"c".to_vec())]);
+}
+
+#[test]
+fn a_torn_or_corrupt_tail_is_cut_off_and_writing_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = FileLog::open(dir.path()).unwrap();
+    log.append(&[b"one", b"two", b"three"]).unwrap();
+    drop(log);
+    let segment = dir.path().join("00000000000000000000.seg");
+    let good_len = std::fs::metadata(&segment).unwrap().len();
+    // A crash in the middle of writing a fourth frame.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&segment)
+        .unwrap();
+    f.write_all(&[9, 0, 0, 0, 1, 2, 3, 4, 3, 0, 0]).unwrap();
+    drop(f);
+    let log = FileLog::open(dir.path()).unwrap();
+    assert_eq!(log.end(), 3);
+    assert_eq!(
+        std::fs::metadata(&segment).unwrap().len(),
+        good_len,
+        "the torn frame is gone"
+    );
+    assert_eq!(log.append(&[b"four"]).unwrap(), 3..4);
+    assert_eq!(payloads(&log).len(), 4);
+    drop(log);
+    // A flipped bit in the last frame: its CRC fails, so it is dropped on recovery.
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x20;
+    std::fs::write(&segment, &bytes).unwrap();
+    let log = FileLog::open(dir.path()).unwrap();
+    let all = payloads(&log);
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[2].1, "three");
+}
+
+#[test]
+fn concurrent_appends_lose_nothing_and_segments_rotate() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = std::sync::Arc::new(FileLog::open_with_segment_size(dir.path(), 4096).unwrap());
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for n in 0..100 {
+                    let records: Vec<String> = (0..5).map(|k| format!("t{t}-{n}-{k}")).collect();
+                    let refs: Vec<&[u8]> = records.iter().map(|r| r.as_bytes()).collect();
+                    let range = log.append(&refs).unwrap();
+                    assert_eq!(range.end - range.start, 5);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let segments = std::fs::read_dir(dir.path()).unwrap().count();
+    assert!(segments > 10, "rotation happened: {segments} segments");
+    drop(log);
+    let log = FileLog::open_with_segment_size(dir.path(), 4096).unwrap();
+    let all = payloads(&log);
+    assert_eq!(all.len(), 4000);
+    assert!(
+        all.iter().enumerate().all(|(i, (o, _))| *o == i as u64),
+        "offsets are contiguous"
+    );
+    let unique: HashSet<&String> = all.iter().map(|(_, p)| p).collect();
+    assert_eq!(unique.len(), 4000);
+    // Each append's records stay together and in order.
+    for chunk in all.chunks(5) {
+        let stem = chunk[0].1.rsplit_once('-').unwrap().0;
+        for (k, (_, p)) in chunk.iter().enumerate() {
+            assert_eq!(*p, format!("{stem}-{k}"));
+        }
+    }
+}
+
+const CHILD_DIR: &str = "TENURE_LOG_CRASH_DIR";
+
+/// Not a test on its own: the writer process of `acknowledged_appends_survive_sigkill`.
+#[test]
+fn crash_writer() {
+    let Ok(dir) = std::env::var(CHILD_DIR) else {
+        return;
+    };
+    let log = std::sync::Arc::new(FileLog::open(std::path::Path::new(&dir)).unwrap());
+    let out = std::sync::Arc::new(std::sync::Mutex::new(std::io::stdout()));
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let (log, out) = (log.clone(), out.clone());
+            std::thread::spawn(move || {
+                for n in 0.. {
+                    let records: Vec<String> = (0..3).map(|k| format!("w{t}-{n}-{k}")).collect();
+                    let refs: Vec<&[u8]> = records.iter().map(|r| r.as_bytes()).collect();
+                    log.append(&refs).unwrap();
+                    let mut out = out.lock().unwrap();
+                    for r in &records {
+                        writeln!(out, "ack {r}").unwrap();
+                    }
+                    out.flush().unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+#[test]
+fn acknowledged_appends_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "crash_writer",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env(CHILD_DIR, dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut acked = Vec::new();
+    let reader = BufReader::new(child.stdout.take().unwrap());
+    for line in reader.lines() {
+        let line = line.unwrap();
+        if let Some(r) = line.strip_prefix("ack ") {
+            acked.push(r.to_owned());
+            if acked.len() >= 3000 {
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        acked.len(),
+        3000,
+        "the writer acknowledged appends before it was killed"
+    );
+    // SIGKILL: no destructor, no flush, no goodbye.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let log = FileLog::open(dir.path()).unwrap();
+    let all = payloads(&log);
+    let mut seen = HashSet::new();
+    for (i, (o, p)) in all.iter().enumerate() {
+        assert_eq!(*o, i as u64);
+        assert!(seen.insert(p.clone()), "{p} appears twice");
+    }
+    for r in &acked {
+        assert!(
+            seen.contains(r),
+            "acknowledged record {r} is missing after the crash"
+        );
+    }
+    assert!(all.len() >= acked.len());
+}
