@@ -1,10 +1,11 @@
-//! Tenure's HTTP composition root: it builds the axum application from a store and serves it.
-//! Today it answers liveness and readiness; the ingestion API, REST API and web app are
-//! mounted here as they land. It owns no business logic: handlers translate HTTP to calls on
+//! Tenure's HTTP composition root: it builds the axum application from a store and an event
+//! log and serves it. Today it answers liveness and readiness and the Segment-compatible
+//! ingestion API; the REST API and web app are mounted here as they land. It owns no business logic: handlers translate HTTP to calls on
 //! the store and the engine, and errors to JSON with a stable `code`.
 
 mod error;
 mod health;
+mod ingest;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,17 +15,21 @@ use tenure_store::Store;
 use tokio::net::TcpListener;
 
 pub use error::ApiError;
+pub use ingest::Ingestion;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    /// The Segment-compatible ingestion API, when this server ingests.
+    pub ingestion: Option<Arc<Ingestion>>,
 }
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
+        .merge(ingest::routes())
         .fallback(error::not_found)
         .with_state(state)
 }

@@ -117,7 +117,7 @@ pub async fn run(
         return Ok(());
     }
     println!();
-    serve::serve(store, listen, |addr| {
+    serve::serve(store, &data_dir, listen, |addr| {
         println!("Serving on http://{addr}  (health: /healthz, readiness: /readyz; Ctrl-C stops)")
     })
     .await
