@@ -7,6 +7,7 @@
 
 use chrono::{DateTime, NaiveDateTime};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use tenure_domain::time::Timestamp;
 
@@ -182,7 +183,7 @@ pub fn parse_request(
             ),
         ));
     }
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
+    let invalid_json = |e: serde_json::Error| {
         request_error(
             400,
             "invalid_json",
@@ -192,100 +193,126 @@ pub fn parse_request(
                 e.column()
             ),
         )
-    })?;
-    let Value::Object(mut root) = value else {
-        return Err(request_error(
+    };
+    let not_object = || request_error(400, "invalid_body", "the body must be a JSON object");
+    let write_key = |v: Option<Value>| match v {
+        Some(Value::String(k)) => Ok(Some(k)),
+        Some(Value::Null) | None => Ok(None),
+        Some(_) => Err(request_error(
             400,
-            "invalid_body",
-            "the body must be a JSON object",
-        ));
+            "invalid_write_key",
+            "`writeKey` must be a string",
+        )),
     };
-    let write_key = match root.remove("writeKey") {
-        Some(Value::String(k)) => Some(k),
-        Some(Value::Null) | None => None,
-        Some(_) => {
-            return Err(request_error(
-                400,
-                "invalid_write_key",
-                "`writeKey` must be a string",
-            ))
-        }
-    };
-    let mut parsed = Parsed {
-        write_key,
-        accepted: Vec::new(),
-        rejected: Vec::new(),
-    };
-    match endpoint.message_type() {
-        Some(kind) => match message(
-            Value::Object(root),
-            Some(kind),
-            None,
-            received_at,
-            account_property,
-        ) {
-            Ok(m) => parsed.accepted.push(m),
-            Err((code, message)) => parsed.rejected.push(Rejected {
-                index: 0,
-                code,
-                message,
-            }),
-        },
-        None => {
-            let items = match root.remove("batch") {
-                Some(Value::Array(items)) => items,
-                Some(_) => {
-                    return Err(request_error(
-                        400,
-                        "invalid_batch",
-                        "`batch` must be an array of messages",
-                    ))
-                }
-                None => {
-                    return Err(request_error(
-                        400,
-                        "invalid_batch",
-                        "a batch request needs a `batch` array",
-                    ))
+    let Some(kind) = endpoint.message_type() else {
+        // A batch is read in two steps: the envelope with each message left raw, then each
+        // message alone, so a message's size is its size as sent and a bad one fails alone.
+        let mut root: std::collections::BTreeMap<String, &RawValue> =
+            match serde_json::from_slice(body) {
+                Ok(r) => r,
+                Err(e) => {
+                    return Err(
+                        match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                            Ok(_) => not_object(),
+                            Err(_) => invalid_json(e),
+                        },
+                    )
                 }
             };
-            if items.len() > MAX_BATCH_MESSAGES {
+        let parse =
+            |raw: Option<&RawValue>| raw.and_then(|r| serde_json::from_str::<Value>(r.get()).ok());
+        let mut parsed = Parsed {
+            write_key: write_key(parse(root.remove("writeKey")))?,
+            accepted: Vec::new(),
+            rejected: Vec::new(),
+        };
+        let items: Vec<&RawValue> = match root.remove("batch") {
+            Some(raw) => serde_json::from_str(raw.get()).map_err(|_| {
+                request_error(400, "invalid_batch", "`batch` must be an array of messages")
+            })?,
+            None => {
                 return Err(request_error(
-                    413,
-                    "batch_too_large",
-                    format!(
-                        "the batch holds {} messages; the limit is {MAX_BATCH_MESSAGES}",
-                        items.len()
-                    ),
-                ));
+                    400,
+                    "invalid_batch",
+                    "a batch request needs a `batch` array",
+                ))
             }
-            let envelope = Envelope {
-                context: object_field(&mut root, "context"),
-                integrations: object_field(&mut root, "integrations"),
-                sent_at: root.remove("sentAt"),
-            };
-            for (index, item) in items.into_iter().enumerate() {
-                let size = serde_json::to_vec(&item).map_or(0, |v| v.len());
-                if size > MAX_MESSAGE_BYTES {
+        };
+        if items.len() > MAX_BATCH_MESSAGES {
+            return Err(request_error(
+                413,
+                "batch_too_large",
+                format!(
+                    "the batch holds {} messages; the limit is {MAX_BATCH_MESSAGES}",
+                    items.len()
+                ),
+            ));
+        }
+        let as_object = |v: Option<Value>| match v {
+            Some(Value::Object(m)) => Some(m),
+            _ => None,
+        };
+        let envelope = Envelope {
+            context: as_object(parse(root.remove("context"))),
+            integrations: as_object(parse(root.remove("integrations"))),
+            sent_at: parse(root.remove("sentAt")),
+        };
+        for (index, raw) in items.into_iter().enumerate() {
+            let size = raw.get().len();
+            if size > MAX_MESSAGE_BYTES {
+                parsed.rejected.push(Rejected {
+                    index,
+                    code: "message_too_large",
+                    message: format!(
+                        "the message is {size} bytes; the limit is {MAX_MESSAGE_BYTES} bytes"
+                    ),
+                });
+                continue;
+            }
+            let item: Value = match serde_json::from_str(raw.get()) {
+                Ok(v) => v,
+                Err(e) => {
                     parsed.rejected.push(Rejected {
                         index,
-                        code: "message_too_large",
-                        message: format!(
-                            "the message is {size} bytes; the limit is {MAX_MESSAGE_BYTES} bytes"
-                        ),
+                        code: "invalid_message",
+                        message: e.to_string(),
                     });
                     continue;
                 }
-                match message(item, None, Some(&envelope), received_at, account_property) {
-                    Ok(m) => parsed.accepted.push(m),
-                    Err((code, message)) => parsed.rejected.push(Rejected {
-                        index,
-                        code,
-                        message,
-                    }),
-                }
+            };
+            match message(item, None, Some(&envelope), received_at, account_property) {
+                Ok(m) => parsed.accepted.push(m),
+                Err((code, message)) => parsed.rejected.push(Rejected {
+                    index,
+                    code,
+                    message,
+                }),
             }
         }
+        return Ok(parsed);
+    };
+    let value: Value = serde_json::from_slice(body).map_err(invalid_json)?;
+    let Value::Object(mut root) = value else {
+        return Err(not_object());
+    };
+    let mut parsed = Parsed {
+        write_key: write_key(root.remove("writeKey"))?,
+        accepted: Vec::new(),
+        rejected: Vec::new(),
+    };
+    match message(
+        Value::Object(root),
+        Some(kind),
+        None,
+        received_at,
+        account_property,
+    ) {
+        Ok(m) => parsed.accepted.push(m),
+        Err((code, message)) => parsed.rejected.push(Rejected {
+            index: 0,
+            code,
+            message,
+        }),
     }
     Ok(parsed)
 }
@@ -295,13 +322,6 @@ struct Envelope {
     context: Option<Map<String, Value>>,
     integrations: Option<Map<String, Value>>,
     sent_at: Option<Value>,
-}
-
-fn object_field(map: &mut Map<String, Value>, key: &str) -> Option<Map<String, Value>> {
-    match map.remove(key) {
-        Some(Value::Object(m)) => Some(m),
-        _ => None,
-    }
 }
 
 type Invalid = (&'static str, String);

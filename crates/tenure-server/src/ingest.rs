@@ -125,6 +125,14 @@ impl Ingestion {
     }
 }
 
+/// What the event log holds for each accepted message.
+#[derive(serde::Serialize)]
+struct LogRecord<'a> {
+    /// The id of the write key it came with.
+    write_key: &'a str,
+    message: &'a Message,
+}
+
 pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/v1/{endpoint}", post(ingest))
 }
@@ -374,7 +382,11 @@ async fn ingest(
     let records: Vec<Vec<u8>> = fresh
         .iter()
         .map(|m| {
-            serde_json::to_vec(&json!({ "write_key": key_id, "message": m })).unwrap_or_default()
+            serde_json::to_vec(&LogRecord {
+                write_key: &key_id,
+                message: m,
+            })
+            .unwrap_or_default()
         })
         .collect();
     let log = Arc::clone(&ingestion.log);

@@ -86,6 +86,21 @@ pub enum Command {
         #[arg(long, default_value_t = 1000)]
         batch: usize,
     },
+    /// Send Segment JSON lines (one message per line) to a server's /v1/batch, in batches,
+    /// retrying 429 and 5xx.
+    Send {
+        /// The server, e.g. http://127.0.0.1:8080.
+        #[arg(long, env = "TENURE_URL")]
+        url: String,
+        /// The write key to send with.
+        #[arg(long, env = "TENURE_WRITE_KEY", hide_env_values = true)]
+        write_key: String,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Measure Tenure's speed on this machine.
     Bench {
         #[command(subcommand)]
@@ -141,6 +156,17 @@ pub enum SimMode {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// Events per second through HTTP /v1/batch with durable acknowledgements, and the
+    /// acknowledgement latency at half that load (client and server share this machine).
+    Ingest {
+        /// About how many events to send (simulated, then sent twice: at full speed, then at
+        /// half of the measured rate).
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
     /// Durable event-log appends: records per second with every append flushed to disk
     /// (group commit), and append latency.
     Log {

@@ -6,6 +6,7 @@ mod demo;
 mod import;
 mod init;
 mod model;
+mod send;
 mod serve;
 mod simulate;
 
@@ -37,7 +38,13 @@ pub async fn run(cli: Cli) -> Outcome {
         } => import::run(&data_dir, &paths, kind.as_deref(), errors, batch)
             .await
             .map(|_| ()),
-        Command::Bench { command } => bench::run(command),
+        Command::Bench { command } => bench::run(command, now).await,
+        Command::Send {
+            url,
+            write_key,
+            concurrency,
+            files,
+        } => send::run(&url, &write_key, &files, concurrency).await,
         Command::Demo {
             accounts,
             months,

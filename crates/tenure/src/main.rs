@@ -8,6 +8,11 @@ mod failure;
 
 use clap::Parser;
 
+/// Ingestion and import allocate many small JSON values; mimalloc handles that pattern
+/// markedly faster than the system allocator (measured with `tenure bench ingest`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = cli::Cli::parse();
     cli::init_logging(&cli.global);

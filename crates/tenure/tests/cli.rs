@@ -452,3 +452,94 @@ fn import_is_idempotent_and_reports_bad_rows_without_losing_good_ones() {
     assert_eq!(unnamed.status.code(), Some(1));
     assert!(stderr(&unnamed).contains("cannot tell what stuff.csv holds"));
 }
+
+#[test]
+fn send_streams_events_into_a_serving_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let init = tenure(d, &["init", "--data-dir", "d", "--json"]);
+    let keys: serde_json::Value = serde_json::from_str(&stdout(&init)).unwrap();
+    let write_key = keys["write_key"].as_str().unwrap().to_owned();
+    assert!(tenure(
+        d,
+        &[
+            "simulate",
+            "--accounts",
+            "3",
+            "--months",
+            "2",
+            "--out",
+            "sim"
+        ]
+    )
+    .status
+    .success());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tenure"))
+        .args(["serve", "--data-dir", "d", "--listen", "127.0.0.1:0"])
+        .current_dir(d)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first_line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first_line)
+        .unwrap();
+    let url = format!(
+        "http://{}",
+        first_line
+            .split("http://")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+    );
+    let events = std::fs::read_to_string(d.join("sim/events.jsonl")).unwrap();
+    let total = events.lines().count();
+    // One line that is not JSON and one message without an identity, among good ones.
+    let mut lines: Vec<&str> = events.lines().collect();
+    lines.insert(2, "{not json");
+    lines.insert(5, r#"{"type":"track","event":"x"}"#);
+    std::fs::write(d.join("mixed.jsonl"), lines.join("\n")).unwrap();
+    let send = |file: &str| {
+        Command::new(env!("CARGO_BIN_EXE_tenure"))
+            .args(["send", "--url", &url, "--write-key", &write_key, file])
+            .current_dir(d)
+            .output()
+            .unwrap()
+    };
+    let first = send("mixed.jsonl");
+    let again = send("sim/events.jsonl");
+    let wrong_key = Command::new(env!("CARGO_BIN_EXE_tenure"))
+        .args([
+            "send",
+            "--url",
+            &url,
+            "--write-key",
+            "tnr_wk_nope",
+            "sim/events.jsonl",
+        ])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(first.status.code(), Some(1), "{}", stderr(&first));
+    let text = stdout(&first);
+    assert!(
+        text.contains(&format!("{} accepted, 0 duplicates, 2 rejected", total)),
+        "{text}"
+    );
+    let err = stderr(&first);
+    assert!(err.contains("mixed.jsonl:3: invalid_json"), "{err}");
+    assert!(err.contains("mixed.jsonl:6: missing_identity"), "{err}");
+    // Sending the same events again stores nothing twice.
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert!(
+        stdout(&again).contains(&format!("0 accepted, {total} duplicates, 0 rejected")),
+        "{}",
+        stdout(&again)
+    );
+    assert_eq!(wrong_key.status.code(), Some(1));
+    assert!(stderr(&wrong_key).contains("the server refused the write key"));
+}

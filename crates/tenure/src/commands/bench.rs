@@ -7,6 +7,8 @@ use tenure_domain::Record;
 use tenure_sim::{simulate, SimConfig, Sink, TruthAccount, TruthRenewal};
 
 use crate::cli::BenchCommand;
+use crate::commands::{init, send, simulate};
+use crate::data_dir::DataDir;
 use crate::failure::Outcome;
 
 /// Counts what the simulator produces, so generation is measured without disk writes.
@@ -42,8 +44,12 @@ pub fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-pub fn run(command: BenchCommand) -> Outcome {
+pub async fn run(command: BenchCommand, now: tenure_domain::Timestamp) -> Outcome {
     match command {
+        BenchCommand::Ingest {
+            events,
+            concurrency,
+        } => ingest(events, concurrency, now).await,
         BenchCommand::Log {
             dir,
             writers,
@@ -143,5 +149,91 @@ fn log(
     );
     drop(log);
     std::fs::remove_dir_all(dir).map_err(|e| anyhow::anyhow!("removing {}: {e}", dir.display()))?;
+    Ok(())
+}
+
+/// Serves an ingestion pipeline over a fresh log in `log_dir`; returns its address and a stop.
+async fn ingest_server(
+    store: std::sync::Arc<dyn tenure_store::Store>,
+    log_dir: &std::path::Path,
+    now: tenure_domain::Timestamp,
+) -> Outcome<(std::net::SocketAddr, tokio::sync::oneshot::Sender<()>)> {
+    use std::sync::Arc;
+    let log = tenure_lake::FileLog::open(log_dir)?;
+    let ingestion = tenure_server::Ingestion::new(Arc::new(log), "context.groupId".into(), now)?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let state = tenure_server::AppState {
+        store,
+        ingestion: Some(Arc::new(ingestion)),
+    };
+    tokio::spawn(tenure_server::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+    Ok((addr, stop))
+}
+
+async fn ingest(events: u64, concurrency: usize, now: tenure_domain::Timestamp) -> Outcome {
+    let root = std::env::temp_dir().join(format!("tenure-bench-ingest-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let data_dir = DataDir::new(root.join("data"), None);
+    let secrets = init::initialise(&data_dir, now).await?;
+    // The simulator's default company yields about 2,700 events per account over 24 months.
+    let accounts = (events / 2_700).max(1) as u32;
+    let config = tenure_sim::SimConfig::new(accounts, 24, 7);
+    let summary = simulate::simulate_b2b(&config, &root.join("sim"), false)?;
+    let file = root.join("sim").join("events.jsonl");
+    let store = data_dir.open_store().await?;
+
+    let (addr, stop) = ingest_server(store.clone(), &root.join("log-full"), now).await?;
+    let url = format!("http://{addr}");
+    let options = send::Options {
+        url: &url,
+        write_key: &secrets.write_key,
+        concurrency,
+        rate: None,
+        progress: false,
+    };
+    let full = send::send_file(&file, &options).await?;
+    let _ = stop.send(());
+    let rate = full.accepted as f64 / full.seconds;
+
+    let (addr, stop) = ingest_server(store, &root.join("log-half"), now).await?;
+    let url = format!("http://{addr}");
+    let options = send::Options {
+        rate: Some(rate / 2.0),
+        url: &url,
+        ..options
+    };
+    let mut half = send::send_file(&file, &options).await?;
+    let _ = stop.send(());
+    half.latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        half.latencies
+            .get(((half.latencies.len() as f64 - 1.0) * p) as usize)
+            .copied()
+            .unwrap_or(0.0)
+            * 1000.0
+    };
+
+    println!("ingest: {} Segment events ({} accounts simulated) through HTTP /v1/batch, {concurrency} requests in flight", summary.events, accounts);
+    println!(
+        "  full speed: {:.0} events/s durable ({} accepted in {:.1} s, {} requests of up to 2,500 events, {} retries)",
+        rate, full.accepted, full.seconds, full.requests, full.retries
+    );
+    println!(
+        "  at half that load ({:.0} events/s): acknowledgement latency per request p50 {:.1} ms, p99 {:.1} ms",
+        half.accepted as f64 / half.seconds,
+        pct(0.5),
+        pct(0.99)
+    );
+    if !full.rejected.is_empty() || !half.rejected.is_empty() {
+        println!(
+            "  warning: {} events were rejected",
+            full.rejected.len() + half.rejected.len()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&root);
     Ok(())
 }

@@ -1,0 +1,373 @@
+//! `tenure send`: streams Segment JSON lines to a Tenure (or Segment-compatible) server in
+//! batches, several requests in flight, retrying 429 and 5xx with backoff, and reports every
+//! rejected line by file and line number.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use base64::Engine as _;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::commands::simulate::progress_bar;
+use crate::failure::{Failure, Outcome};
+
+/// Bytes of messages per request, below Segment's 500 KB batch limit with room for the envelope.
+const BATCH_BYTES: usize = 450 * 1024;
+const BATCH_MESSAGES: usize = 2500;
+const MESSAGE_BYTES: usize = 32 * 1024;
+const MAX_ATTEMPTS: u32 = 10;
+
+#[derive(Debug, Default)]
+pub struct SendReport {
+    pub lines: u64,
+    pub accepted: u64,
+    pub duplicates: u64,
+    /// (line, code, message) of every line that was not accepted.
+    pub rejected: Vec<(u64, String, String)>,
+    pub requests: u64,
+    pub retries: u64,
+    /// Seconds from sending a request to its acknowledgement, per request.
+    pub latencies: Vec<f64>,
+    pub seconds: f64,
+}
+
+pub struct Options<'a> {
+    pub url: &'a str,
+    pub write_key: &'a str,
+    pub concurrency: usize,
+    /// Events per second to send at most (for latency at a given load), or as fast as acked.
+    pub rate: Option<f64>,
+    pub progress: bool,
+}
+
+struct Batch {
+    lines: Vec<u64>,
+    body: Vec<u8>,
+}
+
+/// What one request came back with.
+struct Reply {
+    lines: Vec<u64>,
+    status: u16,
+    body: serde_json::Value,
+    retries: u32,
+    latency: f64,
+}
+
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    auth: &str,
+    batch: Batch,
+) -> Result<Reply, anyhow::Error> {
+    let mut retries = 0;
+    loop {
+        let started = Instant::now();
+        let result = client
+            .post(url)
+            .header("Authorization", auth)
+            .header("Content-Type", "application/json")
+            .body(batch.body.clone())
+            .send()
+            .await;
+        let wait = match result {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let retry_after = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok());
+                if status == 429 || status >= 500 {
+                    Duration::from_secs(retry_after.unwrap_or(0))
+                        .max(Duration::from_millis(100 << retries.min(5)))
+                } else {
+                    let body = response.json().await.unwrap_or(serde_json::Value::Null);
+                    return Ok(Reply {
+                        lines: batch.lines,
+                        status,
+                        body,
+                        retries,
+                        latency: started.elapsed().as_secs_f64(),
+                    });
+                }
+            }
+            Err(e) if retries + 1 >= MAX_ATTEMPTS => {
+                return Err(anyhow::anyhow!("sending to {url}: {e}"))
+            }
+            Err(_) => Duration::from_millis(100 << retries.min(5)),
+        };
+        retries += 1;
+        if retries >= MAX_ATTEMPTS {
+            return Err(anyhow::anyhow!(
+                "{url} kept refusing a batch after {MAX_ATTEMPTS} attempts"
+            ));
+        }
+        tokio::time::sleep(wait).await;
+    }
+}
+
+fn absorb(report: &mut SendReport, reply: Reply, file: &str) -> Outcome {
+    report.requests += 1;
+    report.retries += u64::from(reply.retries);
+    report.latencies.push(reply.latency);
+    match reply.status {
+        200 => {
+            report.accepted += reply.body["accepted"].as_u64().unwrap_or(0);
+            report.duplicates += reply.body["duplicates"].as_u64().unwrap_or(0);
+        }
+        401 | 403 => {
+            return Err(Failure::rejected(format!(
+                "error: the server refused the write key: {}",
+                reply.body["error"]["message"]
+                    .as_str()
+                    .unwrap_or("unauthorised")
+            )))
+        }
+        status if reply.body["rejected"].is_null() => {
+            let message = reply.body["error"]["message"]
+                .as_str()
+                .unwrap_or("rejected")
+                .to_owned();
+            let code = reply.body["error"]["code"]
+                .as_str()
+                .unwrap_or("rejected")
+                .to_owned();
+            for line in &reply.lines {
+                report.rejected.push((
+                    *line,
+                    code.clone(),
+                    format!("{message} (HTTP {status}, {file})"),
+                ));
+            }
+            return Ok(());
+        }
+        _ => {}
+    }
+    for r in reply.body["rejected"].as_array().into_iter().flatten() {
+        let index = r["index"].as_u64().unwrap_or(0) as usize;
+        let line = reply.lines.get(index).copied().unwrap_or(0);
+        report.rejected.push((
+            line,
+            r["code"].as_str().unwrap_or("rejected").to_owned(),
+            r["message"].as_str().unwrap_or("").to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// Sends every line of `path` to `options.url`'s `/v1/batch`.
+pub async fn send_file(path: &Path, options: &Options<'_>) -> Outcome<SendReport> {
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path)
+        .map_err(|e| Failure::rejected(format!("error: cannot open {name}: {e}")))?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = if options.progress {
+        progress_bar(len, "bytes sent")
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let reader = BufReader::with_capacity(1 << 20, bar.wrap_read(file));
+    let url = format!("{}/v1/batch", options.url.trim_end_matches('/'));
+    if !url.starts_with("http://") {
+        return Err(Failure::rejected(format!(
+            "error: `{}` is not an http:// address (tenure send does not speak TLS yet; send through a local proxy)",
+            options.url
+        )));
+    }
+    let auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:", options.write_key))
+    );
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(options.concurrency)
+        .build()
+        .context("building the HTTP client")?;
+    let slots = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    let mut in_flight: JoinSet<Result<Reply, anyhow::Error>> = JoinSet::new();
+    let mut report = SendReport::default();
+    let started = Instant::now();
+    let mut sent_events = 0u64;
+    let mut batch = Batch {
+        lines: Vec::new(),
+        body: b"{\"batch\":[".to_vec(),
+    };
+    let mut dispatch =
+        |batch: Batch, in_flight: &mut JoinSet<_>, slot: tokio::sync::OwnedSemaphorePermit| {
+            let (client, url, auth) = (client.clone(), url.clone(), auth.clone());
+            in_flight.spawn(async move {
+                let reply = post(&client, &url, &auth, batch).await;
+                drop(slot);
+                reply
+            });
+        };
+    let mut lines = reader.lines();
+    let mut line_no = 0u64;
+    loop {
+        let next = lines.next();
+        let done = next.is_none();
+        if let Some(line) = next {
+            line_no += 1;
+            report.lines += 1;
+            let line = line.with_context(|| format!("reading {name}"))?;
+            if line.trim().is_empty() {
+                report.lines -= 1;
+                continue;
+            }
+            if line.len() > MESSAGE_BYTES {
+                report.rejected.push((
+                    line_no,
+                    "message_too_large".into(),
+                    format!("{} bytes; the limit is {MESSAGE_BYTES}", line.len()),
+                ));
+                continue;
+            }
+            if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&line) {
+                report
+                    .rejected
+                    .push((line_no, "invalid_json".into(), e.to_string()));
+                continue;
+            }
+            let full = batch.lines.len() >= BATCH_MESSAGES
+                || batch.body.len() + line.len() + 2 > BATCH_BYTES;
+            if !full {
+                if !batch.lines.is_empty() {
+                    batch.body.push(b',');
+                }
+                batch.body.extend_from_slice(line.as_bytes());
+                batch.lines.push(line_no);
+                continue;
+            }
+            // The batch is full: send it, and start the next one with this line.
+            let mut next_batch = Batch {
+                lines: vec![line_no],
+                body: b"{\"batch\":[".to_vec(),
+            };
+            next_batch.body.extend_from_slice(line.as_bytes());
+            let ready = std::mem::replace(&mut batch, next_batch);
+            sent_events += ready.lines.len() as u64;
+            send_one(
+                ready,
+                &slots,
+                &mut in_flight,
+                &mut dispatch,
+                &mut report,
+                &name,
+            )
+            .await?;
+        } else if !batch.lines.is_empty() {
+            let ready = std::mem::replace(
+                &mut batch,
+                Batch {
+                    lines: Vec::new(),
+                    body: Vec::new(),
+                },
+            );
+            sent_events += ready.lines.len() as u64;
+            send_one(
+                ready,
+                &slots,
+                &mut in_flight,
+                &mut dispatch,
+                &mut report,
+                &name,
+            )
+            .await?;
+        }
+        if let Some(rate) = options.rate {
+            let due = Duration::from_secs_f64(sent_events as f64 / rate);
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    while let Some(reply) = in_flight.join_next().await {
+        absorb(&mut report, reply.context("a send task failed")??, &name)?;
+    }
+    bar.finish_and_clear();
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+async fn send_one(
+    mut batch: Batch,
+    slots: &Arc<Semaphore>,
+    in_flight: &mut JoinSet<Result<Reply, anyhow::Error>>,
+    dispatch: &mut impl FnMut(
+        Batch,
+        &mut JoinSet<Result<Reply, anyhow::Error>>,
+        tokio::sync::OwnedSemaphorePermit,
+    ),
+    report: &mut SendReport,
+    file: &str,
+) -> Outcome {
+    batch.body.extend_from_slice(b"]}");
+    // Collect finished replies while waiting for a free slot.
+    let slot = loop {
+        if let Ok(slot) = Arc::clone(slots).try_acquire_owned() {
+            break slot;
+        }
+        match in_flight.join_next().await {
+            Some(reply) => absorb(report, reply.context("a send task failed")??, file)?,
+            None => {
+                break Arc::clone(slots)
+                    .acquire_owned()
+                    .await
+                    .context("the send slots closed")?
+            }
+        }
+    };
+    dispatch(batch, in_flight, slot);
+    Ok(())
+}
+
+pub async fn run(
+    url: &str,
+    write_key: &str,
+    files: &[std::path::PathBuf],
+    concurrency: usize,
+) -> Outcome {
+    let options = Options {
+        url,
+        write_key,
+        concurrency,
+        rate: None,
+        progress: true,
+    };
+    let mut any_rejected = false;
+    for file in files {
+        let report = send_file(file, &options).await?;
+        println!(
+            "{}: {} lines in {:.1} s ({:.0} events/s): {} accepted, {} duplicates, {} rejected; {} requests, {} retries",
+            file.display(),
+            report.lines,
+            report.seconds,
+            report.lines as f64 / report.seconds.max(1e-9),
+            report.accepted,
+            report.duplicates,
+            report.rejected.len(),
+            report.requests,
+            report.retries
+        );
+        for (line, code, message) in report.rejected.iter().take(10) {
+            eprintln!("{}:{line}: {code}: {message}", file.display());
+        }
+        if report.rejected.len() > 10 {
+            eprintln!("… and {} more", report.rejected.len() - 10);
+        }
+        any_rejected |= !report.rejected.is_empty();
+    }
+    if any_rejected {
+        return Err(Failure::rejected(
+            "error: some lines were rejected (listed above)",
+        ));
+    }
+    Ok(())
+}
