@@ -1342,28 +1342,42 @@ impl Life<'_, '_> {
     }
 
     fn change_seats(&mut self, day: u32, delta: i64, kind: ChangeKind, reason: &str) {
-        let date = self.company.date(day);
         let Some(contract) = self.contracts.last_mut() else {
             return;
         };
         contract.seats = (i64::from(contract.seats) + delta).max(1) as u32;
         let arr_delta = delta * contract.seat_price * 12;
         let id = contract.id.clone();
+        self.record_change(id, kind, day, arr_delta, delta, reason);
+    }
+
+    /// Records a change of ARR (in cents) and seats on `subscription`, and counts it.
+    fn record_change(
+        &mut self,
+        subscription: SubscriptionId,
+        kind: ChangeKind,
+        day: u32,
+        arr_delta: i64,
+        seats_delta: i64,
+        reason: &str,
+    ) {
         match kind {
             ChangeKind::Expansion => self.counters.expansions += 1,
             ChangeKind::Contraction => self.counters.contractions += 1,
-            _ => {}
+            ChangeKind::Churn => self.counters.churns += 1,
+            ChangeKind::Reactivation => self.counters.reactivations += 1,
+            ChangeKind::New => {}
         }
         let n = self.changes.len() + 1;
         self.changes.push(SubscriptionChange {
             id: SubscriptionChangeId::parse(format!("{}-chg-{n}", self.id))
                 .expect("generated ids are valid"),
-            subscription: id,
+            subscription,
             account: self.account.clone(),
             kind,
-            effective: date,
+            effective: self.company.date(day),
             arr_delta: Money::new(arr_delta, Currency::USD),
-            seats_delta: delta as i32,
+            seats_delta: seats_delta as i32,
             reason: Some(reason.to_owned()),
         });
     }
@@ -1440,19 +1454,8 @@ impl Life<'_, '_> {
                 c.status = SubscriptionStatus::Cancelled;
                 c.end_day = Some(day);
             }
-            self.counters.churns += 1;
-            let n = self.changes.len() + 1;
-            self.changes.push(SubscriptionChange {
-                id: SubscriptionChangeId::parse(format!("{}-chg-{n}", self.id))
-                    .expect("generated ids are valid"),
-                subscription: id,
-                account: self.account.clone(),
-                kind: ChangeKind::Churn,
-                effective: self.company.date(day),
-                arr_delta: Money::new(-arr, Currency::USD),
-                seats_delta: -(contract_seats(&self.contracts) as i32),
-                reason: Some("did not renew".to_owned()),
-            });
+            let seats = i64::from(contract_seats(&self.contracts));
+            self.record_change(id, ChangeKind::Churn, day, -arr, -seats, "did not renew");
             for u in &mut self.users {
                 u.left.get_or_insert(day);
             }
@@ -1508,19 +1511,14 @@ impl Life<'_, '_> {
         let arr = contract.arr();
         let id = contract.id.clone();
         self.contracts.push(contract);
-        self.counters.reactivations += 1;
-        let k = self.changes.len() + 1;
-        self.changes.push(SubscriptionChange {
-            id: SubscriptionChangeId::parse(format!("{}-chg-{k}", self.id))
-                .expect("generated ids are valid"),
-            subscription: id,
-            account: self.account.clone(),
-            kind: ChangeKind::Reactivation,
-            effective: self.company.date(day),
-            arr_delta: Money::new(arr, Currency::USD),
-            seats_delta: seats as i32,
-            reason: Some("came back".to_owned()),
-        });
+        self.record_change(
+            id,
+            ChangeKind::Reactivation,
+            day,
+            arr,
+            i64::from(seats),
+            "came back",
+        );
         self.health = 0.3 * self.truth.product_fit;
         for u in self.users.iter_mut().take(seats as usize) {
             u.left = None;
