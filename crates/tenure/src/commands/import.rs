@@ -145,7 +145,8 @@ fn inputs(paths: &[PathBuf], kind: Option<RecordKind>) -> Outcome<Vec<Input>> {
 /// the others down with it.
 async fn flush(
     store: &dyn Store,
-    batch: &mut Vec<(u64, Record)>,
+    lines: &mut Vec<u64>,
+    batch: &mut Vec<Record>,
     file: &str,
     counts: &mut Counts,
     errors: &mut Vec<RowError>,
@@ -153,11 +154,10 @@ async fn flush(
     if batch.is_empty() {
         return Ok(());
     }
-    let records: Vec<Record> = batch.iter().map(|(_, r)| r.clone()).collect();
-    match store.upsert_many(&records).await {
+    match store.upsert_many(batch).await {
         Ok(outcomes) => outcomes.into_iter().for_each(|o| counts.count(o)),
         Err(_) => {
-            for (row, record) in batch.iter() {
+            for (row, record) in lines.iter().zip(batch.iter()) {
                 match store.upsert(record).await {
                     Ok(o) => counts.count(o),
                     Err(e) => {
@@ -173,6 +173,7 @@ async fn flush(
             }
         }
     }
+    lines.clear();
     batch.clear();
     Ok(())
 }
@@ -235,14 +236,17 @@ async fn import_file(
         Format::Jsonl => read_jsonl(input.kind, &name, BufReader::new(reader)),
     };
     let mut counts = Counts::default();
+    // The records of the next transaction, and the line each came from.
     let mut batch = Vec::with_capacity(batch_size);
+    let mut lines = Vec::with_capacity(batch_size);
     for (row, result) in rows {
         counts.rows += 1;
         match result {
             Ok(record) => {
-                batch.push((row, record));
+                lines.push(row);
+                batch.push(record);
                 if batch.len() >= batch_size {
-                    flush(store, &mut batch, &name, &mut counts, errors).await?;
+                    flush(store, &mut lines, &mut batch, &name, &mut counts, errors).await?;
                 }
             }
             Err(row_errors) => {
@@ -251,7 +255,7 @@ async fn import_file(
             }
         }
     }
-    flush(store, &mut batch, &name, &mut counts, errors).await?;
+    flush(store, &mut lines, &mut batch, &name, &mut counts, errors).await?;
     bar.finish_and_clear();
     Ok(counts)
 }

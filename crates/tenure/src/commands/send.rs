@@ -4,21 +4,19 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use base64::Engine as _;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::commands::simulate::progress_bar;
+use tenure_ingest::segment::{MAX_BATCH_MESSAGES, MAX_MESSAGE_BYTES};
+
 use crate::failure::{Failure, Outcome};
 
 /// Bytes of messages per request, below Segment's 500 KB batch limit with room for the envelope.
 const BATCH_BYTES: usize = 450 * 1024;
-const BATCH_MESSAGES: usize = 2500;
-const MESSAGE_BYTES: usize = 32 * 1024;
 const MAX_ATTEMPTS: u32 = 10;
 
 #[derive(Debug, Default)]
@@ -187,145 +185,122 @@ pub async fn send_file(path: &Path, options: &Options<'_>) -> Outcome<SendReport
         .pool_max_idle_per_host(options.concurrency)
         .build()
         .context("building the HTTP client")?;
-    let slots = Arc::new(Semaphore::new(options.concurrency.max(1)));
-    let mut in_flight: JoinSet<Result<Reply, anyhow::Error>> = JoinSet::new();
-    let mut report = SendReport::default();
-    let started = Instant::now();
-    let mut sent_events = 0u64;
-    let mut batch = Batch {
-        lines: Vec::new(),
-        body: b"{\"batch\":[".to_vec(),
+    let mut sender = Sender {
+        client,
+        url,
+        auth,
+        concurrency: options.concurrency.max(1),
+        rate: options.rate,
+        in_flight: JoinSet::new(),
+        report: SendReport::default(),
+        started: Instant::now(),
+        sent: 0,
+        file: name.clone(),
     };
-    let mut dispatch =
-        |batch: Batch, in_flight: &mut JoinSet<_>, slot: tokio::sync::OwnedSemaphorePermit| {
-            let (client, url, auth) = (client.clone(), url.clone(), auth.clone());
-            in_flight.spawn(async move {
-                let reply = post(&client, &url, &auth, batch).await;
-                drop(slot);
-                reply
-            });
-        };
-    let mut lines = reader.lines();
-    let mut line_no = 0u64;
-    loop {
-        let next = lines.next();
-        let done = next.is_none();
-        if let Some(line) = next {
-            line_no += 1;
-            report.lines += 1;
-            let line = line.with_context(|| format!("reading {name}"))?;
-            if line.trim().is_empty() {
-                report.lines -= 1;
-                continue;
-            }
-            if line.len() > MESSAGE_BYTES {
-                report.rejected.push((
-                    line_no,
-                    "message_too_large".into(),
-                    format!("{} bytes; the limit is {MESSAGE_BYTES}", line.len()),
-                ));
-                continue;
-            }
-            if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&line) {
-                report
-                    .rejected
-                    .push((line_no, "invalid_json".into(), e.to_string()));
-                continue;
-            }
-            let full = batch.lines.len() >= BATCH_MESSAGES
-                || batch.body.len() + line.len() + 2 > BATCH_BYTES;
-            if !full {
-                if !batch.lines.is_empty() {
-                    batch.body.push(b',');
-                }
-                batch.body.extend_from_slice(line.as_bytes());
-                batch.lines.push(line_no);
-                continue;
-            }
-            // The batch is full: send it, and start the next one with this line.
-            let mut next_batch = Batch {
-                lines: vec![line_no],
-                body: b"{\"batch\":[".to_vec(),
-            };
-            next_batch.body.extend_from_slice(line.as_bytes());
-            let ready = std::mem::replace(&mut batch, next_batch);
-            sent_events += ready.lines.len() as u64;
-            send_one(
-                ready,
-                &slots,
-                &mut in_flight,
-                &mut dispatch,
-                &mut report,
-                &name,
-            )
-            .await?;
-        } else if !batch.lines.is_empty() {
-            let ready = std::mem::replace(
-                &mut batch,
-                Batch {
-                    lines: Vec::new(),
-                    body: Vec::new(),
-                },
-            );
-            sent_events += ready.lines.len() as u64;
-            send_one(
-                ready,
-                &slots,
-                &mut in_flight,
-                &mut dispatch,
-                &mut report,
-                &name,
-            )
-            .await?;
+    let mut batch = Batch::new();
+    for (i, line) in reader.lines().enumerate() {
+        let line_no = i as u64 + 1;
+        let line = line.with_context(|| format!("reading {name}"))?;
+        if line.trim().is_empty() {
+            continue;
         }
-        if let Some(rate) = options.rate {
-            let due = Duration::from_secs_f64(sent_events as f64 / rate);
-            if let Some(wait) = due.checked_sub(started.elapsed()) {
-                tokio::time::sleep(wait).await;
-            }
+        sender.report.lines += 1;
+        if line.len() > MAX_MESSAGE_BYTES {
+            sender.report.rejected.push((
+                line_no,
+                "message_too_large".into(),
+                format!("{} bytes; the limit is {MAX_MESSAGE_BYTES}", line.len()),
+            ));
+            continue;
         }
-        if done {
-            break;
+        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&line) {
+            sender
+                .report
+                .rejected
+                .push((line_no, "invalid_json".into(), e.to_string()));
+            continue;
         }
+        if batch.lines.len() >= MAX_BATCH_MESSAGES
+            || batch.body.len() + line.len() + 2 > BATCH_BYTES
+        {
+            sender
+                .send(std::mem::replace(&mut batch, Batch::new()))
+                .await?;
+        }
+        batch.push(line_no, &line);
     }
-    while let Some(reply) = in_flight.join_next().await {
-        absorb(&mut report, reply.context("a send task failed")??, &name)?;
+    if !batch.lines.is_empty() {
+        sender.send(batch).await?;
+    }
+    while let Some(reply) = sender.in_flight.join_next().await {
+        absorb(
+            &mut sender.report,
+            reply.context("a send task failed")??,
+            &name,
+        )?;
     }
     bar.finish_and_clear();
-    report.seconds = started.elapsed().as_secs_f64();
+    let mut report = sender.report;
+    report.seconds = sender.started.elapsed().as_secs_f64();
     Ok(report)
 }
 
-async fn send_one(
-    mut batch: Batch,
-    slots: &Arc<Semaphore>,
-    in_flight: &mut JoinSet<Result<Reply, anyhow::Error>>,
-    dispatch: &mut impl FnMut(
-        Batch,
-        &mut JoinSet<Result<Reply, anyhow::Error>>,
-        tokio::sync::OwnedSemaphorePermit,
-    ),
-    report: &mut SendReport,
-    file: &str,
-) -> Outcome {
-    batch.body.extend_from_slice(b"]}");
-    // Collect finished replies while waiting for a free slot.
-    let slot = loop {
-        if let Ok(slot) = Arc::clone(slots).try_acquire_owned() {
-            break slot;
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            lines: Vec::new(),
+            body: b"{\"batch\":[".to_vec(),
         }
-        match in_flight.join_next().await {
-            Some(reply) => absorb(report, reply.context("a send task failed")??, file)?,
-            None => {
-                break Arc::clone(slots)
-                    .acquire_owned()
-                    .await
-                    .context("the send slots closed")?
+    }
+
+    fn push(&mut self, line_no: u64, line: &str) {
+        if !self.lines.is_empty() {
+            self.body.push(b',');
+        }
+        self.body.extend_from_slice(line.as_bytes());
+        self.lines.push(line_no);
+    }
+}
+
+/// Keeps up to `concurrency` requests in flight, paced to `rate` events per second.
+struct Sender {
+    client: reqwest::Client,
+    url: String,
+    auth: String,
+    concurrency: usize,
+    rate: Option<f64>,
+    in_flight: JoinSet<Result<Reply, anyhow::Error>>,
+    report: SendReport,
+    started: Instant,
+    sent: u64,
+    file: String,
+}
+
+impl Sender {
+    async fn send(&mut self, mut batch: Batch) -> Outcome {
+        batch.body.extend_from_slice(b"]}");
+        // Collect finished replies until a slot is free.
+        while self.in_flight.len() >= self.concurrency {
+            if let Some(reply) = self.in_flight.join_next().await {
+                absorb(
+                    &mut self.report,
+                    reply.context("a send task failed")??,
+                    &self.file,
+                )?;
             }
         }
-    };
-    dispatch(batch, in_flight, slot);
-    Ok(())
+        if let Some(rate) = self.rate {
+            let due = Duration::from_secs_f64(self.sent as f64 / rate);
+            if let Some(wait) = due.checked_sub(self.started.elapsed()) {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        self.sent += batch.lines.len() as u64;
+        let (client, url, auth) = (self.client.clone(), self.url.clone(), self.auth.clone());
+        self.in_flight
+            .spawn(async move { post(&client, &url, &auth, batch).await });
+        Ok(())
+    }
 }
 
 pub async fn run(
