@@ -5,8 +5,12 @@
 //! opens no file itself.
 
 pub mod columns;
+pub mod identity;
+pub mod logged;
 mod parse;
+pub mod quality;
 pub mod segment;
+pub mod tracking;
 mod write;
 
 pub use columns::{kind_from_file_name, Column, IMPORT_ORDER};

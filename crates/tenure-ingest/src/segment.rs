@@ -6,7 +6,7 @@
 //! configured account property; nothing here reads a clock or writes anywhere.
 
 use chrono::{DateTime, NaiveDateTime};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use tenure_domain::time::Timestamp;
@@ -59,7 +59,7 @@ impl Endpoint {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageType {
     Track,
@@ -71,6 +71,18 @@ pub enum MessageType {
 }
 
 impl MessageType {
+    /// The name Segment gives the type: `track`, `identify`, ….
+    pub fn name(self) -> &'static str {
+        match self {
+            MessageType::Track => "track",
+            MessageType::Identify => "identify",
+            MessageType::Group => "group",
+            MessageType::Page => "page",
+            MessageType::Screen => "screen",
+            MessageType::Alias => "alias",
+        }
+    }
+
     fn parse(s: &str) -> Option<MessageType> {
         Some(match s {
             "track" => MessageType::Track,
@@ -85,7 +97,7 @@ impl MessageType {
 }
 
 /// A validated message, with its time corrected for the sender's clock.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     pub kind: MessageType,
     /// `None` when the sender gave none: the server assigns one before storing it.

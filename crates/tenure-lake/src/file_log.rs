@@ -49,13 +49,22 @@ pub struct FileLog {
     segment_bytes: u64,
     state: Mutex<State>,
     flushed: Condvar,
+    /// Held (locked) while the log is open: one writer per directory.
+    _lock: File,
 }
 
 /// A record with its offset.
 type Entry = (Offset, Vec<u8>);
 
-/// Reads the valid frames of one segment; returns them and the byte length they span.
-fn scan(path: &Path, first: Offset) -> Result<(Vec<Entry>, u64), LogError> {
+/// Reads the valid frames of one segment; returns those at or after `from` (at most `limit`)
+/// the byte length all valid frames span, and how many there are. Frames before `from` are
+/// checked, not copied.
+fn scan(
+    path: &Path,
+    first: Offset,
+    from: Offset,
+    limit: usize,
+) -> Result<(Vec<Entry>, u64, u64), LogError> {
     let mut bytes = Vec::new();
     File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
@@ -76,11 +85,58 @@ fn scan(path: &Path, first: Offset) -> Result<(Vec<Entry>, u64), LogError> {
         if hasher.finalize() != crc {
             break;
         }
-        records.push((offset, bytes[pos + HEADER..end].to_vec()));
+        if offset >= from && records.len() < limit {
+            records.push((offset, bytes[pos + HEADER..end].to_vec()));
+        }
         expected += 1;
         pos = end;
     }
-    Ok((records, pos as u64))
+    Ok((records, pos as u64, expected - first))
+}
+
+/// The first offsets of the segments in `dir`, in order.
+fn segments_in(dir: &Path) -> Result<Vec<Offset>, LogError> {
+    let mut segments: Vec<Offset> = match fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".seg")?.parse().ok())
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(io(dir, e)),
+    };
+    segments.sort_unstable();
+    Ok(segments)
+}
+
+fn read_segments(
+    dir: &Path,
+    segments: &[Offset],
+    from: Offset,
+    limit: usize,
+    below: Offset,
+) -> Result<Vec<Entry>, LogError> {
+    let mut out = Vec::new();
+    for (i, first) in segments.iter().enumerate() {
+        let next_first = segments.get(i + 1).copied().unwrap_or(Offset::MAX);
+        if next_first <= from || out.len() >= limit || *first >= below {
+            continue;
+        }
+        let (records, _, _) = scan(
+            &dir.join(segment_name(*first)),
+            *first,
+            from,
+            limit - out.len(),
+        )?;
+        out.extend(records.into_iter().filter(|(o, _)| *o < below));
+    }
+    Ok(out)
+}
+
+/// Reads up to `limit` records from `from` on from the log in `dir` without opening it for
+/// writing (and so without its lock): for readers beside a running server. A record being
+/// written at that moment is simply not returned yet.
+pub fn read_dir(dir: &Path, from: Offset, limit: usize) -> Result<Vec<Entry>, LogError> {
+    read_segments(dir, &segments_in(dir)?, from, limit, Offset::MAX)
 }
 
 fn sync_dir(dir: &Path) -> Result<(), LogError> {
@@ -99,21 +155,30 @@ impl FileLog {
     /// `open`, starting a new segment file whenever the current one passes `segment_bytes`.
     pub fn open_with_segment_size(dir: &Path, segment_bytes: u64) -> Result<FileLog, LogError> {
         fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-        let mut segments: Vec<Offset> = fs::read_dir(dir)
-            .map_err(|e| io(dir, e))?
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".seg")?.parse().ok())
-            .collect();
-        segments.sort_unstable();
+        let lock_path = dir.join("LOCK");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| io(&lock_path, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(LogError::Locked(dir.display().to_string()))
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path, e)),
+        }
+        let mut segments = segments_in(dir)?;
         if segments.is_empty() {
             segments.push(0);
         }
         let first = *segments.last().expect("at least one segment");
         let path = dir.join(segment_name(first));
-        let (records, valid_len) = if path.exists() {
-            scan(&path, first)?
+        let (_, valid_len, count) = if path.exists() {
+            scan(&path, first, Offset::MAX, 0)?
         } else {
-            (Vec::new(), 0)
+            (Vec::new(), 0, 0)
         };
         let file = OpenOptions::new()
             .create(true)
@@ -130,7 +195,7 @@ impl FileLog {
         file_handle
             .seek(SeekFrom::End(0))
             .map_err(|e| io(&path, e))?;
-        let next = first + records.len() as u64;
+        let next = first + count;
         Ok(FileLog {
             dir: dir.to_owned(),
             segment_bytes,
@@ -145,6 +210,7 @@ impl FileLog {
                 segments,
             }),
             flushed: Condvar::new(),
+            _lock: lock,
         })
     }
 
@@ -173,6 +239,64 @@ impl FileLog {
         state.file_len = 0;
         state.segments.push(state.next);
         Ok(())
+    }
+}
+
+impl FileLog {
+    /// Replaces the payload of every record for which `replace` returns a new one, keeping
+    /// its offset: how `forget` erases personal data from the log. Each segment holding such
+    /// a record is rewritten whole under a temporary name, flushed and renamed over the old
+    /// one, so a crash leaves either version, never a mix. Returns how many were replaced.
+    pub fn rewrite(
+        &self,
+        replace: &dyn Fn(Offset, &[u8]) -> Option<Vec<u8>>,
+    ) -> Result<u64, LogError> {
+        let mut state = self.lock();
+        while state.flushing {
+            state = self.flushed.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+        if let Some(p) = &state.poisoned {
+            return Err(LogError::Poisoned(p.clone()));
+        }
+        let mut replaced = 0;
+        let segments = state.segments.clone();
+        for first in segments {
+            let path = self.dir.join(segment_name(first));
+            let (records, _, _) = scan(&path, first, 0, usize::MAX)?;
+            let mut changed = false;
+            let mut frames = Vec::new();
+            for (offset, payload) in &records {
+                let new = replace(*offset, payload);
+                changed |= new.is_some();
+                replaced += u64::from(new.is_some());
+                let payload = new.as_deref().unwrap_or(payload);
+                let mut hasher = crc32fast::Hasher::new();
+                hasher.update(&offset.to_le_bytes());
+                hasher.update(payload);
+                frames.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+                frames.extend_from_slice(&hasher.finalize().to_le_bytes());
+                frames.extend_from_slice(&offset.to_le_bytes());
+                frames.extend_from_slice(payload);
+            }
+            if !changed {
+                continue;
+            }
+            let tmp = path.with_extension("seg.tmp");
+            let mut file = File::create(&tmp).map_err(|e| io(&tmp, e))?;
+            file.write_all(&frames).map_err(|e| io(&tmp, e))?;
+            file.sync_all().map_err(|e| io(&tmp, e))?;
+            fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
+            sync_dir(&self.dir)?;
+            if path == state.file_path {
+                let file = OpenOptions::new()
+                    .append(true)
+                    .open(&path)
+                    .map_err(|e| io(&path, e))?;
+                state.file = Arc::new(file);
+                state.file_len = frames.len() as u64;
+            }
+        }
+        Ok(replaced)
     }
 }
 
@@ -247,21 +371,7 @@ impl EventLog for FileLog {
             let state = self.lock();
             (state.segments.clone(), state.durable)
         };
-        let mut out = Vec::new();
-        for (i, first) in segments.iter().enumerate() {
-            let next_first = segments.get(i + 1).copied().unwrap_or(Offset::MAX);
-            if next_first <= from || out.len() >= limit {
-                continue;
-            }
-            let (records, _) = scan(&self.dir.join(segment_name(*first)), *first)?;
-            out.extend(
-                records
-                    .into_iter()
-                    .filter(|(o, _)| *o >= from && *o < durable)
-                    .take(limit - out.len()),
-            );
-        }
-        Ok(out)
+        read_segments(&self.dir, &segments, from, limit, durable)
     }
 
     fn end(&self) -> Offset {

@@ -1,11 +1,19 @@
-//! Tenure's event lake. Today: the durable event log every accepted event is written to before
-//! it is acknowledged. `EventLog` is the seam where a distributed log (NATS JetStream, Kafka)
-//! can replace the embedded `FileLog` in server mode without touching the API or the engine.
-//! The Parquet files of the lake will be built from this log.
+//! Tenure's event lake: the durable event log every accepted event is written to before it is
+//! acknowledged, and the Parquet files, partitioned by day, materialised from it.
+//!
+//! `EventLog` is the seam where a distributed log (NATS JetStream, Kafka) can replace the
+//! embedded `FileLog` in server mode without touching the API or the engine: the lake reads
+//! the log through the same `read` it offers.
 
 mod file_log;
+mod lake;
+pub mod table;
 
-pub use file_log::FileLog;
+pub use file_log::{read_dir as read_log_dir, FileLog};
+pub use lake::{
+    list_parts, load_state, scan_dir, CompactStats, Lake, LakeState, LogSource, Part, RewriteStats,
+    SyncStats, SMALL_PART_BYTES,
+};
 
 /// A record's position in the log: 0, 1, 2, … in append order, never reused.
 pub type Offset = u64;
@@ -22,6 +30,26 @@ pub enum LogError {
     Poisoned(String),
     #[error("a record of {0} bytes is larger than the log's limit of {1} bytes")]
     TooLarge(usize, usize),
+    #[error("the event log in {0} is in use by another process (a running `tenure serve`?); stop it first")]
+    Locked(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    #[error("event lake IO error in {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the lake's state file {path} is unreadable: {message}")]
+    State { path: String, message: String },
+    #[error("Parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    #[error("Arrow: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+    #[error(transparent)]
+    Log(#[from] LogError),
 }
 
 /// An append-only, durable log of opaque records.

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-use tenure_lake::{EventLog, FileLog};
+use tenure_lake::{read_log_dir, EventLog, FileLog, LogError};
 
 fn payloads(log: &FileLog) -> Vec<(u64, String)> {
     log.read(0, usize::MAX)
@@ -37,6 +37,67 @@ fn appends_survive_a_reopen_and_offsets_continue() {
         ]
     );
     assert_eq!(log.read(2, 1).unwrap(), [(2, b"c".to_vec())]);
+}
+
+#[test]
+fn one_writer_at_a_time_and_readers_need_no_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = FileLog::open(dir.path()).unwrap();
+    log.append(&[b"a", b"b", b"c"]).unwrap();
+    match FileLog::open(dir.path()) {
+        Err(LogError::Locked(d)) => assert!(d.contains(&*dir.path().to_string_lossy())),
+        Err(e) => panic!("expected Locked, got {e}"),
+        Ok(_) => panic!("a second writer opened a locked log"),
+    }
+    let read = read_log_dir(dir.path(), 1, 10).unwrap();
+    assert_eq!(read, [(1, b"b".to_vec()), (2, b"c".to_vec())]);
+    drop(log);
+    FileLog::open(dir.path()).unwrap();
+}
+
+#[test]
+fn rewrite_replaces_payloads_in_place_across_segments_and_appends_continue() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = FileLog::open_with_segment_size(dir.path(), 64).unwrap();
+    for i in 0..20 {
+        let p = format!("{}-{i}", if i % 3 == 0 { "secret" } else { "public" });
+        log.append(&[p.as_bytes()]).unwrap();
+    }
+    let segments = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "seg")
+        })
+        .count();
+    assert!(
+        segments > 2,
+        "the test needs several segments, got {segments}"
+    );
+    let replaced = log
+        .rewrite(&|_, p| p.starts_with(b"secret").then(|| b"gone".to_vec()))
+        .unwrap();
+    assert_eq!(replaced, 7);
+    log.append(&[b"after"]).unwrap();
+    let expect: Vec<(u64, String)> = (0..20)
+        .map(|i| {
+            let p = if i % 3 == 0 {
+                "gone".to_owned()
+            } else {
+                format!("public-{i}")
+            };
+            (i as u64, p)
+        })
+        .chain([(20, "after".to_owned())])
+        .collect();
+    assert_eq!(payloads(&log), expect);
+    drop(log);
+    let log = FileLog::open_with_segment_size(dir.path(), 64).unwrap();
+    assert_eq!(payloads(&log), expect);
+    assert_eq!(log.end(), 21);
 }
 
 #[test]
