@@ -79,6 +79,43 @@ impl Record {
         }
     }
 
+    /// The account the record belongs to (an account belongs to itself; releases to none).
+    pub fn account(&self) -> Option<&str> {
+        match self {
+            Record::Account(r) => Some(r.id.as_str()),
+            Record::Contact(r) => Some(r.account.as_str()),
+            Record::Subscription(r) => Some(r.account.as_str()),
+            Record::SubscriptionChange(r) => Some(r.account.as_str()),
+            Record::Ticket(r) => Some(r.account.as_str()),
+            Record::SurveyResponse(r) => Some(r.account.as_str()),
+            Record::Activity(r) => Some(r.account.as_str()),
+            Record::Release(_) => None,
+            Record::Task(r) => Some(r.account.as_str()),
+        }
+    }
+
+    /// The person (contact) the record is about, when one is named (a contact is itself).
+    pub fn contact(&self) -> Option<&str> {
+        match self {
+            Record::Contact(r) => Some(r.id.as_str()),
+            Record::Ticket(r) => r.contact.as_ref().map(|c| c.as_str()),
+            Record::SurveyResponse(r) => r.contact.as_ref().map(|c| c.as_str()),
+            Record::Activity(r) => r.contact.as_ref().map(|c| c.as_str()),
+            _ => None,
+        }
+    }
+
+    /// Removes the link to a contact from a ticket or an activity (the record stays with its
+    /// account); returns whether there was one.
+    pub fn unlink_contact(&mut self) -> bool {
+        match self {
+            Record::Ticket(r) => r.contact.take().is_some(),
+            Record::Activity(r) => r.contact.take().is_some(),
+            Record::SurveyResponse(r) => r.contact.take().is_some(),
+            _ => false,
+        }
+    }
+
     pub fn external_id(&self) -> &str {
         match self {
             Record::Account(r) => r.id.as_str(),

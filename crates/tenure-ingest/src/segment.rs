@@ -27,8 +27,11 @@ pub enum Endpoint {
     Page,
     Screen,
     Alias,
-    /// `/v1/batch`, and `/v1/import`, its older name.
+    /// `/v1/batch`.
     Batch,
+    /// `/v1/import`: a batch of history. Its timestamps are kept as sent: the messages were
+    /// not sent just now, so `sentAt` cannot measure the sender's clock.
+    Import,
 }
 
 impl Endpoint {
@@ -41,7 +44,8 @@ impl Endpoint {
             "page" => Endpoint::Page,
             "screen" => Endpoint::Screen,
             "alias" => Endpoint::Alias,
-            "batch" | "import" => Endpoint::Batch,
+            "batch" => Endpoint::Batch,
+            "import" => Endpoint::Import,
             _ => return None,
         })
     }
@@ -54,7 +58,7 @@ impl Endpoint {
             Endpoint::Page => MessageType::Page,
             Endpoint::Screen => MessageType::Screen,
             Endpoint::Alias => MessageType::Alias,
-            Endpoint::Batch => return None,
+            Endpoint::Batch | Endpoint::Import => return None,
         })
     }
 }
@@ -175,7 +179,8 @@ pub fn parse_request(
     received_at: Timestamp,
     account_property: &str,
 ) -> Result<Parsed, RequestError> {
-    let limit = if endpoint == Endpoint::Batch {
+    let batch = matches!(endpoint, Endpoint::Batch | Endpoint::Import);
+    let limit = if batch {
         MAX_BATCH_BYTES
     } else {
         MAX_MESSAGE_BYTES
@@ -187,7 +192,7 @@ pub fn parse_request(
             format!(
                 "the request body is {} bytes; the limit is {limit} bytes{}",
                 body.len(),
-                if endpoint == Endpoint::Batch {
+                if batch {
                     " per batch (and 32 KB per message)"
                 } else {
                     " per message: send larger volumes to /v1/batch"
@@ -268,6 +273,7 @@ pub fn parse_request(
             context: as_object(parse(root.remove("context"))),
             integrations: as_object(parse(root.remove("integrations"))),
             sent_at: parse(root.remove("sentAt")),
+            history: endpoint == Endpoint::Import,
         };
         for (index, raw) in items.into_iter().enumerate() {
             let size = raw.get().len();
@@ -334,6 +340,8 @@ struct Envelope {
     context: Option<Map<String, Value>>,
     integrations: Option<Map<String, Value>>,
     sent_at: Option<Value>,
+    /// Sent to `/v1/import`: timestamps are not corrected for clock skew.
+    history: bool,
 }
 
 type Invalid = (&'static str, String);
@@ -560,7 +568,9 @@ fn message(
         Some(v) => instant("sentAt", v)?,
         None => None,
     };
+    let history = envelope.is_some_and(|e| e.history);
     let timestamp = match (original_timestamp, sent_at) {
+        (Some(t), Some(_)) if history => t,
         (Some(t), Some(sent)) => received_at - (sent - t),
         (Some(t), None) => t,
         (None, _) => received_at,

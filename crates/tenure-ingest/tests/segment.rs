@@ -223,7 +223,7 @@ fn the_account_property_is_configurable() {
     )
     .unwrap();
     assert_eq!(parsed.accepted[0].account_id, None);
-    assert_eq!(Endpoint::from_path("import"), Some(Endpoint::Batch));
+    assert_eq!(Endpoint::from_path("import"), Some(Endpoint::Import));
     assert_eq!(Endpoint::from_path("trak"), None);
 }
 

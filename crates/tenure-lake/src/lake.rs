@@ -123,6 +123,34 @@ pub fn load_state(dir: &Path) -> Result<LakeState, LakeError> {
     }
 }
 
+/// The lake's state as it will be once the log in `log_dir` is fully materialised: the saved
+/// state with the log's tail folded in. Reads only (no lock), so it works beside a running
+/// server. Also returns the tail's records, parsed, with their offsets.
+pub fn current_state(
+    lake_dir: &Path,
+    log_dir: &Path,
+) -> Result<(LakeState, Vec<(Offset, LogRecord)>), LakeError> {
+    let mut state = load_state(lake_dir)?;
+    let mut tail = Vec::new();
+    let mut from = state.next_offset;
+    loop {
+        let chunk = crate::read_log_dir(log_dir, from, READ_CHUNK)?;
+        let Some((last, _)) = chunk.last() else { break };
+        from = last + 1;
+        for (offset, bytes) in chunk {
+            match LogRecord::parse(&bytes) {
+                Ok(r) => {
+                    state.fold(&r);
+                    tail.push((offset, r));
+                }
+                Err(_) => state.unreadable += 1,
+            }
+        }
+    }
+    state.next_offset = from;
+    Ok((state, tail))
+}
+
 /// Every part of the lake in `dir`, by day then first offset.
 pub fn list_parts(dir: &Path) -> Result<Vec<Part>, LakeError> {
     let events = dir.join("events");

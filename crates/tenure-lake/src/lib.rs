@@ -11,8 +11,8 @@ pub mod table;
 
 pub use file_log::{read_dir as read_log_dir, FileLog};
 pub use lake::{
-    list_parts, load_state, scan_dir, CompactStats, Lake, LakeState, LogSource, Part, RewriteStats,
-    SyncStats, SMALL_PART_BYTES,
+    current_state, list_parts, load_state, scan_dir, CompactStats, Lake, LakeState, LogSource,
+    Part, RewriteStats, SyncStats, SMALL_PART_BYTES,
 };
 
 /// A record's position in the log: 0, 1, 2, … in append order, never reused.

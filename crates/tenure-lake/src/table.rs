@@ -260,3 +260,37 @@ pub fn offsets(batch: &RecordBatch) -> Option<&UInt64Array> {
 pub fn is_any(column: &StringArray, i: usize, values: &std::collections::BTreeSet<String>) -> bool {
     column.is_valid(i) && values.contains(column.value(i))
 }
+
+/// Row `i` of a batch of the events table as a JSON object, JSON-text columns parsed and
+/// timestamps in RFC 3339.
+pub fn row_json(batch: &RecordBatch, i: usize) -> serde_json::Value {
+    use arrow_array::{BooleanArray, TimestampMicrosecondArray};
+    use serde_json::Value;
+    let mut out = serde_json::Map::new();
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        let name = field.name().as_str();
+        let value = if column.is_null(i) {
+            Value::Null
+        } else if let Some(a) = column.as_any().downcast_ref::<StringArray>() {
+            let text = a.value(i);
+            match name {
+                "properties" | "traits" | "context" | "violations" => {
+                    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
+                }
+                _ => Value::String(text.to_owned()),
+            }
+        } else if let Some(a) = column.as_any().downcast_ref::<UInt64Array>() {
+            Value::from(a.value(i))
+        } else if let Some(a) = column.as_any().downcast_ref::<BooleanArray>() {
+            Value::Bool(a.value(i))
+        } else if let Some(a) = column.as_any().downcast_ref::<TimestampMicrosecondArray>() {
+            chrono::DateTime::from_timestamp_micros(a.value(i))
+                .map(|t| Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
+                .unwrap_or(Value::Null)
+        } else {
+            Value::Null
+        };
+        out.insert(name.to_owned(), value);
+    }
+    Value::Object(out)
+}

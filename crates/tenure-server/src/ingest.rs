@@ -18,8 +18,11 @@ use axum::routing::post;
 use axum::{Json, Router};
 use base64::Engine as _;
 use serde_json::json;
+use tenure_domain::SuccessModel;
 use tenure_domain::Timestamp;
-use tenure_ingest::segment::{self, Endpoint, Message, MAX_BATCH_BYTES};
+use tenure_ingest::logged::{Duplicate, LogRecord, RejectedMessage};
+use tenure_ingest::segment::{self, Endpoint, Rejected, MAX_BATCH_BYTES};
+use tenure_ingest::tracking::{TrackingPlan, Verdict};
 use tenure_lake::EventLog;
 use tenure_store::{secret, CredentialKind, Store};
 use tokio::sync::Semaphore;
@@ -31,6 +34,9 @@ const DEDUP_WINDOW_SECS: i64 = 24 * 3600;
 /// How long a validated write key is trusted before the store is asked again (revocations
 /// take effect within this time).
 const KEY_CACHE: Duration = Duration::from_secs(60);
+/// How long the current model's tracking plan is used before the store is asked again (a
+/// newly applied model takes effect within this time).
+const PLAN_CACHE: Duration = Duration::from_secs(10);
 /// Requests appending at once; more get 429 and retry, so memory stays bounded.
 const MAX_IN_FLIGHT: usize = 256;
 /// Raw (possibly compressed) bodies larger than this are refused before being read in full.
@@ -75,62 +81,119 @@ impl Dedup {
 /// The ingestion pipeline's shared state.
 pub struct Ingestion {
     log: Arc<dyn EventLog>,
-    account_property: String,
     keys: RwLock<HashMap<String, (String, Instant)>>,
+    /// The current model's tracking plan and account property, re-read every `PLAN_CACHE`.
+    plan: RwLock<Option<(Arc<Rules>, Instant)>>,
     dedup: Mutex<Dedup>,
     in_flight: Semaphore,
+}
+
+/// What the current model says about incoming messages.
+pub struct Rules {
+    pub plan: TrackingPlan,
+    /// The dotted path that names a message's account.
+    pub account_property: String,
+}
+
+impl Rules {
+    /// The rules of `model`, or, without one, accept everything and read `context.groupId`.
+    pub fn of(model: Option<&SuccessModel>) -> Rules {
+        match model {
+            Some(m) => Rules {
+                plan: TrackingPlan::of(m),
+                account_property: m.identity.account_property.clone(),
+            },
+            None => Rules {
+                plan: TrackingPlan::allow_all(),
+                account_property: "context.groupId".to_owned(),
+            },
+        }
+    }
+
+    /// The rules of the store's current model.
+    pub async fn current(store: &dyn Store) -> Result<Rules, tenure_store::StoreError> {
+        let model = store
+            .current_model()
+            .await?
+            .and_then(|m| serde_json::from_str::<SuccessModel>(&m.model_json).ok());
+        Ok(Rules::of(model.as_ref()))
+    }
+}
+
+/// Just what de-duplication needs from a log record.
+#[derive(serde::Deserialize)]
+struct SeenRecord<'a> {
+    #[serde(borrow, default)]
+    write_key: &'a str,
+    #[serde(default)]
+    message: Option<SeenMessage>,
+}
+
+#[derive(serde::Deserialize)]
+struct SeenMessage {
+    message_id: Option<String>,
+    received_at: Timestamp,
 }
 
 impl Ingestion {
     /// Builds the pipeline over `log`, remembering the `messageId`s the log already holds from
     /// the last 24 hours before `now`, so retries across a restart are still recognised.
-    pub fn new(
-        log: Arc<dyn EventLog>,
-        account_property: String,
-        now: Timestamp,
-    ) -> Result<Ingestion, tenure_lake::LogError> {
+    pub fn new(log: Arc<dyn EventLog>, now: Timestamp) -> Result<Ingestion, tenure_lake::LogError> {
         let mut dedup = Dedup::default();
         let horizon = now.timestamp() - DEDUP_WINDOW_SECS;
         let mut from = 0;
         loop {
-            let batch = log.read(from, 10_000)?;
+            let batch = log.read(from, 100_000)?;
             let Some((last, _)) = batch.last() else { break };
             from = last + 1;
             for (_, bytes) in &batch {
-                let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+                let Ok(seen) = serde_json::from_slice::<SeenRecord>(bytes) else {
                     continue;
                 };
-                let received = v["message"]["received_at"]
-                    .as_str()
-                    .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-                    .map(|t| t.timestamp());
-                if let (Some(key), Some(id), Some(at)) = (
-                    v["write_key"].as_str(),
-                    v["message"]["message_id"].as_str(),
-                    received,
-                ) {
+                if let Some(SeenMessage {
+                    message_id: Some(id),
+                    received_at,
+                }) = seen.message
+                {
+                    let at = received_at.timestamp();
                     if at > horizon {
-                        dedup.insert((key.to_owned(), id.to_owned()), at);
+                        dedup.insert((seen.write_key.to_owned(), id), at);
                     }
                 }
             }
         }
         Ok(Ingestion {
             log,
-            account_property,
             keys: RwLock::new(HashMap::new()),
+            plan: RwLock::new(None),
             dedup: Mutex::new(dedup),
             in_flight: Semaphore::new(MAX_IN_FLIGHT),
         })
     }
-}
 
-/// What the event log holds for each accepted message.
-#[derive(serde::Serialize)]
-struct LogRecord<'a> {
-    /// The id of the write key it came with.
-    write_key: &'a str,
-    message: &'a Message,
+    /// The log the pipeline appends to.
+    pub fn log(&self) -> &Arc<dyn EventLog> {
+        &self.log
+    }
+
+    /// The current rules, from the cache or the store.
+    async fn rules(&self, store: &dyn Store) -> Result<Arc<Rules>, ApiError> {
+        if let Some((rules, at)) = &*self.plan.read().unwrap_or_else(|p| p.into_inner()) {
+            if at.elapsed() < PLAN_CACHE {
+                return Ok(Arc::clone(rules));
+            }
+        }
+        let rules = Arc::new(Rules::current(store).await.map_err(|e| {
+            api_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                e.to_string(),
+            )
+        })?);
+        *self.plan.write().unwrap_or_else(|p| p.into_inner()) =
+            Some((Arc::clone(&rules), Instant::now()));
+        Ok(rules)
+    }
 }
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -275,18 +338,19 @@ fn new_message_id() -> String {
 
 async fn ingest(
     State(state): State<AppState>,
-    Path(endpoint): Path<String>,
+    Path(path): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let received_at = chrono::Utc::now().fixed_offset();
-    let Some(endpoint) = Endpoint::from_path(&endpoint) else {
+    let Some(endpoint) = Endpoint::from_path(&path) else {
         return error(
             StatusCode::NOT_FOUND,
             "unknown_endpoint",
-            format!("no endpoint /v1/{endpoint}: use track, identify, group, page, screen, alias, batch or import"),
+            format!("no endpoint /v1/{path}: use track, identify, group, page, screen, alias, batch or import"),
         );
     };
+    let import = path == "import";
     let Some(ingestion) = state.ingestion.clone() else {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -312,17 +376,21 @@ async fn ingest(
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
-    let parsed =
-        match segment::parse_request(endpoint, &body, received_at, &ingestion.account_property) {
-            Ok(p) => p,
-            Err(e) => {
-                return error(
-                    StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
-                    e.code,
-                    e.message,
-                )
-            }
-        };
+    let rules = match ingestion.rules(state.store.as_ref()).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let parsed = match segment::parse_request(endpoint, &body, received_at, &rules.account_property)
+    {
+        Ok(p) => p,
+        Err(e) => {
+            return error(
+                StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
+                e.code,
+                e.message,
+            )
+        }
+    };
     let Some(key) = header_key.or(parsed.write_key.clone()) else {
         return error(
             StatusCode::UNAUTHORIZED,
@@ -334,20 +402,6 @@ async fn ingest(
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };
-    if parsed.accepted.is_empty() {
-        let status = StatusCode::BAD_REQUEST;
-        let (code, message) = match parsed.rejected.first() {
-            Some(r) if parsed.rejected.len() == 1 => (r.code, r.message.clone()),
-            _ if parsed.rejected.is_empty() => {
-                ("empty_batch", "the batch holds no messages".to_owned())
-            }
-            _ => (
-                "all_rejected",
-                format!("all {} messages were rejected", parsed.rejected.len()),
-            ),
-        };
-        return (status, Json(json!({ "error": { "code": code, "message": message }, "rejected": parsed.rejected }))).into_response();
-    }
     let Ok(_permit) = ingestion.in_flight.try_acquire() else {
         let mut response = error(
             StatusCode::TOO_MANY_REQUESTS,
@@ -360,49 +414,113 @@ async fn ingest(
         );
         return response;
     };
-    // Assign missing ids, and keep only messages not seen in the last 24 hours.
+
+    // The accepted messages' positions in the batch are those the parser did not reject.
+    let total = parsed.accepted.len() + parsed.rejected.len();
+    let parse_rejected: std::collections::HashSet<usize> =
+        parsed.rejected.iter().map(|r| r.index).collect();
+    let indices = (0..total).filter(|i| !parse_rejected.contains(i));
+    let mut rejected = parsed.rejected;
+    let mut records: Vec<LogRecord> = rejected
+        .iter()
+        .map(|r| {
+            LogRecord::rejected(
+                key_id.clone(),
+                import,
+                RejectedMessage {
+                    code: r.code.to_owned(),
+                    message: r.message.clone(),
+                    event: None,
+                    received_at,
+                },
+            )
+        })
+        .collect();
+    // The tracking plan, then de-duplication: keep messages not seen in the last 24 hours.
     let now = received_at.timestamp();
-    let mut fresh: Vec<Message> = Vec::with_capacity(parsed.accepted.len());
-    let mut reserved = Vec::new();
+    let mut accepted = 0usize;
     let mut duplicates = 0usize;
+    let mut reserved = Vec::new();
     {
         let mut dedup = ingestion.dedup.lock().unwrap_or_else(|p| p.into_inner());
         dedup.expire(now);
-        for mut m in parsed.accepted {
+        for (index, mut m) in indices.zip(parsed.accepted) {
+            let violations = match rules.plan.check(&m) {
+                Verdict::Accept(v) => v,
+                Verdict::Reject { code, message } => {
+                    records.push(LogRecord::rejected(
+                        key_id.clone(),
+                        import,
+                        RejectedMessage {
+                            code: code.clone(),
+                            message: message.clone(),
+                            event: m.event.clone(),
+                            received_at,
+                        },
+                    ));
+                    rejected.push(Rejected {
+                        index,
+                        code: plan_code(&code),
+                        message,
+                    });
+                    continue;
+                }
+            };
             let id = m.message_id.get_or_insert_with(new_message_id).clone();
-            let key = (key_id.clone(), id);
-            if dedup.insert(key.clone(), now) {
-                reserved.push(key);
-                fresh.push(m);
+            let dedup_key = (key_id.clone(), id.clone());
+            if dedup.insert(dedup_key.clone(), now) {
+                reserved.push(dedup_key);
+                accepted += 1;
+                records.push(LogRecord::message(key_id.clone(), import, m, violations));
             } else {
                 duplicates += 1;
+                records.push(LogRecord::duplicate(
+                    key_id.clone(),
+                    import,
+                    Duplicate {
+                        message_id: id,
+                        received_at,
+                    },
+                ));
             }
         }
     }
-    let records: Vec<Vec<u8>> = fresh
-        .iter()
-        .map(|m| {
-            serde_json::to_vec(&LogRecord {
-                write_key: &key_id,
-                message: m,
-            })
-            .unwrap_or_default()
-        })
-        .collect();
+    rejected.sort_by_key(|r| r.index);
+    let bytes: Vec<Vec<u8>> = records.iter().map(LogRecord::to_bytes).collect();
+    drop(records);
     let log = Arc::clone(&ingestion.log);
     let appended = tokio::task::spawn_blocking(move || {
-        let refs: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+        let refs: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
         log.append(&refs)
     })
     .await;
     match appended {
+        Ok(Ok(_)) if accepted == 0 && duplicates == 0 => {
+            let (code, message) = match rejected.first() {
+                Some(r) if rejected.len() == 1 => (r.code, r.message.clone()),
+                _ if rejected.is_empty() => {
+                    ("empty_batch", "the batch holds no messages".to_owned())
+                }
+                _ => (
+                    "all_rejected",
+                    format!("all {} messages were rejected", rejected.len()),
+                ),
+            };
+            (
+                StatusCode::BAD_REQUEST,
+                Json(
+                    json!({ "error": { "code": code, "message": message }, "rejected": rejected }),
+                ),
+            )
+                .into_response()
+        }
         Ok(Ok(_)) => (
             StatusCode::OK,
             Json(json!({
                 "success": true,
-                "accepted": fresh.len(),
+                "accepted": accepted,
                 "duplicates": duplicates,
-                "rejected": parsed.rejected,
+                "rejected": rejected,
             })),
         )
             .into_response(),
@@ -424,5 +542,16 @@ async fn ingest(
                 "the events could not be stored; retry",
             )
         }
+    }
+}
+
+/// The stable code of a tracking-plan rejection, as a `&'static str` for the response.
+fn plan_code(code: &str) -> &'static str {
+    match code {
+        "unknown_event" => "unknown_event",
+        "undeclared_property" => "undeclared_property",
+        "missing_property" => "missing_property",
+        "mistyped_property" => "mistyped_property",
+        _ => "tracking_plan_violation",
     }
 }

@@ -1,11 +1,13 @@
 //! Tenure's HTTP composition root: it builds the axum application from a store and an event
-//! log and serves it. Today it answers liveness and readiness and the Segment-compatible
-//! ingestion API; the REST API and web app are mounted here as they land. It owns no business logic: handlers translate HTTP to calls on
+//! log and serves it. Today it answers liveness and readiness, the Segment-compatible
+//! ingestion API and the data-quality report; the REST API and web app are mounted here as they land. It owns no business logic: handlers translate HTTP to calls on
 //! the store and the engine, and errors to JSON with a stable `code`.
 
+mod api;
 mod error;
 mod health;
 mod ingest;
+mod lake;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,7 +17,8 @@ use tenure_store::Store;
 use tokio::net::TcpListener;
 
 pub use error::ApiError;
-pub use ingest::Ingestion;
+pub use ingest::{Ingestion, Rules};
+pub use lake::LakeService;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -23,6 +26,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// The Segment-compatible ingestion API, when this server ingests.
     pub ingestion: Option<Arc<Ingestion>>,
+    /// The event lake built from the ingestion log, when this server keeps one.
+    pub lake: Option<Arc<LakeService>>,
 }
 
 /// The whole HTTP application.
@@ -30,6 +35,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
         .merge(ingest::routes())
+        .merge(api::routes())
         .fallback(error::not_found)
         .with_state(state)
 }

@@ -56,7 +56,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Serve the HTTP API (health endpoints now; more as they land).
+    /// Serve the HTTP API: the Segment-compatible ingestion API, the data-quality report and
+    /// health; the event lake is kept up to date in the background.
     Serve {
         /// Address to listen on.
         #[arg(long, env = "TENURE_LISTEN", default_value = "127.0.0.1:8080")]
@@ -98,8 +99,41 @@ pub enum Command {
         /// Requests in flight at once.
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
+        /// Send to /v1/import (history: its age is not counted as lateness) instead of
+        /// /v1/batch.
+        #[arg(long)]
+        import: bool,
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// The data-quality report: accepted, rejected and duplicate events per source and
+    /// event, tracking-plan violations, late and future-dated events, clock skew and volume
+    /// anomalies. Works beside a running server.
+    Dq {
+        /// Print the report as JSON (the same document as GET /api/v1/data-quality).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export everything Tenure holds about one user or account as JSON lines: store
+    /// records, events (lake and log), identity links.
+    Export {
+        /// A user id (all ids merged with it are included).
+        #[arg(long, conflicts_with = "account")]
+        user: Option<String>,
+        /// An account's external id.
+        #[arg(long)]
+        account: Option<String>,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Erase everything Tenure holds about one user or account from the store, the event log
+    /// and the lake, and say what was erased. Stop the server first.
+    Forget {
+        #[arg(long, conflicts_with = "account")]
+        user: Option<String>,
+        #[arg(long)]
+        account: Option<String>,
     },
     /// Measure Tenure's speed on this machine.
     Bench {

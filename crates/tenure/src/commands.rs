@@ -3,9 +3,11 @@
 
 mod bench;
 mod demo;
+mod dq;
 mod import;
 mod init;
 mod model;
+mod privacy;
 mod send;
 mod serve;
 mod simulate;
@@ -38,13 +40,21 @@ pub async fn run(cli: Cli) -> Outcome {
         } => import::run(&data_dir, &paths, kind.as_deref(), errors, batch)
             .await
             .map(|_| ()),
+        Command::Dq { json } => dq::run(&data_dir, json, now).await,
+        Command::Export { user, account, out } => {
+            privacy::export(&data_dir, privacy::Subject::from_args(user, account)?, out).await
+        }
+        Command::Forget { user, account } => {
+            privacy::forget(&data_dir, privacy::Subject::from_args(user, account)?).await
+        }
         Command::Bench { command } => bench::run(command, now).await,
         Command::Send {
             url,
             write_key,
             concurrency,
+            import,
             files,
-        } => send::run(&url, &write_key, &files, concurrency).await,
+        } => send::run(&url, &write_key, &files, concurrency, import).await,
         Command::Demo {
             accounts,
             months,

@@ -160,13 +160,14 @@ async fn ingest_server(
 ) -> Outcome<(std::net::SocketAddr, tokio::sync::oneshot::Sender<()>)> {
     use std::sync::Arc;
     let log = tenure_lake::FileLog::open(log_dir)?;
-    let ingestion = tenure_server::Ingestion::new(Arc::new(log), "context.groupId".into(), now)?;
+    let ingestion = tenure_server::Ingestion::new(Arc::new(log), now)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let state = tenure_server::AppState {
         store,
         ingestion: Some(Arc::new(ingestion)),
+        lake: None,
     };
     tokio::spawn(tenure_server::serve(listener, state, async {
         let _ = stopped.await;
@@ -194,6 +195,7 @@ async fn ingest(events: u64, concurrency: usize, now: tenure_domain::Timestamp) 
         concurrency,
         rate: None,
         progress: false,
+        import: false,
     };
     let full = send::send_file(&file, &options).await?;
     let _ = stop.send(());

@@ -1,6 +1,7 @@
 //! `tenure demo`: a fresh data directory with the default success model; a simulated company
 //! of 2,000 accounts over 24 months, imported through `tenure import`'s own code; a summary
-//! read back from the store; then the server.
+//! read back from the store; the simulated product events sent through the real HTTP API
+//! into the durable log and the Parquet lake; then the server.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use tenure_domain::{ChangeKind, Record, RecordKind, SubscriptionStatus, SuccessM
 use tenure_sim::SimConfig;
 use tenure_store::Store;
 
-use crate::commands::{import, init, serve, simulate};
+use crate::commands::{import, init, send, serve, simulate};
 use crate::data_dir::DataDir;
 use crate::failure::{Failure, Outcome};
 
@@ -102,25 +103,98 @@ pub async fn run(
         totals.active_subscriptions
     );
     println!(
-        "  events          {} Segment messages in {} (sent through the ingestion API once it lands)",
-        simulated.events,
-        sim_dir.join("events.jsonl").display()
-    );
-    println!(
         "  changes         {} new, {} expansions, {} contractions, {} churned, {} reactivated",
         totals.new, totals.expansions, totals.contractions, totals.churns, totals.reactivations
+    );
+
+    // The product events go through the real front door: HTTP, the write key, the tracking
+    // plan, de-duplication, the durable log, then the lake.
+    let bind = if no_serve {
+        SocketAddr::from(([127, 0, 0, 1], 0))
+    } else {
+        listen
+    };
+    let running = serve::start(store.clone(), &data_dir, bind).await?;
+    let url = format!("http://{}", running.addr);
+    let events_file = sim_dir.join("events.jsonl");
+    let sent = send::send_file(
+        &events_file,
+        &send::Options {
+            url: &url,
+            write_key: &secrets.write_key,
+            concurrency: 4,
+            rate: None,
+            progress: true,
+            import: true,
+        },
+    )
+    .await?;
+    println!();
+    println!(
+        "Sent {} Segment messages through {url}/v1/import in {:.1} s ({:.0} events/s, acknowledged only once on disk): {} accepted, {} duplicates, {} rejected",
+        sent.lines,
+        sent.seconds,
+        sent.lines as f64 / sent.seconds.max(1e-9),
+        sent.accepted,
+        sent.duplicates,
+        sent.rejected.len()
+    );
+    let started = Instant::now();
+    let lake = running.lake.clone();
+    let lake_dir = data_dir.root.join("lake");
+    let parts_dir = lake_dir.clone();
+    let (compacted, parts, dq, ids) = tokio::task::spawn_blocking(move || {
+        lake.sync()?;
+        let compacted = lake.compact()?;
+        let parts = tenure_lake::list_parts(&parts_dir)?;
+        let (dq, ids) =
+            lake.current(|s| (s.quality.report(&model_plan(), now), s.identities.summary()))?;
+        Ok::<_, tenure_lake::LakeError>((compacted, parts, dq, ids))
+    })
+    .await
+    .context("the lake task failed")?
+    .context("building the event lake")?;
+    let days: std::collections::BTreeSet<_> = parts.iter().map(|p| p.date).collect();
+    println!(
+        "Event lake: {} events in {} Parquet files ({:.1} MB, {} days; {} files before compaction) in {}, ready {:.1} s after the last acknowledgement",
+        dq.totals.accepted,
+        parts.len(),
+        parts.iter().map(|p| p.bytes).sum::<u64>() as f64 / 1e6,
+        days.len(),
+        compacted.files_before,
+        lake_dir.display(),
+        started.elapsed().as_secs_f64(),
+    );
+    let t = &dq.totals;
+    println!(
+        "  data quality    {} accepted, {} flagged by the tracking plan, {} rejected, {} duplicates, {} unknown event names, {} volume anomalies",
+        t.accepted,
+        t.flagged,
+        t.rejected,
+        t.duplicates,
+        dq.unknown_events.len(),
+        dq.anomalies.len()
+    );
+    println!(
+        "  identities      {} users ({} in more than one account), {} accounts with members",
+        ids.users, ids.multi_account_users, ids.accounts
     );
     println!();
     println!("Admin API token  {}", secrets.admin_token);
     println!("Write key        {}", secrets.write_key);
     if no_serve {
-        return Ok(());
+        return running.stop().await;
     }
     println!();
-    serve::serve(store, &data_dir, listen, |addr| {
-        println!("Serving on http://{addr}  (health: /healthz, readiness: /readyz; Ctrl-C stops)")
-    })
-    .await
+    println!(
+        "Serving on {url}  (data quality: {url}/api/v1/data-quality with the admin token; health: /healthz; Ctrl-C stops)"
+    );
+    serve::wait(running).await
+}
+
+/// The tracking plan of the demo's model.
+fn model_plan() -> tenure_ingest::tracking::TrackingPlan {
+    tenure_ingest::tracking::TrackingPlan::of(&SuccessModel::default_model())
 }
 
 const DEMO_SEED: u64 = 42;

@@ -40,6 +40,8 @@ pub struct Options<'a> {
     /// Events per second to send at most (for latency at a given load), or as fast as acked.
     pub rate: Option<f64>,
     pub progress: bool,
+    /// Send to `/v1/import` (history) instead of `/v1/batch`.
+    pub import: bool,
 }
 
 struct Batch {
@@ -158,7 +160,7 @@ fn absorb(report: &mut SendReport, reply: Reply, file: &str) -> Outcome {
     Ok(())
 }
 
-/// Sends every line of `path` to `options.url`'s `/v1/batch`.
+/// Sends every line of `path` to `options.url`'s `/v1/batch` (or `/v1/import`).
 pub async fn send_file(path: &Path, options: &Options<'_>) -> Outcome<SendReport> {
     let name = path.display().to_string();
     let file = std::fs::File::open(path)
@@ -170,7 +172,11 @@ pub async fn send_file(path: &Path, options: &Options<'_>) -> Outcome<SendReport
         indicatif::ProgressBar::hidden()
     };
     let reader = BufReader::with_capacity(1 << 20, bar.wrap_read(file));
-    let url = format!("{}/v1/batch", options.url.trim_end_matches('/'));
+    let url = format!(
+        "{}/v1/{}",
+        options.url.trim_end_matches('/'),
+        if options.import { "import" } else { "batch" }
+    );
     if !url.starts_with("http://") {
         return Err(Failure::rejected(format!(
             "error: `{}` is not an http:// address (tenure send does not speak TLS yet; send through a local proxy)",
@@ -308,6 +314,7 @@ pub async fn run(
     write_key: &str,
     files: &[std::path::PathBuf],
     concurrency: usize,
+    import: bool,
 ) -> Outcome {
     let options = Options {
         url,
@@ -315,6 +322,7 @@ pub async fn run(
         concurrency,
         rate: None,
         progress: true,
+        import,
     };
     let mut any_rejected = false;
     for file in files {

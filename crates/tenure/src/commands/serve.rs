@@ -1,13 +1,15 @@
 //! `tenure serve`: the HTTP server over an initialised data directory — health, readiness and
-//! the Segment-compatible ingestion API writing to the data directory's event log.
+//! the Segment-compatible ingestion API writing to the data directory's event log, the event
+//! lake kept up to date beside it, and the data-quality report.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use tenure_domain::SuccessModel;
-use tenure_lake::FileLog;
-use tenure_server::{AppState, Ingestion};
+use std::time::Duration;
+
+use tenure_lake::{EventLog, FileLog, Lake};
+use tenure_server::{AppState, Ingestion, LakeService};
 use tenure_store::Store;
 
 use crate::data_dir::DataDir;
@@ -23,26 +25,79 @@ pub async fn run(data_dir: &DataDir, listen: SocketAddr) -> Outcome {
     .await
 }
 
-/// The ingestion pipeline over the data directory's event log, linking events to accounts by
-/// the current model's account property.
-async fn ingestion(store: &dyn Store, data_dir: &DataDir) -> Outcome<Arc<Ingestion>> {
-    let account_property = store
-        .current_model()
-        .await
-        .context("reading the current model")?
-        .and_then(|m| serde_json::from_str::<SuccessModel>(&m.model_json).ok())
-        .map_or_else(
-            || "context.groupId".to_owned(),
-            |m| m.identity.account_property,
-        );
+/// A server running in the background.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub lake: Arc<LakeService>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    maintenance: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops accepting requests, drains those in flight, and brings the lake up to date.
+    pub async fn stop(self) -> Outcome {
+        let _ = self.stop.send(());
+        self.task
+            .await
+            .context("the server task failed")?
+            .context("serving HTTP")?;
+        self.maintenance.abort();
+        let lake = self.lake;
+        tokio::task::spawn_blocking(move || lake.sync())
+            .await
+            .context("the lake task failed")?
+            .context("bringing the event lake up to date")?;
+        Ok(())
+    }
+}
+
+/// Opens the data directory's event log (taking its lock) and lake, and serves on `listen` in
+/// the background.
+pub async fn start(
+    store: Arc<dyn Store>,
+    data_dir: &DataDir,
+    listen: SocketAddr,
+) -> Outcome<Running> {
     let log_dir = data_dir.root.join("log");
-    let log = FileLog::open(&log_dir)
-        .with_context(|| format!("opening the event log in {}", log_dir.display()))?;
+    let log: Arc<dyn EventLog> = Arc::new(
+        FileLog::open(&log_dir)
+            .with_context(|| format!("opening the event log in {}", log_dir.display()))?,
+    );
     let now = chrono::Utc::now().fixed_offset();
     let ingestion =
-        Ingestion::new(Arc::new(log), account_property, now).context("reading the event log")?;
-    Ok(Arc::new(ingestion))
+        Arc::new(Ingestion::new(Arc::clone(&log), now).context("reading the event log")?);
+    let lake_dir = data_dir.root.join("lake");
+    let lake = Lake::open(&lake_dir)
+        .with_context(|| format!("opening the event lake in {}", lake_dir.display()))?;
+    let lake = Arc::new(LakeService::new(lake, log));
+    let maintenance = tokio::spawn(Arc::clone(&lake).maintain(LAKE_SYNC_EVERY, LAKE_COMPACT_EVERY));
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    tracing::info!(%addr, "serving");
+    let state = AppState {
+        store,
+        ingestion: Some(ingestion),
+        lake: Some(Arc::clone(&lake)),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(tenure_server::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+    Ok(Running {
+        addr,
+        lake,
+        stop,
+        task,
+        maintenance,
+    })
 }
+
+/// How often the lake takes in what the log holds, and how often it merges small files.
+const LAKE_SYNC_EVERY: Duration = Duration::from_secs(2);
+const LAKE_COMPACT_EVERY: Duration = Duration::from_secs(60);
 
 /// Binds `listen`, reports the bound address, and serves until Ctrl-C or SIGTERM.
 pub async fn serve(
@@ -51,21 +106,16 @@ pub async fn serve(
     listen: SocketAddr,
     on_ready: impl FnOnce(SocketAddr),
 ) -> Outcome {
-    let ingestion = ingestion(store.as_ref(), data_dir).await?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("listening on {listen}"))?;
-    let addr = listener.local_addr().context("reading the bound address")?;
-    on_ready(addr);
-    tracing::info!(%addr, "serving");
-    let state = AppState {
-        store,
-        ingestion: Some(ingestion),
-    };
-    tenure_server::serve(listener, state, shutdown_signal())
-        .await
-        .context("serving HTTP")?;
-    Ok(())
+    let running = start(store, data_dir, listen).await?;
+    on_ready(running.addr);
+    wait(running).await
+}
+
+/// Serves until Ctrl-C or SIGTERM, then stops cleanly.
+pub async fn wait(running: Running) -> Outcome {
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.stop().await
 }
 
 async fn shutdown_signal() {
