@@ -33,6 +33,7 @@ async fn health_readiness_and_errors_over_http() {
     let server = tokio::spawn(tenure_server::serve(
         listener,
         AppState {
+            lake: None,
             store: store.clone(),
             ingestion: None,
         },

@@ -7,14 +7,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use base64::Engine as _;
-use tenure_lake::{EventLog, FileLog};
-use tenure_server::{AppState, Ingestion};
+use tenure_lake::{EventLog, FileLog, Lake};
+use tenure_server::{AppState, Ingestion, LakeService};
 use tenure_store::{secret, Credential, CredentialKind, Store, StoreLocation};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 struct Server {
     addr: SocketAddr,
+    store: Arc<dyn Store>,
     write_key: String,
     admin_token: String,
     log: Arc<FileLog>,
@@ -46,24 +47,22 @@ async fn start(
     admin_token: String,
 ) -> Server {
     let log = Arc::new(FileLog::open(&dir.path().join("log")).unwrap());
-    let ingestion = Ingestion::new(
-        log.clone(),
-        "context.groupId".into(),
-        chrono::Utc::now().fixed_offset(),
-    )
-    .unwrap();
+    let ingestion = Ingestion::new(log.clone(), chrono::Utc::now().fixed_offset()).unwrap();
+    let lake = Lake::open(&dir.path().join("lake")).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let state = AppState {
-        store,
+        store: store.clone(),
         ingestion: Some(Arc::new(ingestion)),
+        lake: Some(Arc::new(LakeService::new(lake, log.clone()))),
     };
     tokio::spawn(tenure_server::serve(listener, state, async {
         let _ = stopped.await;
     }));
     Server {
         addr,
+        store,
         write_key,
         admin_token,
         log,
@@ -95,8 +94,18 @@ async fn post(
     headers: &[(&str, String)],
     body: &[u8],
 ) -> (u16, serde_json::Value) {
+    request(addr, "POST", path, headers, body).await
+}
+
+async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> (u16, serde_json::Value) {
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    let mut request = format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n", body.len());
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n", body.len());
     for (k, v) in headers {
         request.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -122,11 +131,20 @@ fn fixture(name: &str) -> Vec<u8> {
     .unwrap()
 }
 
-fn logged(log: &FileLog) -> Vec<serde_json::Value> {
+/// Every log record.
+fn records(log: &FileLog) -> Vec<serde_json::Value> {
     log.read(0, usize::MAX)
         .unwrap()
         .iter()
         .map(|(_, b)| serde_json::from_slice(b).unwrap())
+        .collect()
+}
+
+/// The log records that hold an accepted message.
+fn logged(log: &FileLog) -> Vec<serde_json::Value> {
+    records(log)
+        .into_iter()
+        .filter(|r| r.get("message").is_some())
         .collect()
 }
 
@@ -293,17 +311,13 @@ async fn serve_log(
     tokio::task::JoinHandle<std::io::Result<()>>,
 ) {
     let log = Arc::new(FileLog::open(log_dir).unwrap());
-    let ingestion = Ingestion::new(
-        log,
-        "context.groupId".into(),
-        chrono::Utc::now().fixed_offset(),
-    )
-    .unwrap();
+    let ingestion = Ingestion::new(log, chrono::Utc::now().fixed_offset()).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let state = AppState {
         store,
         ingestion: Some(Arc::new(ingestion)),
+        lake: None,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(tenure_server::serve(listener, state, async {
@@ -339,5 +353,155 @@ async fn duplicates_are_recognised_after_a_restart() {
         ),
         (200, Some(0), Some(1))
     );
-    assert_eq!(FileLog::open(&log_dir).unwrap().end(), 1);
+    // The log holds the message once, and a note of the duplicate.
+    let kinds: Vec<bool> = tenure_lake::read_log_dir(&log_dir, 0, 100)
+        .unwrap()
+        .iter()
+        .map(|(_, b)| {
+            serde_json::from_slice::<serde_json::Value>(b).unwrap()["duplicate"].is_object()
+        })
+        .collect();
+    assert_eq!(kinds, [false, true]);
+}
+
+/// Makes `source` the current model.
+async fn apply(store: &dyn Store, source: &str) {
+    let model = tenure_domain::SuccessModel::parse("tenure.toml", source).unwrap();
+    store
+        .apply_model(
+            &model.version(),
+            source,
+            &serde_json::to_string(&model).unwrap(),
+            chrono::Utc::now().fixed_offset(),
+            None,
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_tracking_plan_rejects_by_index_and_the_data_quality_report_counts_everything() {
+    let s = fresh().await;
+    let reject =
+        tenure_domain::model::DEFAULT_MODEL_TOML.replace("mode = \"flag\"", "mode = \"reject\"");
+    assert_ne!(reject, tenure_domain::model::DEFAULT_MODEL_TOML);
+    apply(s.store.as_ref(), &reject).await;
+    let batch = serde_json::json!({"batch": [
+        {"type": "track", "messageId": "m0", "userId": "u1", "event": "report_created",
+         "properties": {"report_id": "r1", "widgets": 3}, "context": {"groupId": "a1"}},
+        {"type": "track", "messageId": "m1", "userId": "u1", "event": "bogus"},
+        {"type": "track", "messageId": "m2", "userId": "u1", "event": "report_created",
+         "properties": {"widgets": "three"}},
+        {"type": "track", "messageId": "m0", "userId": "u1", "event": "report_created",
+         "properties": {"report_id": "r1"}},
+        {"type": "identify", "messageId": "m4", "userId": "u1", "anonymousId": "anon-1",
+         "traits": {"email": "u1@example.com"}},
+    ]});
+    let auth = [("Authorization", basic(&s.write_key))];
+    let (status, reply) = post(s.addr, "/v1/batch", &auth, batch.to_string().as_bytes()).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(
+        (reply["accepted"].as_u64(), reply["duplicates"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let rejected: Vec<(u64, &str)> = reply["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["index"].as_u64().unwrap(), r["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        rejected,
+        [(1, "unknown_event"), (2, "tracking_plan_violation")]
+    );
+    let message = reply["rejected"][1]["message"].as_str().unwrap();
+    assert!(
+        message.contains("`report_created`.`widgets` must be an integer, found a string"),
+        "{message}"
+    );
+    assert!(
+        message.contains("requires property `report_id`"),
+        "{message}"
+    );
+
+    // The report needs an API or admin token.
+    let (status, reply) = request(s.addr, "GET", "/api/v1/data-quality", &[], b"").await;
+    assert_eq!(
+        (status, reply["error"]["code"].as_str()),
+        (401, Some("missing_token"))
+    );
+    let wk = [("Authorization", format!("Bearer {}", s.write_key))];
+    let (status, reply) = request(s.addr, "GET", "/api/v1/data-quality", &wk, b"").await;
+    assert_eq!(
+        (status, reply["error"]["code"].as_str()),
+        (401, Some("not_an_api_token"))
+    );
+    let admin = [("Authorization", format!("Bearer {}", s.admin_token))];
+    let (status, dq) = request(s.addr, "GET", "/api/v1/data-quality", &admin, b"").await;
+    assert_eq!(status, 200, "{dq}");
+    assert_eq!(dq["mode"], "reject");
+    assert_eq!(dq["as_of_offset"], 5);
+    let t = &dq["totals"];
+    assert_eq!(
+        (
+            t["accepted"].as_u64(),
+            t["rejected"].as_u64(),
+            t["duplicates"].as_u64()
+        ),
+        (Some(2), Some(2), Some(1))
+    );
+    assert_eq!(
+        dq["unknown_events"],
+        serde_json::json!([{"event": "bogus", "count": 1}])
+    );
+    let created = dq["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "report_created")
+        .unwrap();
+    assert_eq!(
+        (created["accepted"].as_u64(), created["rejected"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(
+        dq["sources"][0]["rejected_by_code"],
+        serde_json::json!({"tracking_plan_violation": 1, "unknown_event": 1})
+    );
+    // Identify tied the anonymous id to the user; the track tied the user to account a1.
+    assert_eq!(dq["identities"]["users"], 1);
+    assert_eq!(dq["identities"]["merged"], 1);
+    assert_eq!(dq["identities"]["accounts"], 1);
+}
+
+#[tokio::test]
+async fn import_keeps_historical_timestamps_while_batch_corrects_clock_skew() {
+    let s = fresh().await;
+    let auth = [("Authorization", basic(&s.write_key))];
+    let body = |id: &str| {
+        serde_json::json!({"batch": [{"type": "track", "messageId": id, "userId": "u1",
+            "event": "x", "timestamp": "2024-05-01T10:00:00Z", "sentAt": "2024-05-01T10:00:01Z"}]})
+        .to_string()
+    };
+    assert_eq!(
+        post(s.addr, "/v1/import", &auth, body("h").as_bytes())
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        post(s.addr, "/v1/batch", &auth, body("b").as_bytes())
+            .await
+            .0,
+        200
+    );
+    let logged = logged(&s.log);
+    assert_eq!(logged[0]["import"], true);
+    assert_eq!(logged[0]["message"]["timestamp"], "2024-05-01T10:00:00Z");
+    let corrected = logged[1]["message"]["timestamp"].as_str().unwrap();
+    assert!(
+        !corrected.starts_with("2024"),
+        "batch timestamps are corrected: {corrected}"
+    );
+    assert!(logged[1].get("import").is_none());
 }
