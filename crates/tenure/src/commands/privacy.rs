@@ -166,7 +166,12 @@ pub async fn export(data_dir: &DataDir, subject: Subject, out: Option<PathBuf>) 
     line(json!({ "source": "identity", "identity": identity }))?;
     let records = store_records(store.as_ref(), &matcher).await?;
     for r in &records {
-        line(json!({ "source": "store", "kind": r.kind().name(), "record": r }))?;
+        // `{"source": "store", "kind": …, "record": {…}}`
+        let mut v = serde_json::to_value(r).context("encoding a record")?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("source".into(), json!("store"));
+        }
+        line(v)?;
     }
     let batches = tenure_lake::scan_dir(&data_dir.root.join("lake"), &|b| matcher.rows(b))
         .context("reading the event lake")?;
