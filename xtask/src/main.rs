@@ -4,6 +4,7 @@
 use std::process::{Command, ExitCode};
 
 const POSTGRES_URL_VAR: &str = "TENURE_TEST_POSTGRES_URL";
+const SDK_PYTHON_VAR: &str = "TENURE_TEST_PYTHON";
 
 fn redact(url: &str) -> String {
     match url.split_once("://").and_then(|(scheme, rest)| {
@@ -43,6 +44,18 @@ fn test(extra: &[String]) -> ExitCode {
             println!("  PostgreSQL server and set {POSTGRES_URL_VAR}=postgres://USER:PASSWORD@HOST:PORT/postgres");
             println!(
                 "  (a role that may create databases); `bash .ci/run` does this for you on Debian."
+            );
+        }
+    }
+    match std::env::var(SDK_PYTHON_VAR) {
+        Ok(python) if !python.is_empty() => {
+            println!("Segment SDK suite: run with {python} (segment-analytics-python, DuckDB, pyarrow, pandas)");
+        }
+        _ => {
+            println!("Segment SDK suite: NOT RUN — no {SDK_PYTHON_VAR} is set.");
+            println!("  It sends with Segment's own Python SDK and reads the lake with DuckDB, pyarrow and");
+            println!(
+                "  pandas. `bash .ci/run` installs them in a virtual environment and runs it."
             );
         }
     }
