@@ -21,6 +21,159 @@ pub fn format_timestamp(t: &Timestamp) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
+/// Fast RFC 3339 reading and writing for hot paths (the event log holds four instants per
+/// event): `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` is read by hand, anything else falls back
+/// to chrono's parser; writing keeps the offset and the precision the instant needs.
+pub mod rfc3339 {
+    use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Timelike};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Timestamp;
+
+    fn digits(b: &[u8]) -> Option<u32> {
+        let mut n = 0u32;
+        for &c in b {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            n = n * 10 + u32::from(c - b'0');
+        }
+        Some(n)
+    }
+
+    fn fast(s: &str) -> Option<Timestamp> {
+        let b = s.as_bytes();
+        if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') {
+            return None;
+        }
+        if b[13] != b':' || b[16] != b':' {
+            return None;
+        }
+        let date = NaiveDate::from_ymd_opt(
+            digits(&b[0..4])? as i32,
+            digits(&b[5..7])?,
+            digits(&b[8..10])?,
+        )?;
+        let (h, m, sec) = (
+            digits(&b[11..13])?,
+            digits(&b[14..16])?,
+            digits(&b[17..19])?,
+        );
+        let mut i = 19;
+        let mut nanos = 0u32;
+        if b[i] == b'.' {
+            let start = i + 1;
+            let mut end = start;
+            while end < b.len() && b[end].is_ascii_digit() {
+                end += 1;
+            }
+            let n = end - start;
+            if n == 0 || n > 9 {
+                return None;
+            }
+            nanos = digits(&b[start..end])? * 10u32.pow(9 - n as u32);
+            i = end;
+        }
+        let rest = &b[i..];
+        let offset = match rest {
+            [b'Z' | b'z'] => 0,
+            [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+                let (hh, mm) = (digits(&rest[1..3])?, digits(&rest[4..6])?);
+                if hh > 23 || mm > 59 {
+                    return None;
+                }
+                let secs = (hh * 3600 + mm * 60) as i32;
+                if *sign == b'-' {
+                    -secs
+                } else {
+                    secs
+                }
+            }
+            _ => return None,
+        };
+        if sec > 59 {
+            return None;
+        }
+        let naive = date.and_hms_nano_opt(h, m, sec, nanos)?;
+        let tz = FixedOffset::east_opt(offset)?;
+        tz.from_local_datetime(&naive).single()
+    }
+
+    /// Parses an RFC 3339 instant.
+    pub fn parse(s: &str) -> Result<Timestamp, chrono::ParseError> {
+        match fast(s) {
+            Some(t) => Ok(t),
+            None => DateTime::parse_from_rfc3339(s),
+        }
+    }
+
+    /// Writes `t` as RFC 3339: its own offset (`Z` for UTC), and 0, 3, 6 or 9 fraction digits.
+    pub fn format(t: &Timestamp) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::with_capacity(32);
+        let d = t.naive_local();
+        let _ = write!(
+            out,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            chrono::Datelike::year(&d),
+            chrono::Datelike::month(&d),
+            chrono::Datelike::day(&d),
+            d.hour(),
+            d.minute(),
+            d.second()
+        );
+        let nanos = d.nanosecond() % 1_000_000_000;
+        if nanos != 0 {
+            if nanos.is_multiple_of(1_000_000) {
+                let _ = write!(out, ".{:03}", nanos / 1_000_000);
+            } else if nanos.is_multiple_of(1_000) {
+                let _ = write!(out, ".{:06}", nanos / 1_000);
+            } else {
+                let _ = write!(out, ".{nanos:09}");
+            }
+        }
+        let offset = t.offset().local_minus_utc();
+        if offset == 0 {
+            out.push('Z');
+        } else {
+            let sign = if offset < 0 { '-' } else { '+' };
+            let o = offset.unsigned_abs();
+            let _ = write!(out, "{sign}{:02}:{:02}", o / 3600, (o % 3600) / 60);
+        }
+        out
+    }
+
+    pub fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(t))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        parse(&s).map_err(serde::de::Error::custom)
+    }
+
+    /// The same for `Option<Timestamp>`.
+    pub mod option {
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        use super::Timestamp;
+
+        pub fn serialize<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+            match t {
+                Some(t) => s.serialize_str(&super::format(t)),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+            match <Option<std::borrow::Cow<'de, str>>>::deserialize(d)? {
+                Some(s) => super::parse(&s).map(Some).map_err(serde::de::Error::custom),
+                None => Ok(None),
+            }
+        }
+    }
+}
+
 /// Parses a calendar date written as YYYY-MM-DD.
 pub fn parse_date(s: &str) -> Result<NaiveDate, DomainError> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|e| DomainError::InvalidDate {
@@ -32,6 +185,43 @@ pub fn parse_date(s: &str) -> Result<NaiveDate, DomainError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fast_rfc3339_path_agrees_with_chrono() {
+        for text in [
+            "2026-03-01T09:30:00Z",
+            "2026-03-01T09:30:00.250+05:30",
+            "2024-02-29T23:59:59.123456-08:00",
+            "2026-12-31T00:00:00.000000001Z",
+            "2026-03-01T09:30:00.1+00:00",
+            "2026-03-01t09:30:00z",
+        ] {
+            let expected = DateTime::parse_from_rfc3339(text).unwrap();
+            let t = rfc3339::parse(text).unwrap();
+            assert_eq!(t, expected, "{text}");
+            assert_eq!(t.offset(), expected.offset(), "{text}");
+            let written = rfc3339::format(&t);
+            assert_eq!(
+                DateTime::parse_from_rfc3339(&written).unwrap(),
+                t,
+                "{written}"
+            );
+            assert_eq!(rfc3339::parse(&written).unwrap().offset(), t.offset());
+        }
+        assert_eq!(
+            rfc3339::format(&rfc3339::parse("2026-03-01T09:30:00.250+05:30").unwrap()),
+            "2026-03-01T09:30:00.250+05:30"
+        );
+        for bad in [
+            "2026-02-30T00:00:00Z",
+            "2026-03-01T25:00:00Z",
+            "2026-03-01T09:30:00",
+            "x",
+            "2026-03-01T09:30:00.Z",
+        ] {
+            assert!(rfc3339::parse(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn offsets_survive_a_round_trip() {

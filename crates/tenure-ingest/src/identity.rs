@@ -80,16 +80,25 @@ impl Identities {
     }
 
     fn member(&mut self, id: &str, account: &str, at: Timestamp) {
-        let m = self
-            .memberships
-            .entry(id.to_owned())
-            .or_default()
-            .entry(account.to_owned())
-            .or_insert(Membership {
-                first_seen: at,
-                last_seen: at,
-                messages: 0,
-            });
+        if !self.memberships.contains_key(id) {
+            self.memberships.insert(id.to_owned(), BTreeMap::new());
+        }
+        let Some(accounts) = self.memberships.get_mut(id) else {
+            return;
+        };
+        if !accounts.contains_key(account) {
+            accounts.insert(
+                account.to_owned(),
+                Membership {
+                    first_seen: at,
+                    last_seen: at,
+                    messages: 0,
+                },
+            );
+        }
+        let Some(m) = accounts.get_mut(account) else {
+            return;
+        };
         m.first_seen = m.first_seen.min(at);
         m.last_seen = m.last_seen.max(at);
         m.messages += 1;
@@ -99,7 +108,9 @@ impl Identities {
     pub fn add(&mut self, record: &LogRecord) {
         let Some(m) = &record.message else { return };
         if let Some(user) = &m.user_id {
-            self.identified.insert(user.clone());
+            if !self.identified.contains(user) {
+                self.identified.insert(user.clone());
+            }
         }
         match (&m.user_id, &m.anonymous_id) {
             (Some(user), Some(anon)) if user != anon => {
@@ -127,7 +138,7 @@ impl Identities {
         }
         let who = m.user_id.as_ref().or(m.anonymous_id.as_ref());
         if let (Some(who), Some(account)) = (who, &m.account_id) {
-            self.member(&who.clone(), &account.clone(), m.timestamp);
+            self.member(who, account, m.timestamp);
         }
     }
 

@@ -56,6 +56,7 @@ pub struct RejectedMessage {
     /// The event name, when the message was a `track` call that named one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<String>,
+    #[serde(with = "tenure_domain::time::rfc3339")]
     pub received_at: Timestamp,
 }
 
@@ -63,6 +64,7 @@ pub struct RejectedMessage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Duplicate {
     pub message_id: String,
+    #[serde(with = "tenure_domain::time::rfc3339")]
     pub received_at: Timestamp,
 }
 

@@ -94,7 +94,13 @@ impl Quality {
         if record.forgotten {
             return;
         }
-        let source = self.sources.entry(record.write_key.clone()).or_default();
+        if !self.sources.contains_key(&record.write_key) {
+            self.sources
+                .insert(record.write_key.clone(), SourceStats::default());
+        }
+        let Some(source) = self.sources.get_mut(&record.write_key) else {
+            return;
+        };
         if let Some(r) = &record.rejected {
             *source.rejected.entry(r.code.clone()).or_default() += 1;
             seen(
@@ -146,10 +152,16 @@ impl Quality {
         if !record.violations.is_empty() {
             source.flagged += 1;
         }
-        let stats = self
-            .events
-            .entry(event_key(m.kind, m.event.as_deref()))
-            .or_default();
+        let key: std::borrow::Cow<'_, str> = match m.kind {
+            MessageType::Track => m.event.as_deref().unwrap_or_default().into(),
+            other => event_key(other, None).into(),
+        };
+        if !self.events.contains_key(key.as_ref()) {
+            self.events.insert(key.to_string(), EventStats::default());
+        }
+        let Some(stats) = self.events.get_mut(key.as_ref()) else {
+            return;
+        };
         stats.accepted += 1;
         seen(&mut stats.first_seen, &mut stats.last_seen, m.timestamp);
         if !record.violations.is_empty() {

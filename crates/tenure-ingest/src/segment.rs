@@ -5,7 +5,7 @@
 //! batch are always kept. Pure: the caller supplies the body, the arrival time and the
 //! configured account property; nothing here reads a clock or writes anywhere.
 
-use chrono::{DateTime, NaiveDateTime};
+use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -124,10 +124,14 @@ pub struct Message {
     pub integrations: Map<String, Value>,
     /// When it happened: `received_at − (sent_at − original_timestamp)` when the sender said
     /// both, else the sender's timestamp, else the arrival time.
+    #[serde(with = "tenure_domain::time::rfc3339")]
     pub timestamp: Timestamp,
     /// The sender's `timestamp`, as sent.
+    #[serde(with = "tenure_domain::time::rfc3339::option")]
     pub original_timestamp: Option<Timestamp>,
+    #[serde(with = "tenure_domain::time::rfc3339::option")]
     pub sent_at: Option<Timestamp>,
+    #[serde(with = "tenure_domain::time::rfc3339")]
     pub received_at: Timestamp,
     /// The account the message belongs to: `groupId` for `group` calls, else the configured
     /// account property (such as `context.groupId`).
@@ -362,7 +366,7 @@ fn instant(field: &str, value: &Value) -> Result<Option<Timestamp>, Invalid> {
             ))
         }
     };
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+    if let Ok(t) = tenure_domain::time::rfc3339::parse(s) {
         return Ok(Some(t));
     }
     for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {

@@ -104,19 +104,16 @@ impl TrackingPlan {
                 continue;
             }
             match spec.properties.get(property) {
-                Some(expected) => {
-                    if !has_type(value, *expected) {
-                        out.push(Violation {
-                            code: "mistyped_property".to_owned(),
-                            property: Some(property.clone()),
-                            message: format!(
-                                "`{name}`.`{property}` must be {}, found {}",
-                                type_name(*expected),
-                                found(value)
-                            ),
-                        });
-                    }
-                }
+                Some(expected) if !has_type(value, *expected) => out.push(Violation {
+                    code: "mistyped_property".to_owned(),
+                    property: Some(property.clone()),
+                    message: format!(
+                        "`{name}`.`{property}` must be {}, found {}",
+                        type_name(*expected),
+                        found(value)
+                    ),
+                }),
+                Some(_) => {}
                 None if strict && self.account_property.as_deref() != Some(property.as_str()) => {
                     out.push(Violation {
                         code: "undeclared_property".to_owned(),

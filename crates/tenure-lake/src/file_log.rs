@@ -242,15 +242,15 @@ impl FileLog {
     }
 }
 
+/// Given a record's offset and payload, its new payload, or `None` to keep it.
+pub type Replacer<'a> = dyn Fn(Offset, &[u8]) -> Option<Vec<u8>> + 'a;
+
 impl FileLog {
     /// Replaces the payload of every record for which `replace` returns a new one, keeping
     /// its offset: how `forget` erases personal data from the log. Each segment holding such
     /// a record is rewritten whole under a temporary name, flushed and renamed over the old
     /// one, so a crash leaves either version, never a mix. Returns how many were replaced.
-    pub fn rewrite(
-        &self,
-        replace: &dyn Fn(Offset, &[u8]) -> Option<Vec<u8>>,
-    ) -> Result<u64, LogError> {
+    pub fn rewrite(&self, replace: &Replacer<'_>) -> Result<u64, LogError> {
         let mut state = self.lock();
         while state.flushing {
             state = self.flushed.wait(state).unwrap_or_else(|p| p.into_inner());

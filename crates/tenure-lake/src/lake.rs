@@ -24,10 +24,12 @@ use tenure_ingest::quality::Quality;
 use crate::table::{self, Rows};
 use crate::{LakeError, LogError, Offset};
 
-/// Log records read at a time while materialising.
+/// Log records read (and parsed, on every core) at a time while materialising.
 const READ_CHUNK: usize = 100_000;
-/// Rows held in memory before they are written out (bounds a sync's memory).
-const MAX_BUFFERED_ROWS: usize = 500_000;
+/// Rows held in memory before they are written out (bounds a sync's memory: about 400 bytes a
+/// row). Events that arrive in time order fill few days; a backfill spread over many days
+/// writes one small file per day per flush, which compaction then merges.
+const MAX_BUFFERED_ROWS: usize = 1_000_000;
 /// Parts smaller than this are merged by compaction.
 pub const SMALL_PART_BYTES: u64 = 32 << 20;
 
@@ -108,6 +110,38 @@ fn parse_part(name: &str) -> Option<(Offset, Offset)> {
     let rest = name.strip_prefix("part-")?.strip_suffix(".parquet")?;
     let (a, b) = rest.split_once('-')?;
     Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+/// Parses log records on every core: parsing is most of a sync's work.
+fn parse_all(chunk: &[(Offset, Vec<u8>)]) -> Vec<Result<LogRecord, serde_json::Error>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if threads < 2 || chunk.len() < 10_000 {
+        return chunk.iter().map(|(_, b)| LogRecord::parse(b)).collect();
+    }
+    let per = chunk.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let parts: Vec<_> = chunk
+            .chunks(per)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|(_, b)| LogRecord::parse(b))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(chunk.len());
+        for part in parts {
+            match part.join() {
+                Ok(parsed) => out.extend(parsed),
+                // Parsing does not panic on any input; if it ever did, say so loudly.
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        out
+    })
 }
 
 /// Reads the saved state of the lake in `dir` (empty when there is none yet).
@@ -274,9 +308,9 @@ impl Lake {
             let chunk = read(next, READ_CHUNK)?;
             let Some((last, _)) = chunk.last() else { break };
             let last = *last;
-            for (offset, bytes) in &chunk {
+            for ((offset, _), parsed) in chunk.iter().zip(parse_all(&chunk)) {
                 stats.records += 1;
-                let record = match LogRecord::parse(bytes) {
+                let record = match parsed {
                     Ok(r) => r,
                     Err(e) => {
                         tracing::warn!(offset, error = %e, "unreadable log record skipped");

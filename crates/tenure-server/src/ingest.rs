@@ -42,38 +42,56 @@ const MAX_IN_FLIGHT: usize = 256;
 /// Raw (possibly compressed) bodies larger than this are refused before being read in full.
 const MAX_RAW_BODY: usize = 2 * MAX_BATCH_BYTES;
 
-/// Remembers the `messageId`s of the last 24 hours, per write key.
+/// Remembers the `messageId`s of the last 24 hours, per write key — at most `DEDUP_CAPACITY`
+/// of them, the oldest forgotten first, so memory stays bounded under any load. Each is kept
+/// as a 128-bit hash of (write key id, messageId): 16 bytes instead of two strings, with a
+/// chance of a false "duplicate" below 10⁻²⁰ at full capacity.
 #[derive(Default)]
 struct Dedup {
-    seen: HashMap<(String, String), i64>,
-    order: VecDeque<(i64, (String, String))>,
+    seen: HashMap<u128, i64>,
+    order: VecDeque<(i64, u128)>,
+}
+
+/// The most `messageId`s remembered (about 60 bytes each: 600 MB at most).
+const DEDUP_CAPACITY: usize = 10_000_000;
+
+fn dedup_key(write_key: &str, message_id: &str) -> u128 {
+    use std::hash::{Hash, Hasher};
+    // Two SipHash-1-3 digests with fixed, different keys: stable across restarts.
+    let half = |salt: u64| {
+        let mut h = std::hash::DefaultHasher::new();
+        salt.hash(&mut h);
+        write_key.hash(&mut h);
+        message_id.hash(&mut h);
+        h.finish()
+    };
+    (u128::from(half(0x7465_6e75_7265_0001)) << 64) | u128::from(half(0x7465_6e75_7265_0002))
 }
 
 impl Dedup {
     fn expire(&mut self, now: i64) {
-        while let Some((at, _)) = self.order.front() {
-            if *at + DEDUP_WINDOW_SECS > now {
+        while let Some((at, key)) = self.order.front().copied() {
+            if at + DEDUP_WINDOW_SECS > now && self.order.len() <= DEDUP_CAPACITY {
                 break;
             }
-            if let Some((at, key)) = self.order.pop_front() {
-                if self.seen.get(&key) == Some(&at) {
-                    self.seen.remove(&key);
-                }
+            self.order.pop_front();
+            if self.seen.get(&key) == Some(&at) {
+                self.seen.remove(&key);
             }
         }
     }
 
     /// Records `key` unless it was seen; returns whether it is new.
-    fn insert(&mut self, key: (String, String), at: i64) -> bool {
+    fn insert(&mut self, key: u128, at: i64) -> bool {
         if self.seen.contains_key(&key) {
             return false;
         }
-        self.seen.insert(key.clone(), at);
+        self.seen.insert(key, at);
         self.order.push_back((at, key));
         true
     }
 
-    fn remove(&mut self, key: &(String, String)) {
+    fn remove(&mut self, key: &u128) {
         self.seen.remove(key);
     }
 }
@@ -132,6 +150,7 @@ struct SeenRecord<'a> {
 #[derive(serde::Deserialize)]
 struct SeenMessage {
     message_id: Option<String>,
+    #[serde(with = "tenure_domain::time::rfc3339")]
     received_at: Timestamp,
 }
 
@@ -157,10 +176,11 @@ impl Ingestion {
                 {
                     let at = received_at.timestamp();
                     if at > horizon {
-                        dedup.insert((seen.write_key.to_owned(), id), at);
+                        dedup.insert(dedup_key(seen.write_key, &id), at);
                     }
                 }
             }
+            dedup.expire(now.timestamp());
         }
         Ok(Ingestion {
             log,
@@ -467,9 +487,9 @@ async fn ingest(
                 }
             };
             let id = m.message_id.get_or_insert_with(new_message_id).clone();
-            let dedup_key = (key_id.clone(), id.clone());
-            if dedup.insert(dedup_key.clone(), now) {
-                reserved.push(dedup_key);
+            let hashed = dedup_key(&key_id, &id);
+            if dedup.insert(hashed, now) {
+                reserved.push(hashed);
                 accepted += 1;
                 records.push(LogRecord::message(key_id.clone(), import, m, violations));
             } else {

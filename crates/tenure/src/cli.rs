@@ -220,6 +220,14 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         seconds: u64,
     },
+    /// Materialising an event log into the Parquet lake: events per second for the sync and
+    /// the compaction, and peak memory. Reads LOG (e.g. tenure-demo/log) without changing it;
+    /// writes a fresh lake in a temporary folder.
+    Lake {
+        /// An event log folder.
+        #[arg(value_name = "LOG")]
+        log_dir: PathBuf,
+    },
     /// Simulator throughput (events per second on one core) and peak memory, writing nowhere.
     Simulate {
         #[arg(long, default_value_t = 2000)]

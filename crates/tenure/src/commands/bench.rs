@@ -57,6 +57,7 @@ pub async fn run(command: BenchCommand, now: tenure_domain::Timestamp) -> Outcom
             record_bytes,
             seconds,
         } => log(&dir, writers, batch, record_bytes, seconds),
+        BenchCommand::Lake { log_dir } => lake(&log_dir),
         BenchCommand::Simulate {
             accounts,
             months,
@@ -237,5 +238,46 @@ async fn ingest(events: u64, concurrency: usize, now: tenure_domain::Timestamp) 
         );
     }
     let _ = std::fs::remove_dir_all(&root);
+    Ok(())
+}
+
+fn lake(log_dir: &std::path::Path) -> Outcome {
+    if !log_dir.is_dir() {
+        return Err(crate::failure::Failure::rejected(format!(
+            "error: {} is not an event log folder (try tenure-demo/log)",
+            log_dir.display()
+        )));
+    }
+    let dir = std::env::temp_dir().join(format!("tenure-bench-lake-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut lake = tenure_lake::Lake::open(&dir)?;
+    let started = Instant::now();
+    let synced = lake.sync(&|from, limit| tenure_lake::read_log_dir(log_dir, from, limit))?;
+    let sync_secs = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let compacted = lake.compact()?;
+    let compact_secs = started.elapsed().as_secs_f64();
+    let bytes: u64 = lake.parts()?.iter().map(|p| p.bytes).sum();
+    println!(
+        "lake: {} log records, {} events",
+        synced.records, synced.events
+    );
+    println!(
+        "  sync      {sync_secs:.1} s ({:.0} events/s) into {} files",
+        synced.events as f64 / sync_secs.max(1e-9),
+        synced.files
+    );
+    println!(
+        "  compact   {compact_secs:.1} s: {} files → {} ({:.1} MB)",
+        compacted.files_before,
+        compacted.files_after,
+        bytes as f64 / 1e6
+    );
+    if let Some(mib) = peak_rss_mib() {
+        println!("  peak RSS  {mib:.0} MiB");
+    }
+    drop(lake);
+    std::fs::remove_dir_all(&dir)
+        .map_err(|e| anyhow::anyhow!("removing {}: {e}", dir.display()))?;
     Ok(())
 }

@@ -191,7 +191,6 @@ pub async fn export(data_dir: &DataDir, subject: Subject, out: Option<PathBuf>) 
             log_events += 1;
         }
     }
-    drop(line);
     sink.flush().context("writing the export")?;
     eprintln!(
         "exported {} store records, {} events from the lake and {} not yet in it, and {} linked ids{}",
