@@ -46,10 +46,20 @@ const MAX_RAW_BODY: usize = 2 * MAX_BATCH_BYTES;
 /// of them, the oldest forgotten first, so memory stays bounded under any load. Each is kept
 /// as a 128-bit hash of (write key id, messageId): 16 bytes instead of two strings, with a
 /// chance of a false "duplicate" below 10⁻²⁰ at full capacity.
-#[derive(Default)]
 struct Dedup {
     seen: HashMap<u128, i64>,
     order: VecDeque<(i64, u128)>,
+    capacity: usize,
+}
+
+impl Default for Dedup {
+    fn default() -> Self {
+        Dedup {
+            seen: HashMap::new(),
+            order: VecDeque::new(),
+            capacity: DEDUP_CAPACITY,
+        }
+    }
 }
 
 /// The most `messageId`s remembered (about 60 bytes each: 600 MB at most).
@@ -71,7 +81,7 @@ fn dedup_key(write_key: &str, message_id: &str) -> u128 {
 impl Dedup {
     fn expire(&mut self, now: i64) {
         while let Some((at, key)) = self.order.front().copied() {
-            if at + DEDUP_WINDOW_SECS > now && self.order.len() <= DEDUP_CAPACITY {
+            if at + DEDUP_WINDOW_SECS > now && self.order.len() <= self.capacity {
                 break;
             }
             self.order.pop_front();
@@ -573,5 +583,43 @@ fn plan_code(code: &str) -> &'static str {
         "missing_property" => "missing_property",
         "mistyped_property" => "mistyped_property",
         _ => "tracking_plan_violation",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dedup_forgets_after_24_hours_or_beyond_its_capacity() {
+        let mut d = Dedup {
+            capacity: 3,
+            ..Dedup::default()
+        };
+        let key = |i: u32| dedup_key("wk", &format!("m{i}"));
+        assert!(d.insert(key(0), 0));
+        assert!(!d.insert(key(0), 10), "a retry is a duplicate");
+        assert_ne!(
+            dedup_key("wk1", "m0"),
+            dedup_key("wk2", "m0"),
+            "keys are per write key"
+        );
+        d.expire(DEDUP_WINDOW_SECS - 1);
+        assert!(
+            !d.insert(key(0), DEDUP_WINDOW_SECS - 1),
+            "still within 24 hours"
+        );
+        d.expire(DEDUP_WINDOW_SECS);
+        assert!(
+            d.insert(key(0), DEDUP_WINDOW_SECS),
+            "forgotten after 24 hours"
+        );
+        for i in 1..=4 {
+            assert!(d.insert(key(i), DEDUP_WINDOW_SECS));
+        }
+        d.expire(DEDUP_WINDOW_SECS);
+        assert_eq!((d.order.len(), d.seen.len()), (3, 3), "memory is bounded");
+        assert!(d.insert(key(0), DEDUP_WINDOW_SECS), "the oldest went first");
+        assert!(!d.insert(key(4), DEDUP_WINDOW_SECS), "the newest stayed");
     }
 }
