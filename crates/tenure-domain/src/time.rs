@@ -109,38 +109,56 @@ pub mod rfc3339 {
 
     /// Writes `t` as RFC 3339: its own offset (`Z` for UTC), and 0, 3, 6 or 9 fraction digits.
     pub fn format(t: &Timestamp) -> String {
-        use std::fmt::Write as _;
-        let mut out = String::with_capacity(32);
+        fn put(out: &mut Vec<u8>, n: u32, width: usize) {
+            let start = out.len();
+            let mut n = n;
+            for _ in 0..width {
+                out.push(b'0' + (n % 10) as u8);
+                n /= 10;
+            }
+            out[start..].reverse();
+        }
         let d = t.naive_local();
-        let _ = write!(
-            out,
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-            chrono::Datelike::year(&d),
-            chrono::Datelike::month(&d),
-            chrono::Datelike::day(&d),
-            d.hour(),
-            d.minute(),
-            d.second()
-        );
+        let mut out = Vec::with_capacity(35);
+        let year = chrono::Datelike::year(&d);
+        if !(0..=9999).contains(&year) {
+            // Outside RFC 3339's four-digit years: chrono's own writer.
+            return t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+        }
+        put(&mut out, year as u32, 4);
+        out.push(b'-');
+        put(&mut out, chrono::Datelike::month(&d), 2);
+        out.push(b'-');
+        put(&mut out, chrono::Datelike::day(&d), 2);
+        out.push(b'T');
+        put(&mut out, d.hour(), 2);
+        out.push(b':');
+        put(&mut out, d.minute(), 2);
+        out.push(b':');
+        put(&mut out, d.second(), 2);
         let nanos = d.nanosecond() % 1_000_000_000;
         if nanos != 0 {
+            out.push(b'.');
             if nanos.is_multiple_of(1_000_000) {
-                let _ = write!(out, ".{:03}", nanos / 1_000_000);
+                put(&mut out, nanos / 1_000_000, 3);
             } else if nanos.is_multiple_of(1_000) {
-                let _ = write!(out, ".{:06}", nanos / 1_000);
+                put(&mut out, nanos / 1_000, 6);
             } else {
-                let _ = write!(out, ".{nanos:09}");
+                put(&mut out, nanos, 9);
             }
         }
         let offset = t.offset().local_minus_utc();
         if offset == 0 {
-            out.push('Z');
+            out.push(b'Z');
         } else {
-            let sign = if offset < 0 { '-' } else { '+' };
+            out.push(if offset < 0 { b'-' } else { b'+' });
             let o = offset.unsigned_abs();
-            let _ = write!(out, "{sign}{:02}:{:02}", o / 3600, (o % 3600) / 60);
+            put(&mut out, o / 3600, 2);
+            out.push(b':');
+            put(&mut out, (o % 3600) / 60, 2);
         }
-        out
+        // Only ASCII digits and separators were written.
+        String::from_utf8(out).unwrap_or_default()
     }
 
     pub fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {

@@ -279,7 +279,7 @@ fn seen(first: &mut Option<Timestamp>, last: &mut Option<Timestamp>, at: Timesta
 fn quantile_bound(histogram: &[u64; 8], q: f64) -> Option<i64> {
     let total: u64 = histogram.iter().sum();
     if total == 0 {
-        return Some(0);
+        return None;
     }
     let mut running = 0;
     for (i, count) in histogram.iter().enumerate() {
@@ -373,7 +373,7 @@ pub struct SkewReport {
     /// Of those, off by more than a minute.
     pub beyond_tolerance: u64,
     /// Half the measured clocks are off by less than this many seconds (`null`: more than a
-    /// week).
+    /// week, or nothing measured).
     pub median_below_secs: Option<i64>,
     pub p95_below_secs: Option<i64>,
 }
@@ -476,17 +476,20 @@ impl Report {
         let _ = writeln!(o);
         let _ = writeln!(o, "Sources (write keys)");
         for s in &self.sources {
+            let skew = if s.clock_skew.measured == 0 {
+                "clock skew not measured (no sentAt outside /v1/import)".to_owned()
+            } else {
+                format!(
+                    "clock skew median <{} p95 <{} ({} beyond a minute)",
+                    bound(s.clock_skew.median_below_secs),
+                    bound(s.clock_skew.p95_below_secs),
+                    s.clock_skew.beyond_tolerance
+                )
+            };
             let _ = writeln!(
                 o,
-                "  {:<20} accepted {:>10}  rejected {:>7}  duplicates {:>7}  late {:>7}  future {:>5}  skew median <{} p95 <{}",
-                s.write_key,
-                s.accepted,
-                s.rejected,
-                s.duplicates,
-                s.late,
-                s.future,
-                bound(s.clock_skew.median_below_secs),
-                bound(s.clock_skew.p95_below_secs),
+                "  {:<20} accepted {:>10}  rejected {:>7}  duplicates {:>7}  late {:>7}  future {:>5}  {skew}",
+                s.write_key, s.accepted, s.rejected, s.duplicates, s.late, s.future,
             );
             for (code, n) in &s.rejected_by_code {
                 let _ = writeln!(o, "  {:<20}   rejected {n:>8} × {code}", "");
