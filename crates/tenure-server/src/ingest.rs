@@ -104,7 +104,103 @@ impl Dedup {
     fn remove(&mut self, key: &u128) {
         self.seen.remove(key);
     }
+
+    /// Adds the `messageId`s of the log's messages from `from` on received in the 24 hours
+    /// before `now`.
+    fn scan(
+        &mut self,
+        log: &dyn EventLog,
+        mut from: u64,
+        now: Timestamp,
+    ) -> Result<(), tenure_lake::LogError> {
+        let horizon = now.timestamp() - DEDUP_WINDOW_SECS;
+        loop {
+            let batch = log.read(from, 100_000)?;
+            let Some((last, _)) = batch.last() else { break };
+            from = last + 1;
+            for (_, bytes) in &batch {
+                let Ok(seen) = serde_json::from_slice::<SeenRecord>(bytes) else {
+                    continue;
+                };
+                if let Some(SeenMessage {
+                    message_id: Some(id),
+                    received_at,
+                }) = seen.message
+                {
+                    let at = received_at.timestamp();
+                    if at > horizon {
+                        self.insert(dedup_key(seen.write_key, &id), at);
+                    }
+                }
+            }
+            self.expire(now.timestamp());
+        }
+        self.expire(now.timestamp());
+        Ok(())
+    }
+
+    /// Writes `SNAPSHOT_MAGIC, offset, count, (at, key)…, crc32` atomically.
+    fn save(&self, path: &std::path::Path, offset: u64) -> std::io::Result<()> {
+        use std::io::Write as _;
+        let live: Vec<&(i64, u128)> = self
+            .order
+            .iter()
+            .filter(|(at, key)| self.seen.get(key) == Some(at))
+            .collect();
+        let mut bytes = Vec::with_capacity(32 + live.len() * 24);
+        bytes.extend_from_slice(SNAPSHOT_MAGIC);
+        bytes.extend_from_slice(&offset.to_le_bytes());
+        bytes.extend_from_slice(&(live.len() as u64).to_le_bytes());
+        for (at, key) in live {
+            bytes.extend_from_slice(&at.to_le_bytes());
+            bytes.extend_from_slice(&key.to_le_bytes());
+        }
+        let crc = crc32fast::hash(&bytes);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+        let tmp = path.with_extension("tmp");
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(&bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        if let Some(dir) = path.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+
+    /// Reads a snapshot; `None` when it is missing, torn or from another format.
+    fn load(path: &std::path::Path, capacity: usize) -> Option<(Dedup, u64)> {
+        let bytes = std::fs::read(path).ok()?;
+        let header = SNAPSHOT_MAGIC.len() + 16;
+        if bytes.len() < header + 4 || !bytes.starts_with(SNAPSHOT_MAGIC) {
+            return None;
+        }
+        let (body, crc) = bytes.split_at(bytes.len() - 4);
+        if crc32fast::hash(body).to_le_bytes() != crc {
+            return None;
+        }
+        let at = |i: usize| u64::from_le_bytes(body[i..i + 8].try_into().unwrap_or([0; 8]));
+        let offset = at(SNAPSHOT_MAGIC.len());
+        let count = at(SNAPSHOT_MAGIC.len() + 8) as usize;
+        if body.len() != header + count * 24 {
+            return None;
+        }
+        let mut dedup = Dedup {
+            capacity,
+            ..Dedup::default()
+        };
+        dedup.seen.reserve(count);
+        dedup.order.reserve(count);
+        for entry in body[header..].chunks_exact(24) {
+            let time = i64::from_le_bytes(entry[..8].try_into().unwrap_or([0; 8]));
+            let key = u128::from_le_bytes(entry[8..].try_into().unwrap_or([0; 16]));
+            dedup.insert(key, time);
+        }
+        Some((dedup, offset))
+    }
 }
+
+const SNAPSHOT_MAGIC: &[u8] = b"tenure-dedup-1\n";
 
 /// The ingestion pipeline's shared state.
 pub struct Ingestion {
@@ -169,36 +265,41 @@ impl Ingestion {
     /// the last 24 hours before `now`, so retries across a restart are still recognised.
     pub fn new(log: Arc<dyn EventLog>, now: Timestamp) -> Result<Ingestion, tenure_lake::LogError> {
         let mut dedup = Dedup::default();
-        let horizon = now.timestamp() - DEDUP_WINDOW_SECS;
-        let mut from = 0;
-        loop {
-            let batch = log.read(from, 100_000)?;
-            let Some((last, _)) = batch.last() else { break };
-            from = last + 1;
-            for (_, bytes) in &batch {
-                let Ok(seen) = serde_json::from_slice::<SeenRecord>(bytes) else {
-                    continue;
-                };
-                if let Some(SeenMessage {
-                    message_id: Some(id),
-                    received_at,
-                }) = seen.message
-                {
-                    let at = received_at.timestamp();
-                    if at > horizon {
-                        dedup.insert(dedup_key(seen.write_key, &id), at);
-                    }
-                }
-            }
-            dedup.expire(now.timestamp());
-        }
-        Ok(Ingestion {
+        dedup.scan(log.as_ref(), 0, now)?;
+        Ok(Ingestion::with(log, dedup))
+    }
+
+    /// `new`, starting from the snapshot a clean shutdown saved at `snapshot` (see
+    /// `save_snapshot`) and reading only the log written after it. Without a usable snapshot
+    /// (none, or a crash since), the whole log is read.
+    pub fn resume(
+        log: Arc<dyn EventLog>,
+        now: Timestamp,
+        snapshot: &std::path::Path,
+    ) -> Result<Ingestion, tenure_lake::LogError> {
+        let (mut dedup, from) = match Dedup::load(snapshot, DEDUP_CAPACITY) {
+            Some((dedup, offset)) if offset <= log.end() => (dedup, offset),
+            _ => (Dedup::default(), 0),
+        };
+        dedup.scan(log.as_ref(), from, now)?;
+        Ok(Ingestion::with(log, dedup))
+    }
+
+    fn with(log: Arc<dyn EventLog>, dedup: Dedup) -> Ingestion {
+        Ingestion {
             log,
             keys: RwLock::new(HashMap::new()),
             plan: RwLock::new(None),
             dedup: Mutex::new(dedup),
             in_flight: Semaphore::new(MAX_IN_FLIGHT),
-        })
+        }
+    }
+
+    /// Saves the de-duplication state, with the log offset it covers, so the next start need
+    /// not read the log. Call it once no request is in flight (after a graceful shutdown).
+    pub fn save_snapshot(&self, path: &std::path::Path) -> std::io::Result<()> {
+        let dedup = self.dedup.lock().unwrap_or_else(|p| p.into_inner());
+        dedup.save(path, self.log.end())
     }
 
     /// The log the pipeline appends to.
@@ -621,5 +722,34 @@ mod tests {
         assert_eq!((d.order.len(), d.seen.len()), (3, 3), "memory is bounded");
         assert!(d.insert(key(0), DEDUP_WINDOW_SECS), "the oldest went first");
         assert!(!d.insert(key(4), DEDUP_WINDOW_SECS), "the newest stayed");
+    }
+
+    #[test]
+    fn a_snapshot_round_trips_and_a_damaged_one_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dedup.snapshot");
+        let mut d = Dedup::default();
+        for i in 0..1000 {
+            d.insert(dedup_key("wk", &format!("m{i}")), 1_000 + i64::from(i));
+        }
+        d.save(&path, 4242).unwrap();
+        let (loaded, offset) = Dedup::load(&path, DEDUP_CAPACITY).unwrap();
+        assert_eq!(offset, 4242);
+        assert_eq!(loaded.seen, d.seen);
+        assert_eq!(loaded.order, d.order);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(
+            Dedup::load(&path, DEDUP_CAPACITY).is_none(),
+            "a flipped bit is caught"
+        );
+        std::fs::write(&path, &bytes[..100]).unwrap();
+        assert!(
+            Dedup::load(&path, DEDUP_CAPACITY).is_none(),
+            "a torn file is caught"
+        );
+        assert!(Dedup::load(&dir.path().join("none"), DEDUP_CAPACITY).is_none());
     }
 }

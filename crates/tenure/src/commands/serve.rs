@@ -29,6 +29,8 @@ pub async fn run(data_dir: &DataDir, listen: SocketAddr) -> Outcome {
 pub struct Running {
     pub addr: SocketAddr,
     pub lake: Arc<LakeService>,
+    ingestion: Arc<Ingestion>,
+    snapshot: std::path::PathBuf,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     maintenance: tokio::task::JoinHandle<()>,
@@ -42,6 +44,10 @@ impl Running {
             .await
             .context("the server task failed")?
             .context("serving HTTP")?;
+        // Nothing is in flight any more: the next start can skip reading the whole log.
+        if let Err(e) = self.ingestion.save_snapshot(&self.snapshot) {
+            tracing::warn!(error = %e, "could not save the de-duplication snapshot; the next start reads the log");
+        }
         self.maintenance.abort();
         let lake = self.lake;
         tokio::task::spawn_blocking(move || lake.sync())
@@ -65,8 +71,10 @@ pub async fn start(
             .with_context(|| format!("opening the event log in {}", log_dir.display()))?,
     );
     let now = chrono::Utc::now().fixed_offset();
-    let ingestion =
-        Arc::new(Ingestion::new(Arc::clone(&log), now).context("reading the event log")?);
+    let snapshot = log_dir.join(DEDUP_SNAPSHOT);
+    let ingestion = Arc::new(
+        Ingestion::resume(Arc::clone(&log), now, &snapshot).context("reading the event log")?,
+    );
     let lake_dir = data_dir.root.join("lake");
     let lake = Lake::open(&lake_dir)
         .with_context(|| format!("opening the event lake in {}", lake_dir.display()))?;
@@ -79,7 +87,7 @@ pub async fn start(
     tracing::info!(%addr, "serving");
     let state = AppState {
         store,
-        ingestion: Some(ingestion),
+        ingestion: Some(Arc::clone(&ingestion)),
         lake: Some(Arc::clone(&lake)),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -89,11 +97,16 @@ pub async fn start(
     Ok(Running {
         addr,
         lake,
+        ingestion,
+        snapshot,
         stop,
         task,
         maintenance,
     })
 }
+
+/// Where a clean shutdown leaves the de-duplication state, beside the log.
+const DEDUP_SNAPSHOT: &str = "dedup.snapshot";
 
 /// How often the lake takes in what the log holds, and how often it merges small files.
 const LAKE_SYNC_EVERY: Duration = Duration::from_secs(2);
