@@ -3,75 +3,21 @@
 //! find and erase one user or account across the store, the log and the lake.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 
-fn tenure(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tenure"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("TENURE_DATA_DIR")
-        .env_remove("TENURE_DATABASE_URL")
-        .output()
-        .expect("run tenure")
-}
+mod common;
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use common::{tenure, text, Server};
 
-/// A running `tenure serve`, killed (SIGKILL) when dropped, so a failing test leaves no server.
-struct Server(Child);
-
-impl Server {
-    /// A graceful stop (SIGTERM), as an operator would.
-    fn stop(&mut self) {
-        let pid = self.0.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(
-            self.0.wait().unwrap().success(),
-            "the server did not stop cleanly"
-        );
-    }
-
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// Starts `tenure serve` on a free port; returns the server and its address.
+/// Starts `tenure serve` over `d/d`.
 fn serve(dir: &Path) -> (Server, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tenure"))
-        .args(["serve", "--data-dir", "d", "--listen", "127.0.0.1:0"])
-        .current_dir(dir)
-        .env_remove("TENURE_DATA_DIR")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let addr = first
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {first:?}"))
-        .to_owned();
-    (Server(child), addr)
+    Server::start(dir, "d")
 }
 
 /// One HTTP/1.1 POST; the status, or `None` when the connection failed.

@@ -4,9 +4,11 @@
 //! `TENURE_TEST_PYTHON` to it (`.ci/run` makes one in a virtual environment). Without it the
 //! test says so and does nothing; with `TENURE_REQUIRE_SDK=1` it fails instead.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Command, Stdio};
+mod common;
+
+use std::process::Command;
+
+use common::{tenure, Server};
 
 fn python() -> Option<String> {
     match std::env::var("TENURE_TEST_PYTHON") {
@@ -26,16 +28,6 @@ fn script(name: &str) -> String {
     format!("{}/tests/sdk/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
-fn tenure(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_tenure"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("TENURE_DATA_DIR")
-        .env_remove("TENURE_DATABASE_URL")
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn segments_python_sdk_sends_and_duckdb_pyarrow_and_pandas_read_the_lake() {
     let Some(python) = python() else { return };
@@ -45,42 +37,18 @@ fn segments_python_sdk_sends_and_duckdb_pyarrow_and_pandas_read_the_lake() {
     assert!(init.status.success());
     let keys: serde_json::Value = serde_json::from_slice(&init.stdout).unwrap();
     let write_key = keys["write_key"].as_str().unwrap();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_tenure"))
-        .args(["serve", "--data-dir", "d", "--listen", "127.0.0.1:0"])
-        .current_dir(d)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let url = format!(
-        "http://{}",
-        first
-            .split("http://")
-            .nth(1)
-            .unwrap()
-            .split_whitespace()
-            .next()
-            .unwrap()
-    );
+    let (mut server, addr) = Server::start(d, "d");
+    let url = format!("http://{addr}");
     let sent = Command::new(&python)
         .args([&script("segment_send.py"), &url, write_key])
         .output()
         .unwrap();
     // A graceful stop brings the lake up to date.
-    let pid = server.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let stopped = server.wait().unwrap();
+    server.stop();
     assert!(
         sent.status.success(),
         "the SDK reported errors: {}",
         String::from_utf8_lossy(&sent.stderr)
-    );
-    assert!(
-        stopped.success(),
-        "the server did not stop cleanly: {stopped}"
     );
     assert_eq!(String::from_utf8_lossy(&sent.stdout).trim(), "90");
 
