@@ -1,20 +1,14 @@
 //! The `tenure` binary as a user runs it: outputs, exit codes (0 ok, 1 rejected input,
 //! 2 usage, 3 runtime failure), environment overrides, and secrets never stored in clear.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-fn tenure(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tenure"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("TENURE_DATA_DIR")
-        .env_remove("TENURE_DATABASE_URL")
-        .output()
-        .expect("run tenure")
-}
+mod common;
+
+use common::{tenure, Server};
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -205,24 +199,7 @@ fn serve_answers_health_and_readiness() {
     assert!(tenure(dir.path(), &["init", "--data-dir", "d"])
         .status
         .success());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tenure"))
-        .args(["serve", "--data-dir", "d", "--listen", "127.0.0.1:0"])
-        .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first_line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first_line)
-        .unwrap();
-    let addr = first_line
-        .split("http://")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    let (mut server, addr) = Server::start(dir.path(), "d");
     let get = |path: &str| {
         let mut s = TcpStream::connect(&addr).unwrap();
         write!(
@@ -236,8 +213,7 @@ fn serve_answers_health_and_readiness() {
     };
     let health = get("/healthz");
     let ready = get("/readyz");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    server.kill();
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     assert!(
         ready.starts_with("HTTP/1.1 200") && ready.contains("\"status\":\"ready\""),
@@ -474,26 +450,8 @@ fn send_streams_events_into_a_serving_data_directory() {
     )
     .status
     .success());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tenure"))
-        .args(["serve", "--data-dir", "d", "--listen", "127.0.0.1:0"])
-        .current_dir(d)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first_line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first_line)
-        .unwrap();
-    let url = format!(
-        "http://{}",
-        first_line
-            .split("http://")
-            .nth(1)
-            .unwrap()
-            .split_whitespace()
-            .next()
-            .unwrap()
-    );
+    let (mut server, addr) = Server::start(d, "d");
+    let url = format!("http://{addr}");
     let events = std::fs::read_to_string(d.join("sim/events.jsonl")).unwrap();
     let total = events.lines().count();
     // One line that is not JSON and one message without an identity, among good ones.
@@ -522,8 +480,7 @@ fn send_streams_events_into_a_serving_data_directory() {
         .current_dir(d)
         .output()
         .unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
+    server.kill();
     assert_eq!(first.status.code(), Some(1), "{}", stderr(&first));
     let text = stdout(&first);
     assert!(
