@@ -7,6 +7,7 @@
 pub mod account;
 pub mod activity;
 pub mod commercial;
+pub mod health;
 pub mod ids;
 pub mod model;
 pub mod money;
@@ -20,6 +21,7 @@ pub use activity::{CsmActivity, Release};
 pub use commercial::{
     BillingInterval, ChangeKind, Subscription, SubscriptionChange, SubscriptionStatus,
 };
+pub use health::HealthSnapshot;
 pub use ids::*;
 pub use model::{ModelErrors, ModelVersion, SuccessModel};
 pub use money::{Currency, Money};

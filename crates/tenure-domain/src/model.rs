@@ -495,6 +495,22 @@ pub enum Band {
     Red,
 }
 
+impl Band {
+    pub const NAMES: &'static [&'static str] = &["green", "amber", "red"];
+    pub const ALL: [Band; 3] = [Band::Green, Band::Amber, Band::Red];
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    pub fn from_name(name: &str) -> Option<Band> {
+        Self::NAMES
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| Self::ALL[i])
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {

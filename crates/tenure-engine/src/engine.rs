@@ -1,0 +1,682 @@
+//! The engine: every account's state, keyed and partitioned by account, fed one signal at a
+//! time. `apply(signal, now)` folds a signal in and marks its account; `refresh(now)` re-scores
+//! the marked accounts; `tick(now)` handles a change of day (windows slide, daily snapshots).
+//! Nothing here reads a clock or touches a file: time is an argument, state is a value.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tenure_domain::model::{Band, Pillar};
+use tenure_domain::{AccountId, HealthSnapshot, Record};
+
+use crate::day::{self, Day, Micros, NO_DAY};
+use crate::features;
+use crate::health::{self, Distributions, Health};
+use crate::journey::{self, Journey};
+use crate::plan::Plan;
+use crate::state::{AccountState, Cause, Event, Memo};
+
+/// A product event for the engine (already resolved to its account).
+#[derive(Debug, Clone, Copy)]
+pub struct EventSignal<'a> {
+    /// Its offset in the event log (lineage).
+    pub offset: u64,
+    pub account: &'a str,
+    /// The user (or anonymous id) who did it.
+    pub user: Option<&'a str>,
+    /// The track event's name; `None` for page and screen calls.
+    pub event: Option<&'a str>,
+    pub at: Micros,
+    pub properties: Option<&'a Map<String, Value>>,
+}
+
+/// Anything that can change an account's features.
+#[derive(Debug, Clone, Copy)]
+pub enum Signal<'a> {
+    Event(EventSignal<'a>),
+    Record(&'a Record),
+}
+
+impl Signal<'_> {
+    pub fn account(&self) -> Option<&str> {
+        match self {
+            Signal::Event(e) => Some(e.account),
+            Signal::Record(r) => r.account(),
+        }
+    }
+}
+
+/// Which share of the accounts an engine owns: accounts hash into `count` partitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Partition {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Partition {
+    pub const ALL: Partition = Partition { index: 0, count: 1 };
+
+    /// The partition of `account` among `count` (a stable FNV-1a hash, the same in every
+    /// process and version).
+    pub fn of(account: &str, count: u32) -> u32 {
+        let mut h: u64 = 0xcbf29ce484222325;
+        for b in account.as_bytes() {
+            h ^= *b as u64;
+            h = h.wrapping_mul(0x100000001b3);
+        }
+        (h % count.max(1) as u64) as u32
+    }
+
+    pub fn owns(&self, account: &str) -> bool {
+        self.count <= 1 || Self::of(account, self.count) == self.index
+    }
+}
+
+/// What a list of accounts shows: kept current for every account by `refresh`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub account: String,
+    pub name: Option<String>,
+    pub owner: Option<String>,
+    pub tier: String,
+    pub segment: String,
+    pub arr: f64,
+    pub seats: u32,
+    pub renewal_date: Option<chrono::NaiveDate>,
+    pub score: f64,
+    pub band: Band,
+    pub confidence: f64,
+    pub stage: &'static str,
+    #[serde(with = "health::micros_rfc3339")]
+    pub computed_at: Micros,
+}
+
+/// The change since the previous score, and what caused it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    pub previous_score: f64,
+    #[serde(with = "health::micros_rfc3339")]
+    pub previous_at: Micros,
+    pub delta: f64,
+    /// The measures whose points moved, largest move first.
+    pub measures: Vec<(String, f64)>,
+    /// The last signal applied before the new score.
+    pub signal: Option<CauseView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CauseView {
+    pub kind: String,
+    pub what: String,
+    pub offset: Option<u64>,
+    #[serde(with = "health::micros_rfc3339")]
+    pub at: Micros,
+}
+
+/// Everything the engine knows about one account on one day.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccountView {
+    pub summary: Summary,
+    pub health: Health,
+    pub change: Option<Change>,
+    pub journey: Journey,
+    /// Every measure of the model, by name (`null` when missing).
+    pub features: BTreeMap<String, Option<f64>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    model_version: String,
+    partition: Partition,
+    users: Vec<String>,
+    watermark: Option<Micros>,
+    day: Day,
+    accounts: BTreeMap<String, AccountState>,
+    applied: u64,
+}
+
+pub struct Engine {
+    plan: Arc<Plan>,
+    partition: Partition,
+    accounts: HashMap<String, AccountState>,
+    users: HashMap<String, u32>,
+    user_names: Vec<String>,
+    dirty: HashSet<String>,
+    /// The newest product event seen from any account.
+    watermark: Option<Micros>,
+    /// The day of the last `tick`.
+    day: Day,
+    distributions: Distributions,
+    applied: u64,
+}
+
+impl Engine {
+    pub fn new(plan: Arc<Plan>, partition: Partition) -> Engine {
+        Engine {
+            plan,
+            partition,
+            accounts: HashMap::new(),
+            users: HashMap::new(),
+            user_names: Vec::new(),
+            dirty: HashSet::new(),
+            watermark: None,
+            day: NO_DAY,
+            distributions: Distributions::new(),
+            applied: 0,
+        }
+    }
+
+    pub fn plan(&self) -> &Arc<Plan> {
+        &self.plan
+    }
+
+    pub fn len(&self) -> usize {
+        self.accounts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty()
+    }
+
+    /// Signals applied so far.
+    pub fn applied(&self) -> u64 {
+        self.applied
+    }
+
+    pub fn accounts(&self) -> impl Iterator<Item = &str> {
+        self.accounts.keys().map(String::as_str)
+    }
+
+    fn user(&mut self, name: &str) -> u32 {
+        if let Some(u) = self.users.get(name) {
+            return *u;
+        }
+        let u = self.user_names.len() as u32;
+        self.users.insert(name.to_owned(), u);
+        self.user_names.push(name.to_owned());
+        u
+    }
+
+    fn state(&mut self, account: &str) -> &mut AccountState {
+        if !self.accounts.contains_key(account) {
+            self.accounts
+                .insert(account.to_owned(), AccountState::new(&self.plan));
+        }
+        if !self.dirty.contains(account) {
+            self.dirty.insert(account.to_owned());
+        }
+        self.accounts.get_mut(account).expect("inserted above")
+    }
+
+    /// Folds one signal into its account's state. Signals of accounts outside this engine's
+    /// partition, and records that carry no feature (contacts, releases, tasks), are ignored.
+    /// `now` is when the engine learns of it.
+    pub fn apply(&mut self, signal: Signal<'_>, now: Micros) {
+        let Some(account) = signal.account() else {
+            return;
+        };
+        if !self.partition.owns(account) {
+            return;
+        }
+        self.applied += 1;
+        let plan = Arc::clone(&self.plan);
+        match signal {
+            Signal::Event(e) => {
+                let user = e.user.map(|u| self.user(u));
+                let event = e.event.and_then(|n| plan.events.get(n).copied());
+                if e.at <= now {
+                    self.watermark = Some(self.watermark.map_or(e.at, |w| w.max(e.at)));
+                }
+                let state = self.state(account);
+                state.apply_event(
+                    &plan,
+                    &Event {
+                        offset: e.offset,
+                        user,
+                        event,
+                        at: e.at,
+                        properties: e.properties,
+                    },
+                );
+                state.last_cause = Some(Cause {
+                    kind: "event".into(),
+                    what: e.event.unwrap_or("(page or screen)").to_owned(),
+                    offset: Some(e.offset),
+                    at: now,
+                });
+            }
+            Signal::Record(r) => {
+                let state = self.state(account);
+                match r {
+                    Record::Account(a) => state.apply_account(a),
+                    Record::Subscription(s) => state.apply_subscription(s),
+                    Record::Ticket(t) => state.apply_ticket(t),
+                    Record::SurveyResponse(s) => state.apply_survey(s),
+                    Record::Activity(a) => state.apply_activity(a),
+                    _ => return,
+                }
+                state.last_cause = Some(Cause {
+                    kind: r.kind().name().to_owned(),
+                    what: r.external_id().to_owned(),
+                    offset: None,
+                    at: now,
+                });
+            }
+        }
+    }
+
+    /// Whether the event's properties are read by some measure (callers that hold
+    /// properties as text parse them only then).
+    pub fn reads_properties(&self, event: Option<&str>) -> bool {
+        let Some(i) = event.and_then(|n| self.plan.events.get(n)) else {
+            return self
+                .plan
+                .any_streams
+                .iter()
+                .any(|s| self.plan.streams[*s].reads_properties);
+        };
+        self.plan
+            .any_streams
+            .iter()
+            .chain(&self.plan.streams_of_event[*i as usize])
+            .any(|s| self.plan.streams[*s].reads_properties)
+    }
+
+    /// Re-scores the accounts changed since the last refresh. Returns how many.
+    pub fn refresh(&mut self, now: Micros) -> usize {
+        let dirty: Vec<String> = self.dirty.drain().collect();
+        for a in &dirty {
+            self.rescore(a, now);
+        }
+        dirty.len()
+    }
+
+    fn rescore(&mut self, account: &str, now: Micros) {
+        let plan = Arc::clone(&self.plan);
+        let watermark = self.watermark;
+        let Some(state) = self.accounts.get_mut(account) else {
+            return;
+        };
+        journey::latch(&plan, state, now);
+        let h = health::score(&plan, state, now, watermark, &self.distributions);
+        let memo = memo(&plan, state, &h, now);
+        match &mut state.current {
+            Some(cur) if (cur.score - memo.score).abs() < 0.005 => {
+                // Same score: keep the previous one (and its cause) for the explanation.
+                let cause = cur.cause.take();
+                *cur = Memo { cause, ..memo };
+            }
+            _ => {
+                state.previous = state.current.take();
+                state.current = Some(memo);
+            }
+        }
+    }
+
+    /// The list row of every account (refresh first to make them current).
+    pub fn summaries(&self) -> Vec<Summary> {
+        let mut out: Vec<Summary> = self
+            .accounts
+            .iter()
+            .filter_map(|(id, s)| summary(&self.plan, id, s))
+            .collect();
+        out.sort_by(|a, b| a.account.cmp(&b.account));
+        out
+    }
+
+    pub fn summary(&self, account: &str) -> Option<Summary> {
+        self.accounts
+            .get(account)
+            .and_then(|s| summary(&self.plan, account, s))
+    }
+
+    /// The full view of one account on `now`: health with its explanation, the change since
+    /// the previous score, journey and features.
+    pub fn view(&mut self, account: &str, now: Micros) -> Option<AccountView> {
+        if self.dirty.contains(account) || self.accounts.get(account)?.current.is_none() {
+            self.dirty.remove(account);
+            self.rescore(account, now);
+        }
+        let plan = &self.plan;
+        let state = self.accounts.get(account)?;
+        let health = health::score(plan, state, now, self.watermark, &self.distributions);
+        let change = match (&state.current, &state.previous) {
+            (Some(cur), Some(prev)) => {
+                let mut moved: Vec<(String, f64)> = plan_measure_names(plan)
+                    .zip(cur.points.iter().zip(&prev.points))
+                    .map(|(name, (c, p))| (name, (*c - *p) as f64))
+                    .filter(|(_, d)| d.abs() >= 0.005)
+                    .collect();
+                moved.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then_with(|| a.0.cmp(&b.0)));
+                Some(Change {
+                    previous_score: prev.score as f64,
+                    previous_at: prev.at,
+                    delta: (cur.score - prev.score) as f64,
+                    measures: moved,
+                    signal: cur.cause.as_ref().map(|c| CauseView {
+                        kind: c.kind.clone(),
+                        what: c.what.clone(),
+                        offset: c.offset,
+                        at: c.at,
+                    }),
+                })
+            }
+            _ => None,
+        };
+        let features = plan
+            .measures
+            .iter()
+            .map(|m| (m.name.clone(), features::evaluate(plan, state, m, now).raw))
+            .collect();
+        Some(AccountView {
+            summary: summary(plan, account, state)?,
+            health,
+            change,
+            journey: journey::journey(plan, state, now),
+            features,
+        })
+    }
+
+    /// Handles the passage of time. On the first call of a new day: every account's score as
+    /// of the end of the previous day is returned as a daily snapshot (when the engine had
+    /// one), old records are trimmed, percentile distributions are rebuilt and every account
+    /// is re-scored (windows slid by a day).
+    pub fn tick(&mut self, now: Micros) -> Vec<HealthSnapshot> {
+        let today = day::day_of(now);
+        if today <= self.day {
+            return Vec::new();
+        }
+        let mut snapshots = Vec::new();
+        if self.day != NO_DAY {
+            let end = day::start_of(self.day + 1) - 1;
+            snapshots = self.snapshots(end);
+        }
+        self.day = today;
+        let plan = Arc::clone(&self.plan);
+        for s in self.accounts.values_mut() {
+            s.trim(&plan, today);
+        }
+        self.rebuild_distributions(now);
+        self.dirty.extend(self.accounts.keys().cloned());
+        self.refresh(now);
+        snapshots
+    }
+
+    /// Every account's score as of `at` (the end of a day), as snapshots of that day.
+    pub fn snapshots(&mut self, at: Micros) -> Vec<HealthSnapshot> {
+        self.snapshots_where(at, |_| true)
+    }
+
+    fn snapshots_where(
+        &mut self,
+        at: Micros,
+        keep: impl Fn(&AccountState) -> bool,
+    ) -> Vec<HealthSnapshot> {
+        let plan = Arc::clone(&self.plan);
+        for s in self.accounts.values_mut() {
+            journey::latch(&plan, s, at);
+        }
+        let mut ids: Vec<&String> = self
+            .accounts
+            .iter()
+            .filter(|(_, s)| keep(s))
+            .map(|(k, _)| k)
+            .collect();
+        ids.sort();
+        let mut out = Vec::with_capacity(ids.len());
+        let version = plan.version.clone();
+        let computed_at = chrono::DateTime::from_timestamp_micros(at)
+            .unwrap_or_default()
+            .fixed_offset();
+        for id in ids {
+            let Ok(account) = AccountId::parse(id.as_str()) else {
+                continue;
+            };
+            let state = &self.accounts[id];
+            let h = health::score(&plan, state, at, self.watermark, &self.distributions);
+            out.push(snapshot(account, &h, at, &version, computed_at));
+        }
+        out
+    }
+
+    /// Like `snapshots`, for the accounts that are live on the day of `at`: signed up (or
+    /// seen) by then, and not churned more than 90 days before.
+    pub fn snapshots_of_live(&mut self, at: Micros) -> Vec<HealthSnapshot> {
+        let today = day::day_of(at);
+        let live = |s: &AccountState| {
+            let start = s
+                .info
+                .as_ref()
+                .and_then(|i| i.signed_up)
+                .or(s.first_event)
+                .map(day::day_of)
+                .or_else(|| s.subscriptions.iter().map(|x| x.start).min());
+            let started = start.is_some_and(|st| st <= today);
+            let gone = !s.subscriptions.is_empty()
+                && !s.subscriptions.iter().any(|x| x.active_on(today))
+                && !s
+                    .subscriptions
+                    .iter()
+                    .any(|x| x.start <= today && x.end.is_some_and(|e| today - e <= 90));
+            started && !gone
+        };
+        self.snapshots_where(at, live)
+    }
+
+    fn rebuild_distributions(&mut self, now: Micros) {
+        let plan = &self.plan;
+        let percentile: Vec<usize> = plan
+            .model
+            .health
+            .pillars
+            .values()
+            .flat_map(|p| &p.measures)
+            .filter(|m| matches!(m.normalise, tenure_domain::model::Normalisation::Percentile))
+            .filter_map(|m| plan.measure_index.get(&m.measure).copied())
+            .collect();
+        self.distributions.clear();
+        if percentile.is_empty() {
+            return;
+        }
+        let today = day::day_of(now);
+        for state in self.accounts.values() {
+            let (tier, _) = health::classify(plan, state, today);
+            for mi in &percentile {
+                if let Some(v) = features::evaluate(plan, state, &plan.measures[*mi], now).raw {
+                    self.distributions.entry((tier, *mi)).or_default().push(v);
+                }
+            }
+        }
+        for v in self.distributions.values_mut() {
+            v.sort_by(f64::total_cmp);
+        }
+    }
+
+    /// The engine's whole state as bytes (JSON), to restart from.
+    pub fn save(&self) -> Vec<u8> {
+        let saved = Saved {
+            model_version: self.plan.version.to_string(),
+            partition: self.partition,
+            users: self.user_names.clone(),
+            watermark: self.watermark,
+            day: self.day,
+            accounts: self
+                .accounts
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            applied: self.applied,
+        };
+        serde_json::to_vec(&saved).unwrap_or_default()
+    }
+
+    /// An engine restored from `save`'s bytes; an error when they are unreadable or were saved
+    /// under another model version or partition (then replay from the start instead).
+    pub fn restore(plan: Arc<Plan>, partition: Partition, bytes: &[u8]) -> Result<Engine, String> {
+        let saved: Saved = serde_json::from_slice(bytes)
+            .map_err(|e| format!("unreadable engine snapshot: {e}"))?;
+        if saved.model_version != plan.version.as_str() {
+            return Err(format!(
+                "the engine snapshot was made under model {}, not {}",
+                saved.model_version, plan.version
+            ));
+        }
+        if saved.partition != partition {
+            return Err("the engine snapshot belongs to another partition".into());
+        }
+        let mut e = Engine::new(plan, partition);
+        e.users = saved
+            .users
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (u.clone(), i as u32))
+            .collect();
+        e.user_names = saved.users;
+        e.watermark = saved.watermark;
+        e.day = saved.day;
+        e.accounts = saved.accounts.into_iter().collect();
+        e.applied = saved.applied;
+        e.dirty = e.accounts.keys().cloned().collect();
+        Ok(e)
+    }
+
+    /// A stable digest of what the state knows — independent of arrival order: users by
+    /// name, not by the order they were first seen, and without the remembered scores and
+    /// causes (which name the last signal applied).
+    pub fn digest(&self) -> u64 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let mut ids: Vec<&String> = self.accounts.keys().collect();
+        ids.sort();
+        for id in ids {
+            let mut s = self.accounts[id].clone();
+            s.last_cause = None;
+            s.current = None;
+            s.previous = None;
+            for st in &mut s.streams {
+                let words = st.user_bits.len() / st.users.len().max(1);
+                let mut named: Vec<(&str, &[u64])> = st
+                    .users
+                    .iter()
+                    .enumerate()
+                    .map(|(i, u)| {
+                        (
+                            self.user_names[*u as usize].as_str(),
+                            &st.user_bits[i * words..(i + 1) * words],
+                        )
+                    })
+                    .collect();
+                named.sort();
+                format!("{named:?}").hash(&mut h);
+                st.users.clear();
+                st.user_bits.clear();
+            }
+            for m in &mut s.milestones {
+                if let Some(ever) = &mut m.ever {
+                    let mut named: Vec<(&str, Day)> = ever
+                        .user_first
+                        .iter()
+                        .map(|(u, d)| (self.user_names[*u as usize].as_str(), *d))
+                        .collect();
+                    named.sort();
+                    format!("{named:?}").hash(&mut h);
+                    ever.user_first.clear();
+                }
+            }
+            id.hash(&mut h);
+            serde_json::to_string(&s).unwrap_or_default().hash(&mut h);
+        }
+        h.finish()
+    }
+
+    /// Direct access to one account's state (tests and benchmarks).
+    pub fn account_state(&self, account: &str) -> Option<&AccountState> {
+        self.accounts.get(account)
+    }
+
+    /// The number of distinct users interned.
+    pub fn users(&self) -> usize {
+        self.user_names.len()
+    }
+}
+
+fn plan_measure_names(plan: &Plan) -> impl Iterator<Item = String> + '_ {
+    plan.model
+        .health
+        .pillars
+        .values()
+        .flat_map(|p| &p.measures)
+        .map(|m| m.measure.clone())
+}
+
+fn memo(plan: &Plan, state: &AccountState, h: &Health, now: Micros) -> Memo {
+    let (tier, segment) = health::classify(plan, state, day::day_of(now));
+    Memo {
+        score: h.score as f32,
+        at: now,
+        confidence: h.confidence as f32,
+        tier,
+        segment,
+        stage: journey::journey(plan, state, now).stage,
+        points: h.measures.iter().map(|m| m.points as f32).collect(),
+        cause: state.last_cause.clone(),
+    }
+}
+
+fn summary(plan: &Plan, id: &str, s: &AccountState) -> Option<Summary> {
+    let cur = s.current.as_ref()?;
+    let today = day::day_of(cur.at);
+    let (tier, segment) = (cur.tier, cur.segment);
+    let info = s.info.as_ref();
+    let score = cur.score as f64;
+    Some(Summary {
+        account: id.to_owned(),
+        name: info.map(|i| i.name.clone()),
+        owner: info.and_then(|i| i.owner.clone()),
+        tier: plan
+            .model
+            .tiers
+            .get(tier as usize)
+            .map(|t| t.name.clone())
+            .unwrap_or_default(),
+        segment: plan
+            .model
+            .segments
+            .get(segment as usize)
+            .map(|t| t.rule.name.clone())
+            .unwrap_or_default(),
+        arr: features::arr(s, today),
+        seats: features::seats(s, today),
+        renewal_date: features::renewal(s, today).map(day::date_of),
+        score,
+        band: health::band(plan, score),
+        confidence: cur.confidence as f64,
+        stage: cur.stage.name(),
+        computed_at: cur.at,
+    })
+}
+
+pub fn snapshot(
+    account: AccountId,
+    h: &Health,
+    at: Micros,
+    version: &tenure_domain::ModelVersion,
+    computed_at: tenure_domain::Timestamp,
+) -> HealthSnapshot {
+    HealthSnapshot {
+        account,
+        day: day::date_of(day::day_of(at)),
+        model_version: version.clone(),
+        score: h.score,
+        band: h.band,
+        confidence: h.confidence,
+        pillars: h
+            .pillars
+            .iter()
+            .filter_map(|p| p.score.map(|s| (p.pillar, s)))
+            .collect::<BTreeMap<Pillar, f64>>(),
+        computed_at,
+    }
+}

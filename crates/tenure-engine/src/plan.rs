@@ -1,0 +1,426 @@
+//! A success model compiled for the engine: events and feature areas by index, and the
+//! "streams" — one per distinct event filter — that the measures and milestones read. Two
+//! measures over the same events share one stream, so per-account state holds each fact once.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use tenure_domain::model::{
+    Aggregate, Compare, Literal, Measure, MeasureSource, MilestoneCondition, MilestoneKind,
+    ModelVersion, Op, PropertyCondition, SuccessModel,
+};
+
+use crate::day::capacity;
+
+/// Which events a stream reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filter {
+    /// Event indexes; `None` reads every product event (track, page, screen).
+    pub events: Option<Vec<u16>>,
+    pub conditions: Vec<PropertyCondition>,
+}
+
+/// What a stream keeps per account.
+#[derive(Debug, Clone, Default)]
+pub struct Needs {
+    pub counts: bool,
+    pub users: bool,
+    pub days: bool,
+    pub features: bool,
+    /// Per-day sum, count, min and max of this property.
+    pub stats: Option<String>,
+    /// Distinct values of this property.
+    pub values: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Stream {
+    pub filter: Filter,
+    pub needs: Needs,
+    /// Ring capacity in days.
+    pub cap: u32,
+    /// Whether some measure or milestone reads the filter's properties.
+    pub reads_properties: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct MeasurePlan {
+    pub name: String,
+    pub spec: Measure,
+    /// For event measures: the stream read.
+    pub stream: Option<usize>,
+}
+
+/// An event milestone's condition, counted either inside a rolling window (`window`) or over
+/// all time.
+#[derive(Debug, Clone)]
+pub struct EventMilestone {
+    pub stream: usize,
+    pub min_count: u32,
+    pub min_users: u32,
+    pub min_days: u32,
+    pub window: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub enum MilestoneRule {
+    Events(EventMilestone),
+    Measure { measure: usize, at_least: f64 },
+}
+
+#[derive(Debug, Clone)]
+pub struct MilestonePlan {
+    pub name: String,
+    pub kind: MilestoneKind,
+    pub rule: MilestoneRule,
+    pub expected_within_days: Option<u32>,
+}
+
+/// The compiled model.
+#[derive(Debug)]
+pub struct Plan {
+    pub model: Arc<SuccessModel>,
+    pub version: ModelVersion,
+    pub events: HashMap<String, u16>,
+    pub event_names: Vec<String>,
+    /// Feature area of each event.
+    pub event_feature: Vec<u16>,
+    pub features: Vec<String>,
+    pub streams: Vec<Stream>,
+    /// Streams each event index feeds; `any_streams` are fed by every product event.
+    pub streams_of_event: Vec<Vec<usize>>,
+    pub any_streams: Vec<usize>,
+    pub measures: Vec<MeasurePlan>,
+    pub measure_index: HashMap<String, usize>,
+    pub milestones: Vec<MilestonePlan>,
+    /// How far back ticket, survey and activity state is kept (days).
+    pub ticket_horizon: u32,
+    pub survey_horizon: u32,
+    pub activity_horizon: u32,
+}
+
+impl Plan {
+    pub fn new(model: SuccessModel) -> Plan {
+        let version = model.version();
+        let mut events = HashMap::new();
+        let mut event_names = Vec::new();
+        let mut event_feature = Vec::new();
+        let mut features: Vec<String> = Vec::new();
+        for (name, spec) in &model.events {
+            events.insert(name.clone(), event_names.len() as u16);
+            event_names.push(name.clone());
+            let f = match features.iter().position(|f| *f == spec.feature) {
+                Some(i) => i,
+                None => {
+                    features.push(spec.feature.clone());
+                    features.len() - 1
+                }
+            };
+            event_feature.push(f as u16);
+        }
+        let mut plan = Plan {
+            version,
+            events,
+            event_names,
+            event_feature,
+            features,
+            streams: Vec::new(),
+            streams_of_event: Vec::new(),
+            any_streams: Vec::new(),
+            measures: Vec::new(),
+            measure_index: HashMap::new(),
+            milestones: Vec::new(),
+            ticket_horizon: 0,
+            survey_horizon: 0,
+            activity_horizon: 0,
+            model: Arc::new(model.clone()),
+        };
+        for (name, spec) in &model.measures {
+            let stream = (spec.source == MeasureSource::Events).then(|| {
+                let filter = plan.filter(&spec.events, &spec.conditions);
+                let horizon = match spec.compare {
+                    Some(Compare::PriorWindow) => spec.window_days * 2,
+                    None => spec.window_days,
+                };
+                let mut needs = Needs::default();
+                match spec.aggregate {
+                    Aggregate::Count => needs.counts = true,
+                    Aggregate::DistinctUsers => needs.users = true,
+                    Aggregate::ActiveDays => needs.days = true,
+                    Aggregate::DistinctFeatures => needs.features = true,
+                    Aggregate::Sum | Aggregate::Average | Aggregate::Min | Aggregate::Max => {
+                        needs.stats = spec.property.clone()
+                    }
+                    Aggregate::DistinctValues => needs.values = spec.property.clone(),
+                    // The last event time is always kept.
+                    _ => {}
+                }
+                let horizon = if spec.aggregate == Aggregate::DaysSinceLast {
+                    1
+                } else {
+                    horizon
+                };
+                plan.stream(filter, needs, horizon)
+            });
+            match spec.source {
+                MeasureSource::Tickets => {
+                    plan.ticket_horizon = plan.ticket_horizon.max(window(spec))
+                }
+                MeasureSource::Surveys => {
+                    plan.survey_horizon = plan.survey_horizon.max(spec.window_days)
+                }
+                MeasureSource::Activities => {
+                    plan.activity_horizon = plan.activity_horizon.max(window(spec))
+                }
+                _ => {}
+            }
+            plan.measure_index.insert(name.clone(), plan.measures.len());
+            plan.measures.push(MeasurePlan {
+                name: name.clone(),
+                spec: spec.clone(),
+                stream,
+            });
+        }
+        for (name, m) in &model.milestones {
+            let rule = match &m.condition {
+                MilestoneCondition::Events {
+                    events,
+                    min_count,
+                    min_distinct_users,
+                    min_active_days,
+                    window_days,
+                } => {
+                    let filter = plan.filter(events, &[]);
+                    let needs = Needs {
+                        counts: true,
+                        users: *min_distinct_users > 0,
+                        days: true,
+                        ..Needs::default()
+                    };
+                    let stream = plan.stream(filter, needs, window_days.unwrap_or(1));
+                    MilestoneRule::Events(EventMilestone {
+                        stream,
+                        min_count: (*min_count).max(1),
+                        min_users: *min_distinct_users,
+                        min_days: *min_active_days,
+                        window: *window_days,
+                    })
+                }
+                MilestoneCondition::Measure { measure, at_least } => MilestoneRule::Measure {
+                    measure: plan.measure_index.get(measure).copied().unwrap_or(0),
+                    at_least: *at_least,
+                },
+            };
+            plan.milestones.push(MilestonePlan {
+                name: name.clone(),
+                kind: m.kind,
+                rule,
+                expected_within_days: m.expected_within_days,
+            });
+        }
+        plan.streams_of_event = vec![Vec::new(); plan.event_names.len()];
+        for (i, s) in plan.streams.iter().enumerate() {
+            match &s.filter.events {
+                None => plan.any_streams.push(i),
+                Some(evs) => {
+                    for e in evs {
+                        plan.streams_of_event[*e as usize].push(i);
+                    }
+                }
+            }
+        }
+        plan
+    }
+
+    fn filter(&self, events: &[String], conditions: &[PropertyCondition]) -> Filter {
+        let events = if events.is_empty() {
+            None
+        } else {
+            let mut idx: Vec<u16> = events
+                .iter()
+                .filter_map(|e| self.events.get(e).copied())
+                .collect();
+            idx.sort_unstable();
+            idx.dedup();
+            Some(idx)
+        };
+        Filter {
+            events,
+            conditions: conditions.to_vec(),
+        }
+    }
+
+    /// The stream for `filter`, made or widened to keep `needs` over `horizon` days.
+    fn stream(&mut self, filter: Filter, needs: Needs, horizon: u32) -> usize {
+        let cap = capacity(horizon);
+        let i = match self.streams.iter().position(|s| s.filter == filter) {
+            Some(i) => i,
+            None => {
+                let reads_properties = !filter.conditions.is_empty();
+                self.streams.push(Stream {
+                    filter,
+                    needs: Needs::default(),
+                    cap,
+                    reads_properties,
+                });
+                self.streams.len() - 1
+            }
+        };
+        let s = &mut self.streams[i];
+        s.cap = s.cap.max(cap);
+        s.needs.counts |= needs.counts;
+        s.needs.users |= needs.users;
+        s.needs.days |= needs.days;
+        s.needs.features |= needs.features;
+        // Two measures over one filter that read different properties get separate streams
+        // only in the unusual case both need one; the first property wins here, the second
+        // gets its own stream.
+        if let Some(p) = needs.stats {
+            match &s.needs.stats {
+                None => s.needs.stats = Some(p),
+                Some(q) if *q == p => {}
+                Some(_) => {
+                    return self.separate(
+                        i,
+                        Needs {
+                            stats: Some(p),
+                            ..Needs::default()
+                        },
+                        cap,
+                    )
+                }
+            }
+            self.streams[i].reads_properties = true;
+        }
+        if let Some(p) = needs.values {
+            match &self.streams[i].needs.values {
+                None => self.streams[i].needs.values = Some(p),
+                Some(q) if *q == p => {}
+                Some(_) => {
+                    return self.separate(
+                        i,
+                        Needs {
+                            values: Some(p),
+                            ..Needs::default()
+                        },
+                        cap,
+                    )
+                }
+            }
+            self.streams[i].reads_properties = true;
+        }
+        i
+    }
+
+    fn separate(&mut self, like: usize, needs: Needs, cap: u32) -> usize {
+        let reads_properties = true;
+        let filter = self.streams[like].filter.clone();
+        self.streams.push(Stream {
+            filter,
+            needs,
+            cap,
+            reads_properties,
+        });
+        self.streams.len() - 1
+    }
+
+    pub fn measure(&self, name: &str) -> Option<&MeasurePlan> {
+        self.measure_index.get(name).map(|i| &self.measures[*i])
+    }
+}
+
+fn window(spec: &Measure) -> u32 {
+    match spec.compare {
+        Some(Compare::PriorWindow) => spec.window_days * 2,
+        None => spec.window_days,
+    }
+}
+
+/// Whether `properties` satisfy every condition.
+pub fn conditions_hold(conditions: &[PropertyCondition], properties: &Map<String, Value>) -> bool {
+    conditions
+        .iter()
+        .all(|c| condition_holds(c, properties.get(&c.property)))
+}
+
+fn condition_holds(c: &PropertyCondition, value: Option<&Value>) -> bool {
+    let Some(value) = value.filter(|v| !v.is_null()) else {
+        return matches!(c.op, Op::Ne | Op::NotIn);
+    };
+    let lit = match (&c.op, &c.value) {
+        (Op::Exists, _) => return true,
+        (_, Some(lit)) => lit,
+        (_, None) => return false,
+    };
+    match c.op {
+        Op::Eq => equals(value, lit),
+        Op::Ne => !equals(value, lit),
+        Op::In => matches!(lit, Literal::List(l) if l.iter().any(|x| equals(value, x))),
+        Op::NotIn => !matches!(lit, Literal::List(l) if l.iter().any(|x| equals(value, x))),
+        Op::Gt | Op::Gte | Op::Lt | Op::Lte => match (value.as_f64(), lit) {
+            (Some(v), Literal::Number(x)) => match c.op {
+                Op::Gt => v > *x,
+                Op::Gte => v >= *x,
+                Op::Lt => v < *x,
+                _ => v <= *x,
+            },
+            _ => false,
+        },
+        Op::Exists => true,
+    }
+}
+
+fn equals(value: &Value, lit: &Literal) -> bool {
+    match (value, lit) {
+        (Value::Bool(a), Literal::Bool(b)) => a == b,
+        (Value::Number(a), Literal::Number(b)) => a.as_f64() == Some(*b),
+        (Value::String(a), Literal::Text(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// A property's value as a number (for sum, average, min, max).
+pub fn number(properties: &Map<String, Value>, name: &str) -> Option<f64> {
+    properties
+        .get(name)
+        .and_then(Value::as_f64)
+        .filter(|v| v.is_finite())
+}
+
+/// A property's value as a distinct-value key.
+pub fn value_key(properties: &Map<String, Value>, name: &str) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let v = properties.get(name).filter(|v| !v.is_null())?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    match v {
+        Value::String(s) => s.hash(&mut h),
+        other => other.to_string().hash(&mut h),
+    }
+    Some(h.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_model_shares_streams() {
+        let plan = Plan::new(SuccessModel::default_model());
+        // active_users_7d, seat_utilisation, active_days_30d, feature_breadth_30d and
+        // days_since_last_activity all read every event: one stream.
+        assert_eq!(plan.any_streams.len(), 1);
+        let any = &plan.streams[plan.any_streams[0]];
+        assert!(any.needs.users && any.needs.days && any.needs.features);
+        assert_eq!(any.cap, 64);
+        // core_actions_30d and its trend share one stream of 60 days (+ slack).
+        let core = plan.measure("core_actions_trend").unwrap().stream.unwrap();
+        assert_eq!(plan.measure("core_actions_30d").unwrap().stream, Some(core));
+        assert_eq!(plan.streams[core].cap, 128);
+        assert!(
+            plan.streams[plan.measure("rich_reports_30d").unwrap().stream.unwrap()]
+                .reads_properties
+        );
+        assert_eq!(plan.milestones.len(), 4);
+    }
+}
