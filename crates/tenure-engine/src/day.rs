@@ -37,14 +37,14 @@ pub fn day_of_date(date: chrono::NaiveDate) -> Day {
 /// Marks an empty ring.
 pub const NO_DAY: Day = Day::MIN;
 
-/// The ring capacity (a multiple of 64) for windows reaching `horizon` days back. The slack
-/// lets events dated up to a week ahead of the evaluation day advance the head without
-/// pushing days still inside a window out of the ring.
+/// The ring capacity for windows reaching `horizon` days back. The slack lets events dated
+/// up to two days ahead of the evaluation day (clock skew the ingestion did not correct)
+/// advance the head without pushing days still inside a window out of the ring.
 pub fn capacity(horizon: u32) -> u32 {
-    (horizon + FUTURE_SLACK_DAYS).div_ceil(64) * 64
+    horizon + FUTURE_SLACK_DAYS
 }
 
-pub const FUTURE_SLACK_DAYS: u32 = 8;
+pub const FUTURE_SLACK_DAYS: u32 = 2;
 
 /// The days of `from ..= to` that a ring with `head` and `cap` holds.
 pub fn clip(from: Day, to: Day, head: Day, cap: u32) -> Option<(Day, Day)> {

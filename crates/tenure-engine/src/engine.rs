@@ -4,7 +4,7 @@
 //! Nothing here reads a clock or touches a file: time is an argument, state is a value.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+use std::hash::{Hash, Hasher as _};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -127,11 +127,14 @@ pub struct AccountView {
     pub features: BTreeMap<String, Option<f64>>,
 }
 
+/// A fast hasher with fixed keys (account ids are not attacker-chosen keys of a public
+/// table: they come from the operator's own records and write keys).
+type Hasher = foldhash::fast::FixedState;
+
 #[derive(Serialize, Deserialize)]
 struct Saved {
     model_version: String,
     partition: Partition,
-    users: Vec<String>,
     watermark: Option<Micros>,
     day: Day,
     accounts: BTreeMap<String, AccountState>,
@@ -141,10 +144,9 @@ struct Saved {
 pub struct Engine {
     plan: Arc<Plan>,
     partition: Partition,
-    accounts: HashMap<String, AccountState>,
-    users: HashMap<String, u32>,
-    user_names: Vec<String>,
-    dirty: HashSet<String>,
+    accounts: HashMap<Box<str>, AccountState, Hasher>,
+    /// Accounts changed since the last refresh.
+    dirty: HashSet<Box<str>, Hasher>,
     /// The newest product event seen from any account.
     watermark: Option<Micros>,
     /// The day of the last `tick`.
@@ -158,10 +160,8 @@ impl Engine {
         Engine {
             plan,
             partition,
-            accounts: HashMap::new(),
-            users: HashMap::new(),
-            user_names: Vec::new(),
-            dirty: HashSet::new(),
+            accounts: HashMap::default(),
+            dirty: HashSet::default(),
             watermark: None,
             day: NO_DAY,
             distributions: Distributions::new(),
@@ -187,28 +187,20 @@ impl Engine {
     }
 
     pub fn accounts(&self) -> impl Iterator<Item = &str> {
-        self.accounts.keys().map(String::as_str)
-    }
-
-    fn user(&mut self, name: &str) -> u32 {
-        if let Some(u) = self.users.get(name) {
-            return *u;
-        }
-        let u = self.user_names.len() as u32;
-        self.users.insert(name.to_owned(), u);
-        self.user_names.push(name.to_owned());
-        u
+        self.accounts.keys().map(|k| &**k)
     }
 
     fn state(&mut self, account: &str) -> &mut AccountState {
         if !self.accounts.contains_key(account) {
             self.accounts
-                .insert(account.to_owned(), AccountState::new(&self.plan));
+                .insert(account.into(), AccountState::new(&self.plan));
         }
-        if !self.dirty.contains(account) {
-            self.dirty.insert(account.to_owned());
+        let state = self.accounts.get_mut(account).expect("inserted above");
+        if !state.dirty {
+            state.dirty = true;
+            self.dirty.insert(account.into());
         }
-        self.accounts.get_mut(account).expect("inserted above")
+        state
     }
 
     /// Folds one signal into its account's state. Signals of accounts outside this engine's
@@ -225,7 +217,7 @@ impl Engine {
         let plan = Arc::clone(&self.plan);
         match signal {
             Signal::Event(e) => {
-                let user = e.user.map(|u| self.user(u));
+                let user = e.user.map(crate::state::user_key);
                 let event = e.event.and_then(|n| plan.events.get(n).copied());
                 if e.at <= now {
                     self.watermark = Some(self.watermark.map_or(e.at, |w| w.max(e.at)));
@@ -241,10 +233,9 @@ impl Engine {
                         properties: e.properties,
                     },
                 );
-                state.last_cause = Some(Cause {
-                    kind: "event".into(),
-                    what: e.event.unwrap_or("(page or screen)").to_owned(),
-                    offset: Some(e.offset),
+                state.last_cause = Some(Cause::Event {
+                    event,
+                    offset: e.offset,
                     at: now,
                 });
             }
@@ -258,10 +249,9 @@ impl Engine {
                     Record::Activity(a) => state.apply_activity(a),
                     _ => return,
                 }
-                state.last_cause = Some(Cause {
-                    kind: r.kind().name().to_owned(),
-                    what: r.external_id().to_owned(),
-                    offset: None,
+                state.last_cause = Some(Cause::Record {
+                    record: r.kind(),
+                    id: r.external_id().to_owned(),
                     at: now,
                 });
             }
@@ -287,8 +277,11 @@ impl Engine {
 
     /// Re-scores the accounts changed since the last refresh. Returns how many.
     pub fn refresh(&mut self, now: Micros) -> usize {
-        let dirty: Vec<String> = self.dirty.drain().collect();
+        let dirty: Vec<Box<str>> = self.dirty.drain().collect();
         for a in &dirty {
+            if let Some(s) = self.accounts.get_mut(a) {
+                s.dirty = false;
+            }
             self.rescore(a, now);
         }
         dirty.len()
@@ -336,7 +329,9 @@ impl Engine {
     /// The full view of one account on `now`: health with its explanation, the change since
     /// the previous score, journey and features.
     pub fn view(&mut self, account: &str, now: Micros) -> Option<AccountView> {
-        if self.dirty.contains(account) || self.accounts.get(account)?.current.is_none() {
+        let state = self.accounts.get_mut(account)?;
+        if state.dirty || state.current.is_none() {
+            state.dirty = false;
             self.dirty.remove(account);
             self.rescore(account, now);
         }
@@ -356,12 +351,7 @@ impl Engine {
                     previous_at: prev.at,
                     delta: (cur.score - prev.score) as f64,
                     measures: moved,
-                    signal: cur.cause.as_ref().map(|c| CauseView {
-                        kind: c.kind.clone(),
-                        what: c.what.clone(),
-                        offset: c.offset,
-                        at: c.at,
-                    }),
+                    signal: cur.cause.as_ref().map(|c| cause_view(plan, c)),
                 })
             }
             _ => None,
@@ -419,7 +409,7 @@ impl Engine {
         for s in self.accounts.values_mut() {
             journey::latch(&plan, s, at);
         }
-        let mut ids: Vec<&String> = self
+        let mut ids: Vec<&Box<str>> = self
             .accounts
             .iter()
             .filter(|(_, s)| keep(s))
@@ -432,7 +422,7 @@ impl Engine {
             .unwrap_or_default()
             .fixed_offset();
         for id in ids {
-            let Ok(account) = AccountId::parse(id.as_str()) else {
+            let Ok(account) = AccountId::parse(&**id) else {
                 continue;
             };
             let state = &self.accounts[id];
@@ -500,13 +490,12 @@ impl Engine {
         let saved = Saved {
             model_version: self.plan.version.to_string(),
             partition: self.partition,
-            users: self.user_names.clone(),
             watermark: self.watermark,
             day: self.day,
             accounts: self
                 .accounts
                 .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
+                .map(|(k, v)| (k.to_string(), v.clone()))
                 .collect(),
             applied: self.applied,
         };
@@ -528,63 +517,33 @@ impl Engine {
             return Err("the engine snapshot belongs to another partition".into());
         }
         let mut e = Engine::new(plan, partition);
-        e.users = saved
-            .users
-            .iter()
-            .enumerate()
-            .map(|(i, u)| (u.clone(), i as u32))
-            .collect();
-        e.user_names = saved.users;
         e.watermark = saved.watermark;
         e.day = saved.day;
-        e.accounts = saved.accounts.into_iter().collect();
+        e.accounts = saved
+            .accounts
+            .into_iter()
+            .map(|(k, mut v)| {
+                v.dirty = true;
+                (k.into_boxed_str(), v)
+            })
+            .collect();
         e.applied = saved.applied;
         e.dirty = e.accounts.keys().cloned().collect();
         Ok(e)
     }
 
-    /// A stable digest of what the state knows — independent of arrival order: users by
-    /// name, not by the order they were first seen, and without the remembered scores and
-    /// causes (which name the last signal applied).
+    /// A stable digest of what the state knows — independent of arrival order: without the
+    /// remembered scores and causes (which name the last signal applied).
     pub fn digest(&self) -> u64 {
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        let mut ids: Vec<&String> = self.accounts.keys().collect();
+        let mut ids: Vec<&Box<str>> = self.accounts.keys().collect();
         ids.sort();
         for id in ids {
             let mut s = self.accounts[id].clone();
             s.last_cause = None;
             s.current = None;
             s.previous = None;
-            for st in &mut s.streams {
-                let words = st.user_bits.len() / st.users.len().max(1);
-                let mut named: Vec<(&str, &[u64])> = st
-                    .users
-                    .iter()
-                    .enumerate()
-                    .map(|(i, u)| {
-                        (
-                            self.user_names[*u as usize].as_str(),
-                            &st.user_bits[i * words..(i + 1) * words],
-                        )
-                    })
-                    .collect();
-                named.sort();
-                format!("{named:?}").hash(&mut h);
-                st.users.clear();
-                st.user_bits.clear();
-            }
-            for m in &mut s.milestones {
-                if let Some(ever) = &mut m.ever {
-                    let mut named: Vec<(&str, Day)> = ever
-                        .user_first
-                        .iter()
-                        .map(|(u, d)| (self.user_names[*u as usize].as_str(), *d))
-                        .collect();
-                    named.sort();
-                    format!("{named:?}").hash(&mut h);
-                    ever.user_first.clear();
-                }
-            }
+            s.dirty = false;
             id.hash(&mut h);
             serde_json::to_string(&s).unwrap_or_default().hash(&mut h);
         }
@@ -596,9 +555,39 @@ impl Engine {
         self.accounts.get(account)
     }
 
-    /// The number of distinct users interned.
+    /// Distinct users currently held in some window, over all accounts.
     pub fn users(&self) -> usize {
-        self.user_names.len()
+        let plan = &self.plan;
+        self.accounts
+            .values()
+            .map(|a| {
+                plan.any_streams
+                    .iter()
+                    .filter_map(|s| a.streams[*s].as_deref().map(|st| (st, &plan.streams[*s])))
+                    .map(|(st, s)| st.users.len() / (crate::state::words(s.cap) + 1))
+                    .max()
+                    .unwrap_or(0)
+            })
+            .sum()
+    }
+}
+
+fn cause_view(plan: &Plan, c: &Cause) -> CauseView {
+    match c {
+        Cause::Event { event, offset, at } => CauseView {
+            kind: "event".into(),
+            what: event
+                .map(|i| plan.event_names[i as usize].clone())
+                .unwrap_or_else(|| "(page, screen or undeclared event)".into()),
+            offset: Some(*offset),
+            at: *at,
+        },
+        Cause::Record { record, id, at } => CauseView {
+            kind: record.name().into(),
+            what: id.clone(),
+            offset: None,
+            at: *at,
+        },
     }
 }
 

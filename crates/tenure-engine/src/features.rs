@@ -8,7 +8,7 @@ use tenure_domain::SurveyScore;
 
 use crate::day::{self, bits, Day, Micros};
 use crate::plan::{MeasurePlan, Plan, Stream};
-use crate::state::{AccountState, StreamState};
+use crate::state::{self, AccountState, StreamState};
 
 /// The rows behind a measure's value.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -86,7 +86,8 @@ pub fn evaluate(plan: &Plan, state: &AccountState, m: &MeasurePlan, now: Micros)
     match spec.source {
         MeasureSource::Events => {
             let si = m.stream.unwrap_or(0);
-            let (s, st) = (&plan.streams[si], &state.streams[si]);
+            let (s, st) = (&plan.streams[si], state.streams[si].as_deref());
+            let (last, last_offset) = st.map_or((Micros::MIN, 0), |st| (st.last, st.last_offset));
             let events = match &s.filter.events {
                 None => Vec::new(),
                 Some(evs) => evs
@@ -95,8 +96,8 @@ pub fn evaluate(plan: &Plan, state: &AccountState, m: &MeasurePlan, now: Micros)
                     .collect(),
             };
             if spec.aggregate == Aggregate::DaysSinceLast {
-                let raw = if st.last != Micros::MIN {
-                    Some((today - day::day_of(st.last)).max(0) as f64)
+                let raw = if last != Micros::MIN {
+                    Some((today - day::day_of(last)).max(0) as f64)
                 } else {
                     // Never used: idle since sign-up, when that is known.
                     state
@@ -110,10 +111,10 @@ pub fn evaluate(plan: &Plan, state: &AccountState, m: &MeasurePlan, now: Micros)
                     observed: None,
                     lineage: Lineage::Events {
                         events,
-                        from: day::date_of(day::day_of(st.last.max(0))),
+                        from: day::date_of(day::day_of(last.max(0))),
                         to: day::date_of(today),
-                        matched: (st.last != Micros::MIN) as u64,
-                        latest_offset: (st.last != Micros::MIN).then_some(st.last_offset),
+                        matched: (last != Micros::MIN) as u64,
+                        latest_offset: (last != Micros::MIN).then_some(last_offset),
                     },
                 };
             }
@@ -146,7 +147,7 @@ pub fn evaluate(plan: &Plan, state: &AccountState, m: &MeasurePlan, now: Micros)
                     from: day::date_of(lineage_from),
                     to: day::date_of(to),
                     matched: count(s, st, lineage_from, to),
-                    latest_offset: (st.last != Micros::MIN).then_some(st.last_offset),
+                    latest_offset: (last != Micros::MIN).then_some(last_offset),
                 },
             }
         }
@@ -172,7 +173,8 @@ pub fn evaluate(plan: &Plan, state: &AccountState, m: &MeasurePlan, now: Micros)
 }
 
 /// Events in `from ..= to` (all of the stream's events; for lineage).
-fn count(s: &Stream, st: &StreamState, from: Day, to: Day) -> u64 {
+fn count(s: &Stream, st: Option<&StreamState>, from: Day, to: Day) -> u64 {
+    let Some(st) = st else { return 0 };
     let Some((lo, hi)) = day::clip(from, to, st.head, s.cap) else {
         return 0;
     };
@@ -189,28 +191,33 @@ fn slot(d: Day, s: &Stream) -> usize {
     d.rem_euclid(s.cap as Day) as usize
 }
 
-fn aggregate(s: &Stream, st: &StreamState, a: Aggregate, from: Day, to: Day) -> Option<f64> {
-    let words = (s.cap / 64) as usize;
-    let Some((lo, hi)) = day::clip(from, to, st.head, s.cap) else {
+fn aggregate(
+    s: &Stream,
+    st: Option<&StreamState>,
+    a: Aggregate,
+    from: Day,
+    to: Day,
+) -> Option<f64> {
+    let clipped = st.and_then(|st| day::clip(from, to, st.head, s.cap).map(|r| (st, r)));
+    let Some((st, (lo, hi))) = clipped else {
         return match a {
             Aggregate::Average | Aggregate::Min | Aggregate::Max => None,
             _ => Some(0.0),
         };
     };
-    let distinct = |ids: usize, b: &[u64]| -> f64 {
-        (0..ids)
-            .filter(|i| bits::any(&b[i * words..(i + 1) * words], s.cap, lo, hi))
-            .count() as f64
-    };
+    let words = state::words(s.cap);
     let stats = || (lo..=hi).map(|d| st.stats[slot(d, s)]).filter(|x| x.n > 0);
     match a {
         Aggregate::Count => Some((lo..=hi).map(|d| st.counts[slot(d, s)] as f64).sum()),
-        Aggregate::DistinctUsers => Some(distinct(st.users.len(), &st.user_bits)),
-        Aggregate::ActiveDays => Some(bits::count(&st.days, s.cap, lo, hi) as f64),
-        Aggregate::DistinctFeatures => {
-            Some(distinct(st.features.len() / words.max(1), &st.features))
-        }
-        Aggregate::DistinctValues => Some(distinct(st.values.len(), &st.value_bits)),
+        Aggregate::DistinctUsers => Some(state::distinct(&st.users, s.cap, lo, hi) as f64),
+        Aggregate::ActiveDays => Some(bits::count(st.days(s), s.cap, lo, hi) as f64),
+        Aggregate::DistinctFeatures => Some(
+            st.features(s)
+                .chunks(words.max(1))
+                .filter(|w| bits::any(w, s.cap, lo, hi))
+                .count() as f64,
+        ),
+        Aggregate::DistinctValues => Some(state::distinct(&st.values, s.cap, lo, hi) as f64),
         Aggregate::Sum => Some(stats().map(|x| x.sum).sum()),
         Aggregate::Average => {
             let (sum, n) = stats().fold((0.0, 0u64), |(s, n), x| (s + x.sum, n + x.n as u64));

@@ -13,6 +13,10 @@ use tenure_domain::model::{
 
 use crate::day::capacity;
 
+/// How late an event may arrive and still count towards the day a windowed milestone was
+/// reached (older arrivals still count in every feature; `tenure rescore` places them).
+pub const LATE_MILESTONE_DAYS: u32 = 30;
+
 /// Which events a stream reads.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Filter {
@@ -42,6 +46,9 @@ pub struct Stream {
     pub cap: u32,
     /// Whether some measure or milestone reads the filter's properties.
     pub reads_properties: bool,
+    /// Whether accounts keep state for it (a stream read only by all-time milestones keeps
+    /// none: the milestone keeps its own evidence).
+    pub stores: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +98,9 @@ pub struct Plan {
     /// Streams each event index feeds; `any_streams` are fed by every product event.
     pub streams_of_event: Vec<Vec<usize>>,
     pub any_streams: Vec<usize>,
+    /// Event milestones each event index feeds; `any_milestones` read every event.
+    pub milestones_of_event: Vec<Vec<usize>>,
+    pub any_milestones: Vec<usize>,
     pub measures: Vec<MeasurePlan>,
     pub measure_index: HashMap<String, usize>,
     pub milestones: Vec<MilestonePlan>,
@@ -128,6 +138,8 @@ impl Plan {
             streams: Vec::new(),
             streams_of_event: Vec::new(),
             any_streams: Vec::new(),
+            milestones_of_event: Vec::new(),
+            any_milestones: Vec::new(),
             measures: Vec::new(),
             measure_index: HashMap::new(),
             milestones: Vec::new(),
@@ -153,8 +165,8 @@ impl Plan {
                         needs.stats = spec.property.clone()
                     }
                     Aggregate::DistinctValues => needs.values = spec.property.clone(),
-                    // The last event time is always kept.
-                    _ => {}
+                    // The last event time is kept by any stored stream; make sure this one is.
+                    _ => needs.days = true,
                 }
                 let horizon = if spec.aggregate == Aggregate::DaysSinceLast {
                     1
@@ -192,13 +204,16 @@ impl Plan {
                     window_days,
                 } => {
                     let filter = plan.filter(events, &[]);
+                    // All-time milestones keep their own evidence; windowed ones read rings.
                     let needs = Needs {
-                        counts: true,
-                        users: *min_distinct_users > 0,
-                        days: true,
+                        counts: window_days.is_some(),
+                        users: window_days.is_some() && *min_distinct_users > 0,
+                        days: window_days.is_some(),
                         ..Needs::default()
                     };
-                    let stream = plan.stream(filter, needs, window_days.unwrap_or(1));
+                    // Rings reach back far enough to place events up to a month late.
+                    let horizon = window_days.map_or(1, |w| w + LATE_MILESTONE_DAYS);
+                    let stream = plan.stream(filter, needs, horizon);
                     MilestoneRule::Events(EventMilestone {
                         stream,
                         min_count: (*min_count).max(1),
@@ -218,6 +233,23 @@ impl Plan {
                 rule,
                 expected_within_days: m.expected_within_days,
             });
+        }
+        plan.milestones_of_event = vec![Vec::new(); plan.event_names.len()];
+        for (mi, m) in plan.milestones.iter().enumerate() {
+            if let MilestoneRule::Events(rule) = &m.rule {
+                match &plan.streams[rule.stream].filter.events {
+                    None => plan.any_milestones.push(mi),
+                    Some(evs) => {
+                        for e in evs {
+                            plan.milestones_of_event[*e as usize].push(mi);
+                        }
+                    }
+                }
+            }
+        }
+        for s in &mut plan.streams {
+            let n = &s.needs;
+            s.stores = n.counts || n.users || n.days || n.features || n.stats.is_some() || n.values.is_some();
         }
         plan.streams_of_event = vec![Vec::new(); plan.event_names.len()];
         for (i, s) in plan.streams.iter().enumerate() {
@@ -263,6 +295,7 @@ impl Plan {
                     needs: Needs::default(),
                     cap,
                     reads_properties,
+                    stores: false,
                 });
                 self.streams.len() - 1
             }
@@ -321,6 +354,7 @@ impl Plan {
             needs,
             cap,
             reads_properties,
+            stores: false,
         });
         self.streams.len() - 1
     }
@@ -412,11 +446,11 @@ mod tests {
         assert_eq!(plan.any_streams.len(), 1);
         let any = &plan.streams[plan.any_streams[0]];
         assert!(any.needs.users && any.needs.days && any.needs.features);
-        assert_eq!(any.cap, 64);
+        assert_eq!(any.cap, 32);
         // core_actions_30d and its trend share one stream of 60 days (+ slack).
         let core = plan.measure("core_actions_trend").unwrap().stream.unwrap();
         assert_eq!(plan.measure("core_actions_30d").unwrap().stream, Some(core));
-        assert_eq!(plan.streams[core].cap, 128);
+        assert_eq!(plan.streams[core].cap, 62);
         assert!(
             plan.streams[plan.measure("rich_reports_30d").unwrap().stream.unwrap()]
                 .reads_properties

@@ -13,6 +13,16 @@ use tenure_domain::{
 use crate::day::{self, bits, Day, Micros, NO_DAY};
 use crate::plan::{self, EventMilestone, MilestoneRule, Plan, Stream};
 
+/// The 64-bit key of a user id (FNV-1a: the same in every process and version).
+pub fn user_key(user: &str) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in user.as_bytes() {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
 /// Per-day statistics of a numeric property.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct DayStat {
@@ -22,91 +32,77 @@ pub struct DayStat {
     pub max: f64,
 }
 
-/// A stream's rings for one account (those its plan needs; the others stay empty).
+/// A stream's rings for one account (those its plan needs; the others stay empty). Users
+/// and distinct values are kept as 64-bit hashes followed by their day bits, `1 + words`
+/// words per entry, sorted by hash.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StreamState {
     pub head: Day,
     /// Latest event time seen (the max, whatever the arrival order) and its log offset.
     pub last: Micros,
     pub last_offset: u64,
-    pub total: u64,
-    pub counts: Vec<u32>,
-    pub days: Vec<u64>,
-    /// Sorted user indexes, and `words` bits per user (parallel).
-    pub users: Vec<u32>,
-    pub user_bits: Vec<u64>,
-    /// `words` bits per feature area.
-    pub features: Vec<u64>,
-    pub stats: Vec<DayStat>,
+    pub counts: Box<[u32]>,
+    /// Active-day bits, then each feature area's day bits.
+    pub bits: Box<[u64]>,
+    pub stats: Box<[DayStat]>,
+    pub users: Vec<u64>,
     pub values: Vec<u64>,
-    pub value_bits: Vec<u64>,
+}
+
+/// Days-ring words for a capacity.
+pub fn words(cap: u32) -> usize {
+    cap.div_ceil(64) as usize
 }
 
 impl StreamState {
     fn new(s: &Stream, features: usize) -> StreamState {
-        let words = (s.cap / 64) as usize;
+        let words = words(s.cap);
+        let bit_rows = s.needs.days as usize + if s.needs.features { features } else { 0 };
         StreamState {
             head: NO_DAY,
             last: Micros::MIN,
             last_offset: 0,
-            total: 0,
-            counts: if s.needs.counts {
-                vec![0; s.cap as usize]
+            counts: if s.needs.counts { vec![0; s.cap as usize].into() } else { Box::default() },
+            bits: vec![0; words * bit_rows].into(),
+            stats: if s.needs.stats.is_some() {
+                vec![DayStat::default(); s.cap as usize].into()
             } else {
-                Vec::new()
-            },
-            days: if s.needs.days {
-                vec![0; words]
-            } else {
-                Vec::new()
+                Box::default()
             },
             users: Vec::new(),
-            user_bits: Vec::new(),
-            features: if s.needs.features {
-                vec![0; words * features]
-            } else {
-                Vec::new()
-            },
-            stats: if s.needs.stats.is_some() {
-                vec![DayStat::default(); s.cap as usize]
-            } else {
-                Vec::new()
-            },
             values: Vec::new(),
-            value_bits: Vec::new(),
         }
     }
 
-    fn words(cap: u32) -> usize {
-        (cap / 64) as usize
+    /// The active-day bits (when kept).
+    pub fn days<'a>(&'a self, s: &Stream) -> &'a [u64] {
+        if s.needs.days {
+            &self.bits[..words(s.cap)]
+        } else {
+            &[]
+        }
+    }
+
+    /// Each feature area's day bits (when kept).
+    pub fn features<'a>(&'a self, s: &Stream) -> &'a [u64] {
+        if s.needs.features {
+            &self.bits[s.needs.days as usize * words(s.cap)..]
+        } else {
+            &[]
+        }
     }
 
     /// Folds in one event on `day`. Returns false when the event is older than the ring.
-    #[allow(clippy::too_many_arguments)]
-    fn add(
-        &mut self,
-        s: &Stream,
-        day: Day,
-        at: Micros,
-        offset: u64,
-        user: Option<u32>,
-        feature: Option<u16>,
-        props: Option<&Map<String, Value>>,
-    ) -> bool {
-        self.total += 1;
-        if at > self.last || (at == self.last && offset > self.last_offset) {
-            self.last = at;
-            self.last_offset = offset;
+    fn add(&mut self, s: &Stream, day: Day, e: &Event<'_>, feature: Option<u16>) -> bool {
+        if e.at > self.last || (e.at == self.last && e.offset > self.last_offset) {
+            self.last = e.at;
+            self.last_offset = e.offset;
         }
         let cap = s.cap;
-        let words = Self::words(cap);
-        let counts = &mut self.counts;
-        let days = &mut self.days;
-        let user_bits = &mut self.user_bits;
-        let features = &mut self.features;
-        let stats = &mut self.stats;
-        let value_bits = &mut self.value_bits;
+        let words = words(cap);
         let moved = self.head != NO_DAY && day > self.head;
+        let (counts, bits_, stats) = (&mut self.counts, &mut self.bits, &mut self.stats);
+        let (users, values) = (&mut self.users, &mut self.values);
         let fresh = day::advance(&mut self.head, cap, day, |d| {
             let slot = d.rem_euclid(cap as Day) as usize;
             if let Some(c) = counts.get_mut(slot) {
@@ -115,14 +111,12 @@ impl StreamState {
             if let Some(st) = stats.get_mut(slot) {
                 *st = DayStat::default();
             }
-            for chunk in [
-                &mut **days,
-                &mut **user_bits,
-                &mut **features,
-                &mut **value_bits,
-            ] {
-                for w in chunk.chunks_mut(words) {
-                    bits::clear(w, cap, d);
+            for w in bits_.chunks_mut(words) {
+                bits::clear(w, cap, d);
+            }
+            for v in [&mut *users, &mut *values] {
+                for entry in v.chunks_mut(words + 1) {
+                    bits::clear(&mut entry[1..], cap, d);
                 }
             }
         });
@@ -130,43 +124,28 @@ impl StreamState {
             return false;
         }
         if moved {
-            self.prune();
+            prune(&mut self.users, words);
+            prune(&mut self.values, words);
         }
         let slot = day.rem_euclid(cap as Day) as usize;
-        if !self.counts.is_empty() {
-            self.counts[slot] = self.counts[slot].saturating_add(1);
+        if let Some(c) = self.counts.get_mut(slot) {
+            *c = c.saturating_add(1);
         }
-        if !self.days.is_empty() {
-            bits::set(&mut self.days, cap, day);
+        if s.needs.days {
+            bits::set(&mut self.bits[..words], cap, day);
         }
-        if s.needs.users {
-            if let Some(u) = user {
-                let i = match self.users.binary_search(&u) {
-                    Ok(i) => i,
-                    Err(i) => {
-                        self.users.insert(i, u);
-                        let at = i * words;
-                        self.user_bits.splice(at..at, std::iter::repeat_n(0, words));
-                        i
-                    }
-                };
-                bits::set(&mut self.user_bits[i * words..(i + 1) * words], cap, day);
-            }
+        if let (true, Some(u)) = (s.needs.users, e.user) {
+            mark(&mut self.users, words, u, cap, day);
         }
-        if let (Some(f), false) = (feature, self.features.is_empty()) {
-            let f = f as usize;
-            bits::set(&mut self.features[f * words..(f + 1) * words], cap, day);
+        if let (Some(f), true) = (feature, s.needs.features) {
+            let at = (s.needs.days as usize + f as usize) * words;
+            bits::set(&mut self.bits[at..at + words], cap, day);
         }
-        if let (Some(p), Some(name)) = (props, &s.needs.stats) {
+        if let (Some(p), Some(name)) = (e.properties, &s.needs.stats) {
             if let Some(v) = plan::number(p, name) {
                 let st = &mut self.stats[slot];
                 if st.n == 0 {
-                    *st = DayStat {
-                        sum: v,
-                        n: 1,
-                        min: v,
-                        max: v,
-                    };
+                    *st = DayStat { sum: v, n: 1, min: v, max: v };
                 } else {
                     st.sum += v;
                     st.n += 1;
@@ -175,66 +154,55 @@ impl StreamState {
                 }
             }
         }
-        if let (Some(p), Some(name)) = (props, &s.needs.values) {
+        if let (Some(p), Some(name)) = (e.properties, &s.needs.values) {
             if let Some(k) = plan::value_key(p, name) {
-                let i = match self.values.binary_search(&k) {
-                    Ok(i) => i,
-                    Err(i) => {
-                        self.values.insert(i, k);
-                        let at = i * words;
-                        self.value_bits
-                            .splice(at..at, std::iter::repeat_n(0, words));
-                        i
-                    }
-                };
-                bits::set(&mut self.value_bits[i * words..(i + 1) * words], cap, day);
+                mark(&mut self.values, words, k, cap, day);
             }
         }
         true
     }
+}
 
-    /// Drops users and values with no day left in the ring: they count in no window.
-    fn prune(&mut self) {
-        if self.users.is_empty() && self.values.is_empty() {
-            return;
-        }
-        let words = if self.users.is_empty() {
-            self.value_bits.len() / self.values.len().max(1)
+/// Sets `day` for `key` in an interleaved `[key, bits…]` list sorted by key.
+fn mark(list: &mut Vec<u64>, words: usize, key: u64, cap: u32, day: Day) {
+    let stride = words + 1;
+    let n = list.len() / stride;
+    // Binary search over entries.
+    let (mut lo, mut hi) = (0, n);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if list[mid * stride] < key {
+            lo = mid + 1;
         } else {
-            self.user_bits.len() / self.users.len()
-        };
-        if words == 0 {
-            return;
+            hi = mid;
         }
-        let mut keep = 0;
-        for i in 0..self.users.len() {
-            if self.user_bits[i * words..(i + 1) * words]
-                .iter()
-                .any(|w| *w != 0)
-            {
-                self.users[keep] = self.users[i];
-                self.user_bits
-                    .copy_within(i * words..(i + 1) * words, keep * words);
-                keep += 1;
-            }
-        }
-        self.users.truncate(keep);
-        self.user_bits.truncate(keep * words);
-        let mut keep = 0;
-        for i in 0..self.values.len() {
-            if self.value_bits[i * words..(i + 1) * words]
-                .iter()
-                .any(|w| *w != 0)
-            {
-                self.values[keep] = self.values[i];
-                self.value_bits
-                    .copy_within(i * words..(i + 1) * words, keep * words);
-                keep += 1;
-            }
-        }
-        self.values.truncate(keep);
-        self.value_bits.truncate(keep * words);
     }
+    let at = lo * stride;
+    if lo == n || list[at] != key {
+        list.splice(at..at, std::iter::once(key).chain(std::iter::repeat_n(0, words)));
+    }
+    bits::set(&mut list[at + 1..at + stride], cap, day);
+}
+
+/// Drops entries with no day left in the ring: they count in no window.
+fn prune(list: &mut Vec<u64>, words: usize) {
+    let stride = words + 1;
+    let mut keep = 0;
+    for i in 0..list.len() / stride {
+        if list[i * stride + 1..(i + 1) * stride].iter().any(|w| *w != 0) {
+            list.copy_within(i * stride..(i + 1) * stride, keep * stride);
+            keep += 1;
+        }
+    }
+    list.truncate(keep * stride);
+}
+
+/// The entries of an interleaved list with some day in `from ..= to` (already clipped).
+pub fn distinct(list: &[u64], cap: u32, from: Day, to: Day) -> usize {
+    let words = words(cap);
+    list.chunks(words + 1)
+        .filter(|e| bits::any(&e[1..], cap, from, to))
+        .count()
 }
 
 /// An all-time event milestone's evidence: the smallest days that can decide when it was
@@ -244,21 +212,22 @@ pub struct EverState {
     /// The `min_count` earliest event days.
     pub event_days: Vec<Day>,
     /// Each user's first day.
-    pub user_first: Vec<(u32, Day)>,
+    pub user_first: Vec<(u64, Day)>,
     /// The `min_days` earliest distinct days.
     pub active_days: Vec<Day>,
 }
 
 impl EverState {
-    fn add(&mut self, m: &EventMilestone, day: Day, user: Option<u32>) {
+    fn add(&mut self, m: &EventMilestone, day: Day, user: Option<u64>) {
         keep_smallest(&mut self.event_days, day, m.min_count as usize, false);
         if m.min_days > 0 {
             keep_smallest(&mut self.active_days, day, m.min_days as usize, true);
         }
         if let (true, Some(u)) = (m.min_users > 0, user) {
-            match self.user_first.iter_mut().find(|(x, _)| *x == u) {
-                Some((_, d)) => *d = (*d).min(day),
-                None => self.user_first.push((u, day)),
+            // Sorted by user, so the state is the same in any arrival order.
+            match self.user_first.binary_search_by_key(&u, |(x, _)| *x) {
+                Ok(i) => self.user_first[i].1 = self.user_first[i].1.min(day),
+                Err(i) => self.user_first.insert(i, (u, day)),
             }
         }
     }
@@ -369,14 +338,20 @@ pub struct ActivityEntry {
 
 /// What last changed an account: the signal behind its latest score change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Cause {
-    /// "event", or a record kind such as "ticket".
-    pub kind: String,
-    /// The event name or the record's external id.
-    pub what: String,
-    /// The log offset of an event.
-    pub offset: Option<u64>,
-    pub at: Micros,
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Cause {
+    /// A product event: the declared event's index (none for page, screen and undeclared
+    /// events) and its log offset.
+    Event {
+        event: Option<u16>,
+        offset: u64,
+        at: Micros,
+    },
+    Record {
+        record: tenure_domain::RecordKind,
+        id: String,
+        at: Micros,
+    },
 }
 
 /// A score remembered to explain the next one.
@@ -389,7 +364,7 @@ pub struct Memo {
     pub segment: u16,
     pub stage: crate::journey::Stage,
     /// Points per health measure, in the model's pillar order.
-    pub points: Vec<f32>,
+    pub points: Box<[f32]>,
     pub cause: Option<Cause>,
 }
 
@@ -397,7 +372,8 @@ pub struct Memo {
 pub struct AccountState {
     pub info: Option<Info>,
     pub subscriptions: Vec<Sub>,
-    pub streams: Vec<StreamState>,
+    /// Made at the stream's first event.
+    pub streams: Vec<Option<Box<StreamState>>>,
     pub milestones: Vec<MilestoneState>,
     pub tickets: Vec<TicketEntry>,
     pub surveys: Vec<SurveyEntry>,
@@ -407,13 +383,17 @@ pub struct AccountState {
     pub last_cause: Option<Cause>,
     pub current: Option<Memo>,
     pub previous: Option<Memo>,
+    /// Changed since the last score.
+    #[serde(skip)]
+    pub dirty: bool,
 }
 
 /// A product event, as the engine needs it.
 #[derive(Debug, Clone, Copy)]
 pub struct Event<'a> {
     pub offset: u64,
-    pub user: Option<u32>,
+    /// The user's 64-bit hash (see `user_key`).
+    pub user: Option<u64>,
     /// The declared event's index; `None` for page and screen calls and undeclared events.
     pub event: Option<u16>,
     pub at: Micros,
@@ -425,11 +405,7 @@ impl AccountState {
         AccountState {
             info: None,
             subscriptions: Vec::new(),
-            streams: plan
-                .streams
-                .iter()
-                .map(|s| StreamState::new(s, plan.features.len()))
-                .collect(),
+            streams: vec![None; plan.streams.len()],
             milestones: plan
                 .milestones
                 .iter()
@@ -450,6 +426,7 @@ impl AccountState {
             last_cause: None,
             current: None,
             previous: None,
+            dirty: false,
         }
     }
 
@@ -463,6 +440,9 @@ impl AccountState {
         };
         for &si in plan.any_streams.iter().chain(named) {
             let s = &plan.streams[si];
+            if !s.stores {
+                continue;
+            }
             if s.reads_properties {
                 let holds = e
                     .properties
@@ -471,20 +451,19 @@ impl AccountState {
                     continue;
                 }
             }
-            self.streams[si].add(s, day, e.at, e.offset, e.user, feature, e.properties);
+            self.streams[si]
+                .get_or_insert_with(|| Box::new(StreamState::new(s, plan.features.len())))
+                .add(s, day, e, feature);
         }
-        for (mi, m) in plan.milestones.iter().enumerate() {
-            let MilestoneRule::Events(rule) = &m.rule else {
+        let milestones: &[usize] = match e.event {
+            Some(i) => &plan.milestones_of_event[i as usize],
+            None => &[],
+        };
+        for &mi in plan.any_milestones.iter().chain(milestones) {
+            let MilestoneRule::Events(rule) = &plan.milestones[mi].rule else {
                 continue;
             };
             let s = &plan.streams[rule.stream];
-            let reads = match &s.filter.events {
-                None => true,
-                Some(evs) => e.event.is_some_and(|i| evs.binary_search(&i).is_ok()),
-            };
-            if !reads {
-                continue;
-            }
             let state = &mut self.milestones[mi];
             match (&mut state.ever, rule.window) {
                 (Some(ever), _) => {
@@ -492,7 +471,9 @@ impl AccountState {
                     state.reached = ever.reached(rule);
                 }
                 (None, Some(w)) => {
-                    let stream = &self.streams[rule.stream];
+                    let Some(stream) = self.streams[rule.stream].as_deref() else {
+                        continue;
+                    };
                     let last_end = (day + w as Day - 1).min(stream.head);
                     let last_end = match state.reached {
                         Some(r) => last_end.min(r - 1),
@@ -626,21 +607,10 @@ pub fn window_holds(
     if count < rule.min_count as u64 {
         return false;
     }
-    if rule.min_days > 0 && bits::count(&stream.days, s.cap, lo, hi) < rule.min_days {
+    if rule.min_days > 0 && bits::count(stream.days(s), s.cap, lo, hi) < rule.min_days {
         return false;
     }
-    if rule.min_users > 0 {
-        let words = (s.cap / 64) as usize;
-        let users = stream
-            .user_bits
-            .chunks(words)
-            .filter(|w| bits::any(w, s.cap, lo, hi))
-            .count();
-        if users < rule.min_users as usize {
-            return false;
-        }
-    }
-    true
+    rule.min_users == 0 || distinct(&stream.users, s.cap, lo, hi) >= rule.min_users as usize
 }
 
 fn upsert<T>(v: &mut Vec<T>, item: T, id: impl Fn(&T) -> &String) {

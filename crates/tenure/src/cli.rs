@@ -228,6 +228,16 @@ pub enum BenchCommand {
         #[arg(value_name = "LOG")]
         log_dir: PathBuf,
     },
+    /// Engine throughput (signals per second on one core), scoring cost and resident memory
+    /// per account of live state, over a simulated company held in memory.
+    Engine {
+        #[arg(long, default_value_t = 2000)]
+        accounts: u32,
+        #[arg(long, default_value_t = 24)]
+        months: u32,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
     /// Simulator throughput (events per second on one core) and peak memory, writing nowhere.
     Simulate {
         #[arg(long, default_value_t = 2000)]

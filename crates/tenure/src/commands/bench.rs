@@ -58,6 +58,11 @@ pub async fn run(command: BenchCommand, now: tenure_domain::Timestamp) -> Outcom
             seconds,
         } => log(&dir, writers, batch, record_bytes, seconds),
         BenchCommand::Lake { log_dir } => lake(&log_dir),
+        BenchCommand::Engine {
+            accounts,
+            months,
+            seed,
+        } => engine(accounts, months, seed),
         BenchCommand::Simulate {
             accounts,
             months,
@@ -279,5 +284,149 @@ fn lake(log_dir: &std::path::Path) -> Outcome {
     drop(lake);
     std::fs::remove_dir_all(&dir)
         .map_err(|e| anyhow::anyhow!("removing {}: {e}", dir.display()))?;
+    Ok(())
+}
+
+/// Keeps what the simulator produces in memory, events parsed into what the engine reads.
+#[derive(Default)]
+struct Collect {
+    records: Vec<Record>,
+    events: Vec<OwnedEvent>,
+}
+
+/// A simulated product event, owned.
+pub struct OwnedEvent {
+    pub account: String,
+    pub user: Option<String>,
+    pub event: Option<String>,
+    pub at: i64,
+    pub properties: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(serde::Deserialize)]
+struct Line {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(rename = "userId")]
+    user_id: Option<String>,
+    event: Option<String>,
+    timestamp: String,
+    #[serde(default)]
+    properties: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    context: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Sink for Collect {
+    type Error = std::convert::Infallible;
+    fn record(&mut self, record: &Record) -> Result<(), Self::Error> {
+        self.records.push(record.clone());
+        Ok(())
+    }
+    fn events(&mut self, jsonl: &[u8]) -> Result<(), Self::Error> {
+        for line in jsonl.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let Ok(l) = serde_json::from_slice::<Line>(line) else { continue };
+            if !matches!(l.kind.as_str(), "track" | "page" | "screen") {
+                continue;
+            }
+            let Some(account) = l.context.get("groupId").and_then(|v| v.as_str()) else {
+                continue;
+            };
+            let Ok(at) = tenure_domain::time::parse_timestamp(&l.timestamp) else { continue };
+            self.events.push(OwnedEvent {
+                account: account.to_owned(),
+                user: l.user_id,
+                event: l.event,
+                at: at.timestamp_micros(),
+                properties: l.properties,
+            });
+        }
+        Ok(())
+    }
+    fn renewal(&mut self, _: &TruthRenewal) -> Result<(), Self::Error> {
+        Ok(())
+    }
+    fn account_truth(&mut self, _: &TruthAccount) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+/// Resident memory of this process now (Linux), in bytes.
+fn rss_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+pub fn engine(accounts: u32, months: u32, seed: u64) -> Outcome {
+    use std::sync::Arc;
+    use tenure_engine::{Engine, EventSignal, Partition, Plan, Signal};
+    let config = SimConfig::new(accounts, months, seed);
+    let mut sink = Collect::default();
+    let started = Instant::now();
+    if let Err(never) = simulate(&config, &mut sink) {
+        match never {}
+    }
+    // Arrival order: the simulator writes each account's life in turn; a live feed
+    // interleaves accounts in time.
+    sink.events.sort_by_key(|e| e.at);
+    let end = sink.events.last().map_or(0, |e| e.at) + 1;
+    println!(
+        "engine: {accounts} accounts × {months} months (seed {seed}): {} product events, {} records, simulated and parsed in {:.1} s",
+        sink.events.len(),
+        sink.records.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let plan = Arc::new(Plan::new(tenure_domain::SuccessModel::default_model()));
+    let rss_before = rss_bytes();
+    let mut engine = Engine::new(Arc::clone(&plan), Partition::ALL);
+    let started = Instant::now();
+    for r in &sink.records {
+        engine.apply(Signal::Record(r), end);
+    }
+    let records_secs = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    for (i, e) in sink.events.iter().enumerate() {
+        let props = engine.reads_properties(e.event.as_deref()).then_some(&e.properties);
+        engine.apply(
+            Signal::Event(EventSignal {
+                offset: i as u64,
+                account: &e.account,
+                user: e.user.as_deref(),
+                event: e.event.as_deref(),
+                at: e.at,
+                properties: props,
+            }),
+            end,
+        );
+    }
+    let events_secs = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let scored = engine.refresh(end);
+    let refresh_secs = started.elapsed().as_secs_f64();
+    let rss_after = rss_bytes();
+    let signals = sink.events.len() as f64;
+    println!(
+        "  apply: {:.0} events/s on one core ({} events in {events_secs:.2} s); {} records in {records_secs:.2} s",
+        signals / events_secs,
+        sink.events.len(),
+        sink.records.len()
+    );
+    println!(
+        "  score: {scored} accounts re-scored with explanations in {refresh_secs:.3} s ({:.1} µs per account)",
+        refresh_secs * 1e6 / scored.max(1) as f64
+    );
+    if let (Some(a), Some(b)) = (rss_before, rss_after) {
+        let n = engine.len().max(1) as f64;
+        println!(
+            "  live state: {:.1} MiB resident for {} accounts ({} users in a window) = {:.0} bytes per account",
+            (b.saturating_sub(a)) as f64 / 1048576.0,
+            engine.len(),
+            engine.users(),
+            b.saturating_sub(a) as f64 / n
+        );
+    }
+    let saved = engine.save();
+    println!("  snapshot: {:.1} MiB of JSON", saved.len() as f64 / 1048576.0);
     Ok(())
 }
