@@ -249,7 +249,12 @@ impl Plan {
         }
         for s in &mut plan.streams {
             let n = &s.needs;
-            s.stores = n.counts || n.users || n.days || n.features || n.stats.is_some() || n.values.is_some();
+            s.stores = n.counts
+                || n.users
+                || n.days
+                || n.features
+                || n.stats.is_some()
+                || n.values.is_some();
         }
         plan.streams_of_event = vec![Vec::new(); plan.event_names.len()];
         for (i, s) in plan.streams.iter().enumerate() {

@@ -62,7 +62,11 @@ impl StreamState {
             head: NO_DAY,
             last: Micros::MIN,
             last_offset: 0,
-            counts: if s.needs.counts { vec![0; s.cap as usize].into() } else { Box::default() },
+            counts: if s.needs.counts {
+                vec![0; s.cap as usize].into()
+            } else {
+                Box::default()
+            },
             bits: vec![0; words * bit_rows].into(),
             stats: if s.needs.stats.is_some() {
                 vec![DayStat::default(); s.cap as usize].into()
@@ -145,7 +149,12 @@ impl StreamState {
             if let Some(v) = plan::number(p, name) {
                 let st = &mut self.stats[slot];
                 if st.n == 0 {
-                    *st = DayStat { sum: v, n: 1, min: v, max: v };
+                    *st = DayStat {
+                        sum: v,
+                        n: 1,
+                        min: v,
+                        max: v,
+                    };
                 } else {
                     st.sum += v;
                     st.n += 1;
@@ -179,7 +188,10 @@ fn mark(list: &mut Vec<u64>, words: usize, key: u64, cap: u32, day: Day) {
     }
     let at = lo * stride;
     if lo == n || list[at] != key {
-        list.splice(at..at, std::iter::once(key).chain(std::iter::repeat_n(0, words)));
+        list.splice(
+            at..at,
+            std::iter::once(key).chain(std::iter::repeat_n(0, words)),
+        );
     }
     bits::set(&mut list[at + 1..at + stride], cap, day);
 }
@@ -189,7 +201,10 @@ fn prune(list: &mut Vec<u64>, words: usize) {
     let stride = words + 1;
     let mut keep = 0;
     for i in 0..list.len() / stride {
-        if list[i * stride + 1..(i + 1) * stride].iter().any(|w| *w != 0) {
+        if list[i * stride + 1..(i + 1) * stride]
+            .iter()
+            .any(|w| *w != 0)
+        {
             list.copy_within(i * stride..(i + 1) * stride, keep * stride);
             keep += 1;
         }

@@ -49,6 +49,8 @@ pub struct FileLog {
     segment_bytes: u64,
     state: Mutex<State>,
     flushed: Condvar,
+    /// Where recent reads ended, so a reader tailing the log reads only what is new.
+    cursors: Mutex<Vec<(Offset, Position)>>,
     /// Held (locked) while the log is open: one writer per directory.
     _lock: File,
 }
@@ -65,14 +67,49 @@ fn scan(
     from: Offset,
     limit: usize,
 ) -> Result<(Vec<Entry>, u64, u64), LogError> {
+    let (records, end) = scan_at(
+        path,
+        Position {
+            offset: first,
+            byte: 0,
+        },
+        from,
+        limit,
+        false,
+    )?;
+    Ok((records, end.byte, end.offset - first))
+}
+
+/// Where a frame starts in a segment file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Position {
+    offset: Offset,
+    byte: u64,
+}
+
+/// `scan` from a known frame position; with `stop_at_limit`, stops reading once `limit`
+/// records are collected. Returns the records and the position after the last frame read.
+fn scan_at(
+    path: &Path,
+    start: Position,
+    from: Offset,
+    limit: usize,
+    stop_at_limit: bool,
+) -> Result<(Vec<Entry>, Position), LogError> {
     let mut bytes = Vec::new();
     File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .and_then(|mut f| {
+            f.seek(SeekFrom::Start(start.byte))?;
+            f.read_to_end(&mut bytes)
+        })
         .map_err(|e| io(path, e))?;
     let mut records = Vec::new();
     let mut pos = 0usize;
-    let mut expected = first;
+    let mut expected = start.offset;
     while pos + HEADER <= bytes.len() {
+        if stop_at_limit && records.len() >= limit {
+            break;
+        }
         let len = u32::from_le_bytes(bytes[pos..pos + 4].try_into().expect("4 bytes")) as usize;
         let crc = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().expect("4 bytes"));
         let offset = u64::from_le_bytes(bytes[pos + 8..pos + 16].try_into().expect("8 bytes"));
@@ -91,7 +128,13 @@ fn scan(
         expected += 1;
         pos = end;
     }
-    Ok((records, pos as u64, expected - first))
+    Ok((
+        records,
+        Position {
+            offset: expected,
+            byte: start.byte + pos as u64,
+        },
+    ))
 }
 
 /// The first offsets of the segments in `dir`, in order.
@@ -114,6 +157,7 @@ fn read_segments(
     from: Offset,
     limit: usize,
     below: Offset,
+    cursors: Option<&Mutex<Vec<(Offset, Position)>>>,
 ) -> Result<Vec<Entry>, LogError> {
     let mut out = Vec::new();
     for (i, first) in segments.iter().enumerate() {
@@ -121,13 +165,36 @@ fn read_segments(
         if next_first <= from || out.len() >= limit || *first >= below {
             continue;
         }
-        let (records, _, _) = scan(
-            &dir.join(segment_name(*first)),
-            *first,
-            from,
-            limit - out.len(),
-        )?;
+        // Readers that come back for what follows their last read (a tailing reader) start
+        // at the frame where that read ended instead of at the segment's start.
+        let want = from.max(*first);
+        let start = cursors
+            .and_then(|c| {
+                let c = c.lock().unwrap_or_else(|p| p.into_inner());
+                c.iter()
+                    .find(|(segment, p)| segment == first && p.offset == want)
+                    .map(|(_, p)| *p)
+            })
+            .unwrap_or(Position {
+                offset: *first,
+                byte: 0,
+            });
+        // Never read past `below` (records not yet durable), so the cursor stays exact.
+        let take =
+            (limit - out.len()).min(below.saturating_sub(want).min(usize::MAX as u64) as usize);
+        if take == 0 {
+            continue;
+        }
+        let (records, end) = scan_at(&dir.join(segment_name(*first)), start, from, take, true)?;
         out.extend(records.into_iter().filter(|(o, _)| *o < below));
+        if let Some(c) = cursors {
+            let mut c = c.lock().unwrap_or_else(|p| p.into_inner());
+            c.retain(|(segment, p)| !(segment == first && p.offset == end.offset));
+            c.push((*first, end));
+            if c.len() > 8 {
+                c.remove(0);
+            }
+        }
     }
     Ok(out)
 }
@@ -136,7 +203,7 @@ fn read_segments(
 /// writing (and so without its lock): for readers beside a running server. A record being
 /// written at that moment is simply not returned yet.
 pub fn read_dir(dir: &Path, from: Offset, limit: usize) -> Result<Vec<Entry>, LogError> {
-    read_segments(dir, &segments_in(dir)?, from, limit, Offset::MAX)
+    read_segments(dir, &segments_in(dir)?, from, limit, Offset::MAX, None)
 }
 
 fn sync_dir(dir: &Path) -> Result<(), LogError> {
@@ -210,6 +277,7 @@ impl FileLog {
                 segments,
             }),
             flushed: Condvar::new(),
+            cursors: Mutex::new(Vec::new()),
             _lock: lock,
         })
     }
@@ -259,6 +327,11 @@ impl FileLog {
             return Err(LogError::Poisoned(p.clone()));
         }
         let mut replaced = 0;
+        // Payloads change length: remembered read positions no longer hold.
+        self.cursors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         let segments = state.segments.clone();
         for first in segments {
             let path = self.dir.join(segment_name(first));
@@ -371,7 +444,14 @@ impl EventLog for FileLog {
             let state = self.lock();
             (state.segments.clone(), state.durable)
         };
-        read_segments(&self.dir, &segments, from, limit, durable)
+        read_segments(
+            &self.dir,
+            &segments,
+            from,
+            limit,
+            durable,
+            Some(&self.cursors),
+        )
     }
 
     fn end(&self) -> Offset {

@@ -325,14 +325,18 @@ impl Sink for Collect {
     }
     fn events(&mut self, jsonl: &[u8]) -> Result<(), Self::Error> {
         for line in jsonl.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            let Ok(l) = serde_json::from_slice::<Line>(line) else { continue };
+            let Ok(l) = serde_json::from_slice::<Line>(line) else {
+                continue;
+            };
             if !matches!(l.kind.as_str(), "track" | "page" | "screen") {
                 continue;
             }
             let Some(account) = l.context.get("groupId").and_then(|v| v.as_str()) else {
                 continue;
             };
-            let Ok(at) = tenure_domain::time::parse_timestamp(&l.timestamp) else { continue };
+            let Ok(at) = tenure_domain::time::parse_timestamp(&l.timestamp) else {
+                continue;
+            };
             self.events.push(OwnedEvent {
                 account: account.to_owned(),
                 user: l.user_id,
@@ -387,7 +391,9 @@ pub fn engine(accounts: u32, months: u32, seed: u64) -> Outcome {
     let records_secs = started.elapsed().as_secs_f64();
     let started = Instant::now();
     for (i, e) in sink.events.iter().enumerate() {
-        let props = engine.reads_properties(e.event.as_deref()).then_some(&e.properties);
+        let props = engine
+            .reads_properties(e.event.as_deref())
+            .then_some(&e.properties);
         engine.apply(
             Signal::Event(EventSignal {
                 offset: i as u64,
@@ -427,6 +433,9 @@ pub fn engine(accounts: u32, months: u32, seed: u64) -> Outcome {
         );
     }
     let saved = engine.save();
-    println!("  snapshot: {:.1} MiB of JSON", saved.len() as f64 / 1048576.0);
+    println!(
+        "  snapshot: {:.1} MiB of JSON",
+        saved.len() as f64 / 1048576.0
+    );
     Ok(())
 }
