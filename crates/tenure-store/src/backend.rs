@@ -250,6 +250,31 @@ macro_rules! sql_store {
             ModelVersion::parse(s).map_err(|e| corrupt(table, "version", e))
         }
 
+        fn date(table: &'static str, column: &str, s: &str) -> Result<chrono::NaiveDate, StoreError> {
+            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|e| corrupt(table, column, e))
+        }
+
+        fn read_snapshot(row: &DbRow) -> Result<tenure_domain::HealthSnapshot, StoreError> {
+            let t = "health_snapshots";
+            let account: String = row.try_get(0)?;
+            let v: String = row.try_get(1)?;
+            let day: String = row.try_get(2)?;
+            let band: String = row.try_get(4)?;
+            let pillars: String = row.try_get(6)?;
+            let at: String = row.try_get(7)?;
+            Ok(tenure_domain::HealthSnapshot {
+                account: tenure_domain::AccountId::parse(account).map_err(|e| corrupt(t, "account_id", e))?,
+                model_version: version(t, &v)?,
+                day: date(t, "day", &day)?,
+                score: row.try_get(3)?,
+                band: tenure_domain::model::Band::from_name(&band)
+                    .ok_or_else(|| corrupt(t, "band", format!("`{band}` is not green, amber or red")))?,
+                confidence: row.try_get(5)?,
+                pillars: serde_json::from_str(&pillars).map_err(|e| corrupt(t, "pillars", e))?,
+                computed_at: ts(t, "computed_at", &at)?,
+            })
+        }
+
         fn read_model(row: &DbRow) -> Result<ModelRecord, StoreError> {
             let v: String = row.try_get(0)?;
             let at: String = row.try_get(3)?;
@@ -507,6 +532,105 @@ macro_rules! sql_store {
                             applied_at: ts("model_applications", "applied_at", &at)?,
                             applied_by: r.try_get(3)?,
                         })
+                    })
+                    .collect()
+            }
+
+            async fn put_health_snapshots(&self, rows: &[tenure_domain::HealthSnapshot]) -> Result<u64, StoreError> {
+                // 8 parameters a row; 500 rows stay far below both backends' limits.
+                const CHUNK: usize = 500;
+                let mut tx = self.pool.begin().await?;
+                let mut written = 0;
+                for chunk in rows.chunks(CHUNK) {
+                    let mut sql = String::from(
+                        "INSERT INTO health_snapshots (account_id, model_version, day, score, band, confidence, pillars, computed_at) VALUES ",
+                    );
+                    for i in 0..chunk.len() {
+                        if i > 0 {
+                            sql.push(',');
+                        }
+                        let b = i * 8;
+                        sql.push_str(&format!(
+                            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                            b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8
+                        ));
+                    }
+                    sql.push_str(
+                        " ON CONFLICT (account_id, model_version, day) DO UPDATE SET score = excluded.score, \
+                         band = excluded.band, confidence = excluded.confidence, pillars = excluded.pillars, \
+                         computed_at = excluded.computed_at",
+                    );
+                    let sql = q(&sql);
+                    let mut query = sqlx::query(&sql);
+                    for r in chunk {
+                        let pillars = serde_json::to_string(&r.pillars)
+                            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                        query = query
+                            .bind(r.account.as_str().to_owned())
+                            .bind(r.model_version.as_str().to_owned())
+                            .bind(r.day.format("%Y-%m-%d").to_string())
+                            .bind(r.score)
+                            .bind(r.band.name())
+                            .bind(r.confidence)
+                            .bind(pillars)
+                            .bind(format_timestamp(&r.computed_at));
+                    }
+                    written += query.execute(&mut *tx).await?.rows_affected();
+                }
+                tx.commit().await?;
+                Ok(written)
+            }
+
+            async fn health_history(
+                &self,
+                account: &str,
+                model_version: &ModelVersion,
+                from: Option<chrono::NaiveDate>,
+                to: Option<chrono::NaiveDate>,
+            ) -> Result<Vec<tenure_domain::HealthSnapshot>, StoreError> {
+                let rows = sqlx::query(&q(
+                    "SELECT account_id, model_version, day, score, band, confidence, pillars, computed_at \
+                     FROM health_snapshots WHERE account_id = $1 AND model_version = $2 AND day >= $3 AND day <= $4 \
+                     ORDER BY day",
+                ))
+                .bind(account)
+                .bind(model_version.as_str())
+                .bind(from.map_or("0000-01-01".to_owned(), |d| d.format("%Y-%m-%d").to_string()))
+                .bind(to.map_or("9999-12-31".to_owned(), |d| d.format("%Y-%m-%d").to_string()))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(read_snapshot).collect()
+            }
+
+            async fn delete_health_snapshots(&self, model_version: &ModelVersion) -> Result<u64, StoreError> {
+                let done = sqlx::query(&q("DELETE FROM health_snapshots WHERE model_version = $1"))
+                    .bind(model_version.as_str())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn health_snapshot_versions(
+                &self,
+            ) -> Result<Vec<(ModelVersion, u64, chrono::NaiveDate, chrono::NaiveDate)>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT model_version, COUNT(*), MIN(day), MAX(day) FROM health_snapshots \
+                     GROUP BY model_version ORDER BY model_version",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let v: String = r.try_get(0)?;
+                        let n: i64 = r.try_get(1)?;
+                        let from: String = r.try_get(2)?;
+                        let to: String = r.try_get(3)?;
+                        Ok((
+                            version("health_snapshots", &v)?,
+                            n as u64,
+                            date("health_snapshots", "day", &from)?,
+                            date("health_snapshots", "day", &to)?,
+                        ))
                     })
                     .collect()
             }

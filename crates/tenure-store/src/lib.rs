@@ -15,8 +15,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
-use tenure_domain::{ModelVersion, Timestamp};
+use tenure_domain::{HealthSnapshot, ModelVersion, Timestamp};
 
 pub use record::{ColType, RowMapping, SqlValue, TableMapping};
 pub use tenure_domain::{Record, RecordKind};
@@ -263,6 +264,30 @@ pub trait Store: Send + Sync {
 
     /// Every application, oldest first.
     async fn model_history(&self) -> Result<Vec<ModelApplication>, StoreError>;
+
+    /// Inserts or replaces daily health snapshots (keyed by account, model version and day),
+    /// in one transaction.
+    async fn put_health_snapshots(&self, rows: &[HealthSnapshot]) -> Result<u64, StoreError>;
+
+    /// One account's snapshots under one model version, by day, within `from ..= to`.
+    async fn health_history(
+        &self,
+        account: &str,
+        model_version: &ModelVersion,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+    ) -> Result<Vec<HealthSnapshot>, StoreError>;
+
+    /// Removes every snapshot of one model version; returns how many.
+    async fn delete_health_snapshots(
+        &self,
+        model_version: &ModelVersion,
+    ) -> Result<u64, StoreError>;
+
+    /// The model versions with snapshots, each with its row count and first and last day.
+    async fn health_snapshot_versions(
+        &self,
+    ) -> Result<Vec<(ModelVersion, u64, NaiveDate, NaiveDate)>, StoreError>;
 
     async fn insert_credential(&self, credential: &Credential) -> Result<(), StoreError>;
 

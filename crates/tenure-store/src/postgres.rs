@@ -13,11 +13,18 @@ const BACKEND: crate::Backend = crate::Backend::Postgres;
 /// Serialises migrators and model appliers across replicas (the number is arbitrary but fixed).
 const LOCK: Option<&str> = Some("SELECT pg_advisory_xact_lock(7362550917)");
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/postgres/0001_initial.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../migrations/postgres/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "health_snapshots",
+        sql: include_str!("../migrations/postgres/0002_health_snapshots.sql"),
+    },
+];
 
 pub struct PgStore {
     pool: PgPool,

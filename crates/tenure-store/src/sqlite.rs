@@ -13,11 +13,18 @@ use crate::backend::{sql_store, Placeholders};
 
 const BACKEND: crate::Backend = crate::Backend::Sqlite;
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/sqlite/0001_initial.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../migrations/sqlite/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "health_snapshots",
+        sql: include_str!("../migrations/sqlite/0002_health_snapshots.sql"),
+    },
+];
 
 pub struct SqliteStore {
     pool: SqlitePool,

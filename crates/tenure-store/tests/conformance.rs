@@ -160,11 +160,11 @@ mod cases {
 
     pub async fn migrations_are_idempotent(location: &StoreLocation) {
         let first = tenure_store::open(location).await.unwrap();
-        assert_eq!(first.schema_version().await.unwrap(), 1);
+        assert_eq!(first.schema_version().await.unwrap(), 2);
         first.upsert(&account("kept")).await.unwrap();
         drop(first);
         let again = tenure_store::open(location).await.unwrap();
-        assert_eq!(again.schema_version().await.unwrap(), 1);
+        assert_eq!(again.schema_version().await.unwrap(), 2);
         assert_eq!(
             again.count(RecordKind::Account).await.unwrap(),
             1,
@@ -469,6 +469,78 @@ mod cases {
         }
         assert_eq!(store.count(RecordKind::Account).await.unwrap(), 6 * 50);
     }
+
+    pub async fn health_snapshots_upsert_and_read_by_version_and_day(location: &StoreLocation) {
+        use std::collections::BTreeMap;
+        use tenure_domain::model::{Band, Pillar};
+        let store = tenure_store::open(location).await.unwrap();
+        let v1 = ModelVersion::parse("0123456789abcdef").unwrap();
+        let v2 = ModelVersion::parse("fedcba9876543210").unwrap();
+        let snap = |account: &str, v: &ModelVersion, day: &str, score: f64| HealthSnapshot {
+            account: AccountId::parse(account).unwrap(),
+            day: parse_date(day).unwrap(),
+            model_version: v.clone(),
+            score,
+            band: if score >= 70.0 {
+                Band::Green
+            } else {
+                Band::Red
+            },
+            confidence: 0.75,
+            pillars: BTreeMap::from([
+                (Pillar::OutcomeProgress, 61.5),
+                (Pillar::RiskIndicators, 12.25),
+            ]),
+            computed_at: at("2026-01-01T23:59:59.999999Z"),
+        };
+        // More rows than one statement carries.
+        let mut rows: Vec<HealthSnapshot> = (0..1200)
+            .map(|i| {
+                let day = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap()
+                    + chrono::Days::new(i % 600);
+                snap(
+                    if i < 600 { "acme" } else { "beta" },
+                    &v1,
+                    &day.to_string(),
+                    (i % 100) as f64,
+                )
+            })
+            .collect();
+        rows.push(snap("acme", &v2, "2024-01-02", 80.0));
+        assert_eq!(store.put_health_snapshots(&rows).await.unwrap(), 1201);
+        // Upsert: the same key replaces.
+        store
+            .put_health_snapshots(&[snap("acme", &v1, "2024-01-02", 99.0)])
+            .await
+            .unwrap();
+        let all = store.health_history("acme", &v1, None, None).await.unwrap();
+        assert_eq!(all.len(), 600);
+        assert_eq!(all[1].score, 99.0);
+        assert_eq!(all[1].band, Band::Green);
+        assert_eq!(all[1].pillars[&Pillar::RiskIndicators], 12.25);
+        assert!(all.windows(2).all(|w| w[0].day < w[1].day));
+        let some = store
+            .health_history(
+                "acme",
+                &v1,
+                Some(parse_date("2024-01-10").unwrap()),
+                Some(parse_date("2024-01-19").unwrap()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(some.len(), 10);
+        let other = store.health_history("acme", &v2, None, None).await.unwrap();
+        assert_eq!(other, vec![snap("acme", &v2, "2024-01-02", 80.0)]);
+        let versions = store.health_snapshot_versions().await.unwrap();
+        assert_eq!(versions.len(), 2);
+        assert_eq!(versions[0].1, 1200);
+        assert_eq!(store.delete_health_snapshots(&v1).await.unwrap(), 1200);
+        assert!(store
+            .health_history("acme", &v1, None, None)
+            .await
+            .unwrap()
+            .is_empty());
+    }
 }
 
 /// Runs each case once per backend.
@@ -512,4 +584,5 @@ conformance!(
     model_history_keeps_every_application,
     credentials_are_found_by_hash_and_revoked,
     concurrent_writers_lose_nothing,
+    health_snapshots_upsert_and_read_by_version_and_day,
 );
