@@ -258,21 +258,9 @@ impl Engine {
         }
     }
 
-    /// Whether the event's properties are read by some measure (callers that hold
-    /// properties as text parse them only then).
+    /// Whether the event's properties are read by some measure (see `Plan::reads_properties`).
     pub fn reads_properties(&self, event: Option<&str>) -> bool {
-        let Some(i) = event.and_then(|n| self.plan.events.get(n)) else {
-            return self
-                .plan
-                .any_streams
-                .iter()
-                .any(|s| self.plan.streams[*s].reads_properties);
-        };
-        self.plan
-            .any_streams
-            .iter()
-            .chain(&self.plan.streams_of_event[*i as usize])
-            .any(|s| self.plan.streams[*s].reads_properties)
+        self.plan.reads_properties(event)
     }
 
     /// Re-scores the accounts changed since the last refresh. Returns how many.
@@ -426,7 +414,8 @@ impl Engine {
                 continue;
             };
             let state = &self.accounts[id];
-            let h = health::score(&plan, state, at, self.watermark, &self.distributions);
+            let h =
+                health::score_with(&plan, state, at, self.watermark, &self.distributions, false);
             out.push(snapshot(account, &h, at, &version, computed_at));
         }
         out

@@ -35,6 +35,8 @@ pub enum Lineage {
     Account {
         field: &'static str,
     },
+    /// Not collected (daily snapshots need only the value).
+    Omitted,
 }
 
 /// One measure's value on one day.
@@ -79,6 +81,31 @@ pub fn renewal(state: &AccountState, day: Day) -> Option<Day> {
 }
 
 pub fn evaluate(plan: &Plan, state: &AccountState, m: &MeasurePlan, now: Micros) -> Value {
+    evaluate_with(plan, state, m, now, true)
+}
+
+/// `evaluate`, with the lineage collected only when `explain`.
+pub fn evaluate_with(
+    plan: &Plan,
+    state: &AccountState,
+    m: &MeasurePlan,
+    now: Micros,
+    explain: bool,
+) -> Value {
+    let mut v = evaluate_inner(plan, state, m, now, explain);
+    if !explain {
+        v.lineage = Lineage::Omitted;
+    }
+    v
+}
+
+fn evaluate_inner(
+    plan: &Plan,
+    state: &AccountState,
+    m: &MeasurePlan,
+    now: Micros,
+    explain: bool,
+) -> Value {
     let today = day::day_of(now);
     let spec = &m.spec;
     let w = spec.window_days as Day;
@@ -89,6 +116,7 @@ pub fn evaluate(plan: &Plan, state: &AccountState, m: &MeasurePlan, now: Micros)
             let (s, st) = (&plan.streams[si], state.streams[si].as_deref());
             let (last, last_offset) = st.map_or((Micros::MIN, 0), |st| (st.last, st.last_offset));
             let events = match &s.filter.events {
+                _ if !explain => Vec::new(),
                 None => Vec::new(),
                 Some(evs) => evs
                     .iter()
@@ -151,9 +179,9 @@ pub fn evaluate(plan: &Plan, state: &AccountState, m: &MeasurePlan, now: Micros)
                 },
             }
         }
-        MeasureSource::Tickets => tickets(state, spec.aggregate, now, from),
-        MeasureSource::Surveys => surveys(state, spec.aggregate, spec.survey, now, from),
-        MeasureSource::Activities => activities(state, spec, now, from),
+        MeasureSource::Tickets => tickets(state, spec.aggregate, now, from, explain),
+        MeasureSource::Surveys => surveys(state, spec.aggregate, spec.survey, now, from, explain),
+        MeasureSource::Activities => activities(state, spec, now, from, explain),
         MeasureSource::Milestones => {
             let reached: Vec<String> = plan
                 .milestones
@@ -229,7 +257,16 @@ fn aggregate(
     }
 }
 
-fn tickets(state: &AccountState, a: Aggregate, now: Micros, from: Day) -> Value {
+/// A record id for lineage (an empty string, which does not allocate, when not explaining).
+fn id(explain: bool, id: &str) -> String {
+    if explain {
+        id.to_owned()
+    } else {
+        String::new()
+    }
+}
+
+fn tickets(state: &AccountState, a: Aggregate, now: Micros, from: Day, explain: bool) -> Value {
     let start = day::start_of(from);
     let in_window = state
         .tickets
@@ -240,14 +277,14 @@ fn tickets(state: &AccountState, a: Aggregate, now: Micros, from: Day) -> Value 
         Aggregate::Count | Aggregate::HighPriorityCount => {
             let ids: Vec<String> = in_window
                 .filter(|t| a == Aggregate::Count || t.high)
-                .map(|t| t.id.clone())
+                .map(|t| id(explain, &t.id))
                 .collect();
             (Some(ids.len() as f64), ids)
         }
         Aggregate::OpenCount => {
             let ids: Vec<String> = in_window
                 .filter(|t| !resolved_by(t.resolved))
-                .map(|t| t.id.clone())
+                .map(|t| id(explain, &t.id))
                 .collect();
             (Some(ids.len() as f64), ids)
         }
@@ -264,13 +301,13 @@ fn tickets(state: &AccountState, a: Aggregate, now: Micros, from: Day) -> Value 
                 .iter()
                 .map(|t| (t.resolved.unwrap_or(t.opened) - t.opened).max(0) as f64 / 3.6e9)
                 .sum();
-            let ids = done.iter().map(|t| t.id.clone()).collect();
+            let ids = done.iter().map(|t| id(explain, &t.id)).collect();
             ((!done.is_empty()).then(|| hours / done.len() as f64), ids)
         }
         Aggregate::AverageCsat => {
             let rated: Vec<_> = in_window.filter(|t| t.csat.is_some()).collect();
             let sum: f64 = rated.iter().filter_map(|t| t.csat).map(f64::from).sum();
-            let ids = rated.iter().map(|t| t.id.clone()).collect();
+            let ids = rated.iter().map(|t| id(explain, &t.id)).collect();
             ((!rated.is_empty()).then(|| sum / rated.len() as f64), ids)
         }
         _ => (None, Vec::new()),
@@ -291,6 +328,7 @@ fn surveys(
     kind: Option<SurveyKind>,
     now: Micros,
     from: Day,
+    explain: bool,
 ) -> Value {
     let start = day::start_of(from);
     let mut answers: Vec<_> = state
@@ -326,12 +364,12 @@ fn surveys(
             answers.last().map(|s| s.at),
             answers
                 .last()
-                .map(|s| vec![s.id.clone()])
+                .map(|s| vec![id(explain, &s.id)])
                 .unwrap_or_default(),
         ),
         _ => (
             answers.last().map(|s| s.at),
-            answers.iter().map(|s| s.id.clone()).collect(),
+            answers.iter().map(|s| id(explain, &s.id)).collect(),
         ),
     };
     Value {
@@ -349,6 +387,7 @@ fn activities(
     spec: &tenure_domain::model::Measure,
     now: Micros,
     from: Day,
+    explain: bool,
 ) -> Value {
     let start = day::start_of(from);
     let mut rows: Vec<_> = state
@@ -366,10 +405,13 @@ fn activities(
     let (raw, ids): (Option<f64>, Vec<String>) = match spec.aggregate {
         Aggregate::Count => (
             Some(in_window.len() as f64),
-            in_window.iter().map(|x| x.id.clone()).collect(),
+            in_window.iter().map(|x| id(explain, &x.id)).collect(),
         ),
         Aggregate::DaysSinceLast => match rows.last() {
-            Some(x) => (Some((today - day::day_of(x.at)) as f64), vec![x.id.clone()]),
+            Some(x) => (
+                Some((today - day::day_of(x.at)) as f64),
+                vec![id(explain, &x.id)],
+            ),
             None => (None, Vec::new()),
         },
         Aggregate::AverageResponseHours => {
@@ -383,7 +425,7 @@ fn activities(
                 .sum();
             (
                 (!answered.is_empty()).then(|| hours / answered.len() as f64),
-                answered.iter().map(|x| x.id.clone()).collect(),
+                answered.iter().map(|x| id(explain, &x.id)).collect(),
             )
         }
         _ => (None, Vec::new()),

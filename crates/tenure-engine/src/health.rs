@@ -243,6 +243,18 @@ pub fn score(
     feed_last: Option<Micros>,
     distributions: &Distributions,
 ) -> Health {
+    score_with(plan, state, now, feed_last, distributions, true)
+}
+
+/// `score`; without `explain`, no lineage, drivers or path (for daily snapshots).
+pub fn score_with(
+    plan: &Plan,
+    state: &AccountState,
+    now: Micros,
+    feed_last: Option<Micros>,
+    distributions: &Distributions,
+    explain: bool,
+) -> Health {
     let today = day::day_of(now);
     let (tier, segment) = classify(plan, state, today);
     let (pillar_w, measure_w) = weights(plan, tier, segment);
@@ -288,7 +300,7 @@ pub fn score(
                 continue;
             };
             let mp = &plan.measures[mi];
-            let value = features::evaluate(plan, state, mp, now);
+            let value = features::evaluate_with(plan, state, mp, now, explain);
             let max_points = if pillar_total > 0.0 && *sum > 0.0 {
                 100.0 * (pw / pillar_total) * (w / sum)
             } else {
@@ -382,9 +394,15 @@ pub fn score(
             })
             .collect::<Vec<_>>()
     };
-    let positive_drivers = drivers(true);
-    let negative_drivers = drivers(false);
-    let path_to_next_band = path(plan, score, band, &measures);
+    let (positive_drivers, negative_drivers, path_to_next_band) = if explain {
+        (
+            drivers(true),
+            drivers(false),
+            path(plan, score, band, &measures),
+        )
+    } else {
+        (Vec::new(), Vec::new(), None)
+    };
     Health {
         score,
         band,

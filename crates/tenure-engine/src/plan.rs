@@ -364,6 +364,18 @@ impl Plan {
         self.streams.len() - 1
     }
 
+    /// Whether some measure reads the properties of `event` (callers that hold properties
+    /// as text parse them only then).
+    pub fn reads_properties(&self, event: Option<&str>) -> bool {
+        let named = event
+            .and_then(|n| self.events.get(n))
+            .map_or(&[][..], |i| &self.streams_of_event[*i as usize][..]);
+        self.any_streams
+            .iter()
+            .chain(named)
+            .any(|s| self.streams[*s].reads_properties)
+    }
+
     pub fn measure(&self, name: &str) -> Option<&MeasurePlan> {
         self.measure_index.get(name).map(|i| &self.measures[*i])
     }

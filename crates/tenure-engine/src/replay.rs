@@ -14,6 +14,8 @@ pub struct Replay {
     engine: Engine,
     /// The last day snapshotted.
     day: Option<Day>,
+    /// No snapshots before this day (the fold still covers every event).
+    from: Option<Day>,
 }
 
 impl Replay {
@@ -21,6 +23,7 @@ impl Replay {
         Replay {
             engine: Engine::new(plan, partition),
             day: None,
+            from: None,
         }
     }
 
@@ -40,23 +43,46 @@ impl Replay {
         day: Day,
         events: impl IntoIterator<Item = EventSignal<'a>>,
     ) -> Vec<HealthSnapshot> {
-        let end = day::start_of(day + 1) - 1;
+        let mut out = self.begin(day);
+        for e in events {
+            self.apply(day, e);
+        }
+        out.extend(self.end(day));
+        out
+    }
+
+    /// Starts `day`: the snapshots of the days skipped since the last one ended.
+    pub fn begin(&mut self, day: Day) -> Vec<HealthSnapshot> {
         let mut out = Vec::new();
-        // Days with no events still get their snapshots, before this day's events arrive.
         if let Some(last) = self.day {
             for d in last + 1..day {
                 out.extend(self.snapshot(d));
             }
         }
-        for e in events {
-            self.engine.apply(Signal::Event(e), end);
-        }
-        out.extend(self.snapshot(day));
-        self.day = Some(day);
         out
     }
 
+    /// Applies one event of `day`.
+    pub fn apply(&mut self, day: Day, e: EventSignal<'_>) {
+        self.engine
+            .apply(Signal::Event(e), day::start_of(day + 1) - 1);
+    }
+
+    /// Ends `day`: every live account's snapshot.
+    pub fn end(&mut self, day: Day) -> Vec<HealthSnapshot> {
+        self.day = Some(day);
+        self.snapshot(day)
+    }
+
+    /// Snapshots only days from `from` on.
+    pub fn snapshot_from(&mut self, from: Option<Day>) {
+        self.from = from;
+    }
+
     fn snapshot(&mut self, day: Day) -> Vec<HealthSnapshot> {
+        if self.from.is_some_and(|f| day < f) {
+            return Vec::new();
+        }
         let end = day::start_of(day + 1) - 1;
         self.engine.snapshots_of_live(end)
     }

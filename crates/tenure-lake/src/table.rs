@@ -246,6 +246,23 @@ pub fn read_file(path: &Path) -> Result<Vec<RecordBatch>, LakeError> {
     Ok(out)
 }
 
+/// Reads only the named columns of a Parquet file of the events table (in schema order).
+pub fn read_columns(path: &Path, columns: &[&str]) -> Result<Vec<RecordBatch>, LakeError> {
+    let file = File::open(path).map_err(io(path))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+    let mask =
+        parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(64 * 1024)
+        .build()?;
+    let mut out = Vec::new();
+    for batch in reader {
+        out.push(batch?);
+    }
+    Ok(out)
+}
+
 /// A string column of a batch of the events table, by name.
 pub fn strings<'b>(batch: &'b RecordBatch, name: &str) -> Option<&'b StringArray> {
     batch.column_by_name(name)?.as_any().downcast_ref()

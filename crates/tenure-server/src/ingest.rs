@@ -625,6 +625,9 @@ async fn ingest(
         log.append(&refs)
     })
     .await;
+    if let (Ok(Ok(_)), Some(engine), true) = (&appended, &state.engine, accepted > 0) {
+        engine.wake();
+    }
     match appended {
         Ok(Ok(_)) if accepted == 0 && duplicates == 0 => {
             let (code, message) = match rejected.first() {

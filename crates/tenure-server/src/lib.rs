@@ -3,7 +3,9 @@
 //! ingestion API and the data-quality report; the REST API and web app are mounted here as they land. It owns no business logic: handlers translate HTTP to calls on
 //! the store and the engine, and errors to JSON with a stable `code`.
 
+mod accounts;
 mod api;
+mod engine;
 mod error;
 mod health;
 mod ingest;
@@ -16,6 +18,8 @@ use axum::Router;
 use tenure_store::Store;
 use tokio::net::TcpListener;
 
+pub use accounts::{coverage_of, sort_summaries};
+pub use engine::{current_model as engine_model, engine_records, EngineService};
 pub use error::ApiError;
 pub use ingest::{Ingestion, Rules};
 pub use lake::LakeService;
@@ -28,6 +32,8 @@ pub struct AppState {
     pub ingestion: Option<Arc<Ingestion>>,
     /// The event lake built from the ingestion log, when this server keeps one.
     pub lake: Option<Arc<LakeService>>,
+    /// The scoring engine fed by the ingestion log and the store, when this server scores.
+    pub engine: Option<Arc<EngineService>>,
 }
 
 /// The whole HTTP application.
@@ -36,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(ingest::routes())
         .merge(api::routes())
+        .merge(accounts::routes())
         .fallback(error::not_found)
         .with_state(state)
 }

@@ -34,6 +34,7 @@ async fn health_readiness_and_errors_over_http() {
         listener,
         AppState {
             lake: None,
+            engine: None,
             store: store.clone(),
             ingestion: None,
         },

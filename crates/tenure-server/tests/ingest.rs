@@ -56,6 +56,7 @@ async fn start(
         store: store.clone(),
         ingestion: Some(Arc::new(ingestion)),
         lake: Some(Arc::new(LakeService::new(lake, log.clone()))),
+        engine: None,
     };
     tokio::spawn(tenure_server::serve(listener, state, async {
         let _ = stopped.await;
@@ -318,6 +319,7 @@ async fn serve_log(
         store,
         ingestion: Some(Arc::new(ingestion)),
         lake: None,
+        engine: None,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(tenure_server::serve(listener, state, async {

@@ -537,46 +537,9 @@ macro_rules! sql_store {
             }
 
             async fn put_health_snapshots(&self, rows: &[tenure_domain::HealthSnapshot]) -> Result<u64, StoreError> {
-                // 8 parameters a row; 500 rows stay far below both backends' limits.
-                const CHUNK: usize = 500;
+                // Each backend's fastest bulk path (see `insert_snapshots` in its module).
                 let mut tx = self.pool.begin().await?;
-                let mut written = 0;
-                for chunk in rows.chunks(CHUNK) {
-                    let mut sql = String::from(
-                        "INSERT INTO health_snapshots (account_id, model_version, day, score, band, confidence, pillars, computed_at) VALUES ",
-                    );
-                    for i in 0..chunk.len() {
-                        if i > 0 {
-                            sql.push(',');
-                        }
-                        let b = i * 8;
-                        sql.push_str(&format!(
-                            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                            b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8
-                        ));
-                    }
-                    sql.push_str(
-                        " ON CONFLICT (account_id, model_version, day) DO UPDATE SET score = excluded.score, \
-                         band = excluded.band, confidence = excluded.confidence, pillars = excluded.pillars, \
-                         computed_at = excluded.computed_at",
-                    );
-                    let sql = q(&sql);
-                    let mut query = sqlx::query(&sql);
-                    for r in chunk {
-                        let pillars = serde_json::to_string(&r.pillars)
-                            .map_err(|e| StoreError::Invalid(e.to_string()))?;
-                        query = query
-                            .bind(r.account.as_str().to_owned())
-                            .bind(r.model_version.as_str().to_owned())
-                            .bind(r.day.format("%Y-%m-%d").to_string())
-                            .bind(r.score)
-                            .bind(r.band.name())
-                            .bind(r.confidence)
-                            .bind(pillars)
-                            .bind(format_timestamp(&r.computed_at));
-                    }
-                    written += query.execute(&mut *tx).await?.rows_affected();
-                }
+                let written = insert_snapshots(&mut tx, rows).await?;
                 tx.commit().await?;
                 Ok(written)
             }
@@ -605,6 +568,14 @@ macro_rules! sql_store {
             async fn delete_health_snapshots(&self, model_version: &ModelVersion) -> Result<u64, StoreError> {
                 let done = sqlx::query(&q("DELETE FROM health_snapshots WHERE model_version = $1"))
                     .bind(model_version.as_str())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn delete_account_health(&self, account: &str) -> Result<u64, StoreError> {
+                let done = sqlx::query(&q("DELETE FROM health_snapshots WHERE account_id = $1"))
+                    .bind(account)
                     .execute(&self.pool)
                     .await?;
                 Ok(done.rows_affected())

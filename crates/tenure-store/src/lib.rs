@@ -284,6 +284,9 @@ pub trait Store: Send + Sync {
         model_version: &ModelVersion,
     ) -> Result<u64, StoreError>;
 
+    /// Removes every snapshot of one account (a privacy request); returns how many.
+    async fn delete_account_health(&self, account: &str) -> Result<u64, StoreError>;
+
     /// The model versions with snapshots, each with its row count and first and last day.
     async fn health_snapshot_versions(
         &self,

@@ -53,3 +53,49 @@ impl PgStore {
 }
 
 sql_store!(PgStore, sqlx::Postgres, LOCK, Placeholders::Dollar);
+
+/// Daily health snapshots, 10,000 rows a statement: each column bound as one array and
+/// unnested, so a statement carries eight parameters whatever its size.
+async fn insert_snapshots(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    rows: &[tenure_domain::HealthSnapshot],
+) -> Result<u64, StoreError> {
+    let mut written = 0;
+    for chunk in rows.chunks(10_000) {
+        let mut cols: [Vec<String>; 6] = Default::default();
+        let (mut scores, mut confidences) = (Vec::new(), Vec::new());
+        for r in chunk {
+            cols[0].push(r.account.as_str().to_owned());
+            cols[1].push(r.model_version.as_str().to_owned());
+            cols[2].push(r.day.format("%Y-%m-%d").to_string());
+            cols[3].push(r.band.name().to_owned());
+            cols[4].push(
+                serde_json::to_string(&r.pillars)
+                    .map_err(|e| StoreError::Invalid(e.to_string()))?,
+            );
+            cols[5].push(tenure_domain::time::format_timestamp(&r.computed_at));
+            scores.push(r.score);
+            confidences.push(r.confidence);
+        }
+        let [account, version, day, band, pillars, at] = cols;
+        written += sqlx::query(
+            "INSERT INTO health_snapshots (account_id, model_version, day, score, band, confidence, pillars, computed_at) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::float8[], $5::text[], $6::float8[], $7::text[], $8::text[]) \
+             ON CONFLICT (account_id, model_version, day) DO UPDATE SET score = excluded.score, \
+             band = excluded.band, confidence = excluded.confidence, pillars = excluded.pillars, \
+             computed_at = excluded.computed_at",
+        )
+        .bind(account)
+        .bind(version)
+        .bind(day)
+        .bind(scores)
+        .bind(band)
+        .bind(confidences)
+        .bind(pillars)
+        .bind(at)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    }
+    Ok(written)
+}

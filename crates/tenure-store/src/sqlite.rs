@@ -67,3 +67,68 @@ sql_store!(
     None::<&str>,
     Placeholders::Question
 );
+
+/// Daily health snapshots, `ROWS` rows a statement inside the caller's transaction (sqlx's
+/// SQLite driver slows down sharply with thousands of parameters in one statement, and
+/// pays a round trip to its worker thread per statement).
+async fn insert_snapshots(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    rows: &[tenure_domain::HealthSnapshot],
+) -> Result<u64, StoreError> {
+    const ROWS: usize = 16;
+    let statement = |n: usize| {
+        let mut sql = String::from(
+            "INSERT INTO health_snapshots (account_id, model_version, day, score, band, confidence, pillars, computed_at) VALUES ",
+        );
+        for i in 0..n {
+            if i > 0 {
+                sql.push(',');
+            }
+            let b = i * 8;
+            sql.push_str(&format!(
+                "(?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8
+            ));
+        }
+        sql.push_str(
+            " ON CONFLICT (account_id, model_version, day) DO UPDATE SET score = excluded.score, \
+             band = excluded.band, confidence = excluded.confidence, pillars = excluded.pillars, \
+             computed_at = excluded.computed_at",
+        );
+        sql
+    };
+    let full = statement(ROWS);
+    let mut written = 0;
+    for chunk in rows.chunks(ROWS) {
+        let partial;
+        let sql = if chunk.len() == ROWS {
+            &full
+        } else {
+            partial = statement(chunk.len());
+            &partial
+        };
+        let mut query = sqlx::query(sql);
+        for r in chunk {
+            let pillars = serde_json::to_string(&r.pillars)
+                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            query = query
+                .bind(r.account.as_str().to_owned())
+                .bind(r.model_version.as_str().to_owned())
+                .bind(r.day.format("%Y-%m-%d").to_string())
+                .bind(r.score)
+                .bind(r.band.name())
+                .bind(r.confidence)
+                .bind(pillars)
+                .bind(tenure_domain::time::format_timestamp(&r.computed_at));
+        }
+        written += query.execute(&mut **tx).await?.rows_affected();
+    }
+    Ok(written)
+}

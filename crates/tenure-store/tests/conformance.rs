@@ -534,7 +534,8 @@ mod cases {
         let versions = store.health_snapshot_versions().await.unwrap();
         assert_eq!(versions.len(), 2);
         assert_eq!(versions[0].1, 1200);
-        assert_eq!(store.delete_health_snapshots(&v1).await.unwrap(), 1200);
+        assert_eq!(store.delete_account_health("beta").await.unwrap(), 600);
+        assert_eq!(store.delete_health_snapshots(&v1).await.unwrap(), 600);
         assert!(store
             .health_history("acme", &v1, None, None)
             .await

@@ -114,6 +114,33 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Health scores computed from the event lake and the store: one account's score with
+    /// its explanation (on any past day, under any model version), or the whole portfolio.
+    Score {
+        /// An account's external id; without it, the portfolio.
+        account: Option<String>,
+        /// Score as of the end of this day (YYYY-MM-DD, UTC) instead of now.
+        #[arg(long, value_name = "DATE")]
+        as_of: Option<String>,
+        /// Score under this model version (see `tenure model history`) instead of the current.
+        #[arg(long, value_name = "VERSION")]
+        model_version: Option<String>,
+        /// Print JSON (the same document as GET /api/v1/accounts/{id}).
+        #[arg(long)]
+        json: bool,
+        /// List the events behind one measure of the account's score.
+        #[arg(long, value_name = "MEASURE", requires = "account")]
+        lineage: Option<String>,
+    },
+    /// Recompute every account's daily health history from the event lake under a model
+    /// version (the current one by default) and store it, replacing that version's history.
+    Rescore {
+        #[arg(long, value_name = "VERSION")]
+        model_version: Option<String>,
+        /// Store days from this one on (YYYY-MM-DD); every earlier event is still replayed.
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+    },
     /// Export everything Tenure holds about one user or account as JSON lines: store
     /// records, events (lake and log), identity links.
     Export {

@@ -8,6 +8,7 @@ mod import;
 mod init;
 mod model;
 mod privacy;
+mod score;
 mod send;
 mod serve;
 mod simulate;
@@ -41,6 +42,30 @@ pub async fn run(cli: Cli) -> Outcome {
             .await
             .map(|_| ()),
         Command::Dq { json } => dq::run(&data_dir, json, now).await,
+        Command::Score {
+            account,
+            as_of,
+            model_version,
+            json,
+            lineage,
+        } => {
+            score::score(
+                &data_dir,
+                score::ScoreArgs {
+                    account,
+                    as_of,
+                    model_version,
+                    json,
+                    lineage,
+                },
+                now,
+            )
+            .await
+        }
+        Command::Rescore {
+            model_version,
+            from,
+        } => score::rescore(&data_dir, model_version, from, now).await,
         Command::Export { user, account, out } => {
             privacy::export(&data_dir, privacy::Subject::from_args(user, account)?, out).await
         }

@@ -11,4 +11,3 @@ CREATE TABLE health_snapshots (
     computed_at TEXT NOT NULL,
     PRIMARY KEY (account_id, model_version, day)
 );
-CREATE INDEX health_snapshots_version_day_idx ON health_snapshots (model_version, day);

@@ -10,5 +10,4 @@ CREATE TABLE health_snapshots (
     pillars TEXT NOT NULL,
     computed_at TEXT NOT NULL,
     PRIMARY KEY (account_id, model_version, day)
-);
-CREATE INDEX health_snapshots_version_day_idx ON health_snapshots (model_version, day);
+) WITHOUT ROWID;

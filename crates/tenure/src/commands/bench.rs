@@ -174,6 +174,7 @@ async fn ingest_server(
         store,
         ingestion: Some(Arc::new(ingestion)),
         lake: None,
+        engine: None,
     };
     tokio::spawn(tenure_server::serve(listener, state, async {
         let _ = stopped.await;

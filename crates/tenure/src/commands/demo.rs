@@ -13,7 +13,7 @@ use tenure_domain::{ChangeKind, Record, RecordKind, SubscriptionStatus, SuccessM
 use tenure_sim::SimConfig;
 use tenure_store::Store;
 
-use crate::commands::{import, init, send, serve, simulate};
+use crate::commands::{import, init, score, send, serve, simulate};
 use crate::data_dir::DataDir;
 use crate::failure::{Failure, Outcome};
 
@@ -59,7 +59,12 @@ pub async fn run(
         model.metrics.len()
     );
 
-    let config = SimConfig::new(accounts, months, DEMO_SEED);
+    // The simulated history ends today, so today's scores read a live company.
+    let mut config = SimConfig::new(accounts, months, DEMO_SEED);
+    config.start = now
+        .date_naive()
+        .checked_sub_months(chrono::Months::new(months))
+        .unwrap_or(config.start);
     let sim_dir = demo_dir.join("simulated");
     let started = Instant::now();
     let simulated = simulate::simulate_b2b(&config, &sim_dir, true)?;
@@ -179,6 +184,28 @@ pub async fn run(
         "  identities      {} users ({} in more than one account), {} accounts with members",
         ids.users, ids.multi_account_users, ids.accounts
     );
+
+    // The engine scored every event as it arrived; history is recomputed from the lake.
+    let engine = running.engine.clone();
+    let scored_at = now.timestamp_micros();
+    let caught = engine.clone();
+    tokio::task::spawn_blocking(move || caught.catch_up(scored_at))
+        .await
+        .context("the engine task failed")?;
+    let rows = engine.summaries();
+    println!();
+    println!(
+        "Health on {} (model {}, scored on every event as it arrived):",
+        now.date_naive(),
+        engine.model_version()
+    );
+    score::print_portfolio(&mut |id| engine.view(id, scored_at), &rows);
+    println!();
+    // The last 90 days of daily history (every event is replayed; `tenure rescore` without
+    // --from stores all of it).
+    let from = (now.date_naive() - chrono::Days::new(90)).to_string();
+    score::rescore(&data_dir, None, Some(from), now).await?;
+
     println!();
     println!("Admin API token  {}", secrets.admin_token);
     println!("Write key        {}", secrets.write_key);
@@ -187,7 +214,7 @@ pub async fn run(
     }
     println!();
     println!(
-        "Serving on {url}  (data quality: {url}/api/v1/data-quality with the admin token; health: /healthz; Ctrl-C stops)"
+        "Serving on {url}  (with the admin token: {url}/api/v1/accounts, /api/v1/accounts/ID, /api/v1/data-quality; health: /healthz; Ctrl-C stops)"
     );
     serve::wait(running).await
 }

@@ -164,6 +164,22 @@ pub async fn export(data_dir: &DataDir, subject: Subject, out: Option<PathBuf>) 
         }),
     };
     line(json!({ "source": "identity", "identity": identity }))?;
+    if let Subject::Account(a) = &subject {
+        // `{"source": "health", "snapshot": {…}}`: the account's daily scores, every version.
+        let versions = store
+            .health_snapshot_versions()
+            .await
+            .context("reading health history")?;
+        for (v, _, _, _) in versions {
+            for snap in store
+                .health_history(a, &v, None, None)
+                .await
+                .context("reading health history")?
+            {
+                line(json!({ "source": "health", "snapshot": snap }))?;
+            }
+        }
+    }
     let records = store_records(store.as_ref(), &matcher).await?;
     for r in &records {
         // `{"source": "store", "kind": …, "record": {…}}`
@@ -238,6 +254,19 @@ pub async fn forget(data_dir: &DataDir, subject: Subject) -> Outcome {
     })
     .context("saving the event lake's state")?;
 
+    // The engine's saved state holds the subject's activity: the next start replays the
+    // erased log instead.
+    let engine_snapshot = data_dir.root.join(crate::commands::serve::ENGINE_SNAPSHOT);
+    if engine_snapshot.exists() {
+        std::fs::remove_file(&engine_snapshot).context("removing the engine snapshot")?;
+    }
+    let mut history = 0;
+    if let Subject::Account(a) = &subject {
+        history = store
+            .delete_account_health(a)
+            .await
+            .context("deleting the account's health history")?;
+    }
     let records = store_records(store.as_ref(), &matcher).await?;
     let (mut deleted, mut unlinked) = (0u64, 0u64);
     // Children before parents: the reverse of import order.
@@ -272,7 +301,7 @@ pub async fn forget(data_dir: &DataDir, subject: Subject) -> Outcome {
         Subject::Account(a) => format!("account {a}"),
     };
     println!("Forgot {who}:");
-    println!("  store        {deleted} records deleted, {unlinked} tickets/activities kept for the account with the person's link removed");
+    println!("  store        {deleted} records deleted, {unlinked} tickets/activities kept for the account with the person's link removed, {history} daily health scores deleted");
     println!(
         "  event log    {log_records} records erased in place (offsets kept, payloads replaced by a tombstone)"
     );

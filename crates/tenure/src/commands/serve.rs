@@ -9,7 +9,7 @@ use anyhow::Context;
 use std::time::Duration;
 
 use tenure_lake::{EventLog, FileLog, Lake};
-use tenure_server::{AppState, Ingestion, LakeService};
+use tenure_server::{AppState, EngineService, Ingestion, LakeService};
 use tenure_store::Store;
 
 use crate::data_dir::DataDir;
@@ -29,11 +29,13 @@ pub async fn run(data_dir: &DataDir, listen: SocketAddr) -> Outcome {
 pub struct Running {
     pub addr: SocketAddr,
     pub lake: Arc<LakeService>,
+    pub engine: Arc<EngineService>,
     ingestion: Arc<Ingestion>,
     snapshot: std::path::PathBuf,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     maintenance: tokio::task::JoinHandle<()>,
+    scoring: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -49,6 +51,17 @@ impl Running {
             tracing::warn!(error = %e, "could not save the de-duplication snapshot; the next start reads the log");
         }
         self.maintenance.abort();
+        self.scoring.abort();
+        let engine = self.engine;
+        let saved = tokio::task::spawn_blocking(move || {
+            engine.catch_up(clock());
+            engine.save_snapshot()
+        })
+        .await
+        .context("the engine task failed")?;
+        if let Err(e) = saved {
+            tracing::warn!(error = %e, "could not save the engine snapshot; the next start replays the log");
+        }
         let lake = self.lake;
         tokio::task::spawn_blocking(move || lake.sync())
             .await
@@ -78,7 +91,16 @@ pub async fn start(
     let lake_dir = data_dir.root.join("lake");
     let lake = Lake::open(&lake_dir)
         .with_context(|| format!("opening the event lake in {}", lake_dir.display()))?;
-    let lake = Arc::new(LakeService::new(lake, log));
+    let lake = Arc::new(LakeService::new(lake, Arc::clone(&log)));
+    let engine = EngineService::start(
+        Arc::clone(&store),
+        log,
+        Some(data_dir.root.join(ENGINE_SNAPSHOT)),
+        clock(),
+    )
+    .await
+    .context("starting the scoring engine")?;
+    let scoring = tokio::spawn(Arc::clone(&engine).maintain(clock));
     let maintenance = tokio::spawn(Arc::clone(&lake).maintain(LAKE_SYNC_EVERY, LAKE_COMPACT_EVERY));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -89,6 +111,7 @@ pub async fn start(
         store,
         ingestion: Some(Arc::clone(&ingestion)),
         lake: Some(Arc::clone(&lake)),
+        engine: Some(Arc::clone(&engine)),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(tenure_server::serve(listener, state, async {
@@ -97,16 +120,27 @@ pub async fn start(
     Ok(Running {
         addr,
         lake,
+        engine,
         ingestion,
         snapshot,
         stop,
         task,
         maintenance,
+        scoring,
     })
 }
 
 /// Where a clean shutdown leaves the de-duplication state, beside the log.
 const DEDUP_SNAPSHOT: &str = "dedup.snapshot";
+
+/// Where a clean shutdown leaves the engine's state (derived from the log and the store; a
+/// start without it replays the log).
+pub const ENGINE_SNAPSHOT: &str = "engine.snapshot";
+
+/// The server's clock: the engine takes time as an argument, and this is where it is read.
+fn clock() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
 
 /// How often the lake takes in what the log holds, and how often it merges small files.
 const LAKE_SYNC_EVERY: Duration = Duration::from_secs(2);

@@ -1,0 +1,332 @@
+//! `/api/v1/accounts`: the portfolio with health, tier, segment, owner, ARR and renewal;
+//! one account's health with its explanation, journey and features; its daily health
+//! history; and CSM coverage. Scores come from the engine; history from the store.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use serde_json::{json, Value};
+use tenure_domain::model::Band;
+use tenure_domain::ModelVersion;
+use tenure_engine::Summary;
+
+use crate::api::authenticate;
+use crate::{ApiError, AppState, EngineService};
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/accounts", get(list))
+        .route("/api/v1/accounts/{id}", get(one))
+        .route("/api/v1/accounts/{id}/health/history", get(history))
+        .route("/api/v1/coverage", get(coverage))
+}
+
+fn bad(code: &'static str, message: String) -> ApiError {
+    ApiError {
+        status: StatusCode::BAD_REQUEST,
+        code,
+        message,
+    }
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+/// Rejects parameters other than `allowed`, naming the valid ones.
+fn only(params: &HashMap<String, String>, allowed: &[&str]) -> Result<(), ApiError> {
+    let mut unknown: Vec<&String> = params
+        .keys()
+        .filter(|k| !allowed.contains(&k.as_str()))
+        .collect();
+    unknown.sort();
+    match unknown.first() {
+        None => Ok(()),
+        Some(k) => Err(bad(
+            "unknown_parameter",
+            format!(
+                "unknown query parameter `{k}`: expected one of {}",
+                allowed.join(", ")
+            ),
+        )),
+    }
+}
+
+async fn engine(state: &AppState, headers: &HeaderMap) -> Result<Arc<EngineService>, ApiError> {
+    authenticate(state.store.as_ref(), headers).await?;
+    state.engine.clone().ok_or_else(|| ApiError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        code: "engine_unavailable",
+        message: "this server does not score accounts".to_owned(),
+    })
+}
+
+/// Catches the engine up with the log before answering, so a read after an acknowledged
+/// write sees it.
+async fn current(engine: &Arc<EngineService>) {
+    let e = Arc::clone(engine);
+    let _ = tokio::task::spawn_blocking(move || e.catch_up(now())).await;
+}
+
+const SORTS: &[&str] = &[
+    "health", "-health", "arr", "-arr", "renewal", "-renewal", "name", "-name",
+];
+const LIST_PARAMS: &[&str] = &[
+    "tier", "segment", "band", "owner", "stage", "sort", "limit", "offset",
+];
+
+#[derive(Serialize)]
+struct Page {
+    model_version: String,
+    /// The scores cover every event-log record below this offset.
+    as_of_offset: u64,
+    total: usize,
+    offset: usize,
+    limit: usize,
+    accounts: Vec<Summary>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Page>, ApiError> {
+    let engine = engine(&state, &headers).await?;
+    only(&params, LIST_PARAMS)?;
+    let band = match params.get("band") {
+        None => None,
+        Some(b) => Some(Band::from_name(b).ok_or_else(|| {
+            bad(
+                "invalid_band",
+                format!("band `{b}` is not one of green, amber, red"),
+            )
+        })?),
+    };
+    let sort = params.get("sort").map_or("health", String::as_str);
+    if !SORTS.contains(&sort) {
+        return Err(bad(
+            "invalid_sort",
+            format!(
+                "sort `{sort}` is not one of {} (a leading `-` sorts descending)",
+                SORTS.join(", ")
+            ),
+        ));
+    }
+    let number = |name: &str, default: usize, max: usize| -> Result<usize, ApiError> {
+        match params.get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n <= max && (name != "limit" || *n >= 1))
+                .ok_or_else(|| {
+                    bad(
+                        "invalid_parameter",
+                        format!(
+                            "`{name}` must be a whole number from {} to {max}, got `{v}`",
+                            (name == "limit") as u8
+                        ),
+                    )
+                }),
+        }
+    };
+    let limit = number("limit", 50, 1000)?;
+    let offset = number("offset", 0, usize::MAX)?;
+    current(&engine).await;
+    let mut rows: Vec<Summary> = engine
+        .summaries()
+        .into_iter()
+        .filter(|s| params.get("tier").is_none_or(|t| *t == s.tier))
+        .filter(|s| params.get("segment").is_none_or(|t| *t == s.segment))
+        .filter(|s| {
+            params
+                .get("owner")
+                .is_none_or(|o| s.owner.as_deref() == Some(o.as_str()))
+        })
+        .filter(|s| params.get("stage").is_none_or(|t| t == s.stage))
+        .filter(|s| band.is_none_or(|b| s.band == b))
+        .collect();
+    sort_summaries(&mut rows, sort);
+    let total = rows.len();
+    let accounts = rows.into_iter().skip(offset).take(limit).collect();
+    Ok(Json(Page {
+        model_version: engine.model_version().to_string(),
+        as_of_offset: engine.next_offset(),
+        total,
+        offset,
+        limit,
+        accounts,
+    }))
+}
+
+/// Sorts by `sort` (see `SORTS`); ties and missing renewal dates go last, then by id.
+pub fn sort_summaries(rows: &mut [Summary], sort: &str) {
+    let desc = sort.starts_with('-');
+    let key = sort.trim_start_matches('-');
+    rows.sort_by(|a, b| {
+        let ord = match key {
+            "arr" => a.arr.total_cmp(&b.arr),
+            "renewal" => match (a.renewal_date, b.renewal_date) {
+                (Some(x), Some(y)) => x.cmp(&y),
+                (Some(_), None) => return std::cmp::Ordering::Less,
+                (None, Some(_)) => return std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            },
+            "name" => a.name.cmp(&b.name),
+            _ => a.score.total_cmp(&b.score),
+        };
+        let ord = if desc { ord.reverse() } else { ord };
+        ord.then_with(|| a.account.cmp(&b.account))
+    });
+}
+
+async fn one(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let engine = engine(&state, &headers).await?;
+    only(&params, &[])?;
+    current(&engine).await;
+    let view = engine
+        .view(&id, now())
+        .ok_or_else(|| unknown_account(&id))?;
+    let mut body = serde_json::to_value(&view).map_err(|e| internal(e.to_string()))?;
+    if let Value::Object(map) = &mut body {
+        map.insert("as_of_offset".into(), json!(engine.next_offset()));
+    }
+    Ok(Json(body))
+}
+
+fn unknown_account(id: &str) -> ApiError {
+    ApiError {
+        status: StatusCode::NOT_FOUND,
+        code: "unknown_account",
+        message: format!("no account `{id}`: neither the store nor any product event names it"),
+    }
+}
+
+fn internal(message: String) -> ApiError {
+    tracing::error!(%message, "account request failed");
+    ApiError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        code: "internal",
+        message,
+    }
+}
+
+fn date_param(
+    params: &HashMap<String, String>,
+    name: &str,
+) -> Result<Option<chrono::NaiveDate>, ApiError> {
+    params
+        .get(name)
+        .map(|v| {
+            chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| {
+                bad(
+                    "invalid_date",
+                    format!("`{name}` must be a date as YYYY-MM-DD, got `{v}`"),
+                )
+            })
+        })
+        .transpose()
+}
+
+async fn history(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let engine = engine(&state, &headers).await?;
+    only(&params, &["from", "to", "model_version"])?;
+    let (from, to) = (date_param(&params, "from")?, date_param(&params, "to")?);
+    let version = match params.get("model_version") {
+        None => engine.model_version(),
+        Some(v) => ModelVersion::parse(v).map_err(|e| bad("invalid_model_version", e))?,
+    };
+    let rows = state
+        .store
+        .health_history(&id, &version, from, to)
+        .await
+        .map_err(|e| ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "store_unavailable",
+            message: e.to_string(),
+        })?;
+    if rows.is_empty() && engine.summaries().iter().all(|s| s.account != id) {
+        return Err(unknown_account(&id));
+    }
+    let days: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "day": r.day,
+                "score": r.score,
+                "band": r.band,
+                "confidence": r.confidence,
+                "pillars": r.pillars,
+            })
+        })
+        .collect();
+    Ok(Json(
+        json!({ "account": id, "model_version": version, "days": days }),
+    ))
+}
+
+#[derive(Serialize, Default)]
+struct Coverage {
+    owner: Option<String>,
+    accounts: usize,
+    arr: f64,
+    /// ARR of the red accounts.
+    arr_at_risk: f64,
+    bands: BTreeMap<&'static str, usize>,
+    tiers: BTreeMap<String, usize>,
+    mean_health: f64,
+}
+
+/// Each CSM's book: accounts, ARR, bands and tiers (accounts without an owner are grouped
+/// under `owner: null`).
+pub fn coverage_of(rows: &[Summary]) -> Vec<Value> {
+    let mut by: BTreeMap<Option<String>, Coverage> = BTreeMap::new();
+    for s in rows {
+        let c = by.entry(s.owner.clone()).or_default();
+        c.owner = s.owner.clone();
+        c.accounts += 1;
+        c.arr += s.arr;
+        if s.band == Band::Red {
+            c.arr_at_risk += s.arr;
+        }
+        *c.bands.entry(s.band.name()).or_default() += 1;
+        *c.tiers.entry(s.tier.clone()).or_default() += 1;
+        c.mean_health += s.score;
+    }
+    by.into_values()
+        .map(|mut c| {
+            c.mean_health /= c.accounts.max(1) as f64;
+            serde_json::to_value(c).unwrap_or(Value::Null)
+        })
+        .collect()
+}
+
+async fn coverage(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let engine = engine(&state, &headers).await?;
+    only(&params, &[])?;
+    current(&engine).await;
+    let rows = engine.summaries();
+    Ok(Json(json!({
+        "model_version": engine.model_version(),
+        "owners": coverage_of(&rows),
+    })))
+}

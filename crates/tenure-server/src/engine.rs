@@ -1,0 +1,342 @@
+//! The engine beside the server: it tails the event log (woken by every acknowledged write),
+//! folds the store's records in (re-read every minute, and on demand), re-scores what changed,
+//! writes a daily snapshot of every account to the store when a day ends, and rebuilds itself
+//! when the success model changes. Readers get the current scores without waiting for IO.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tenure_domain::{HealthSnapshot, Record, RecordKind, SuccessModel};
+use tenure_engine::day::Micros;
+use tenure_engine::{AccountView, Engine, EventSignal, Partition, Plan, Signal, Summary};
+use tenure_ingest::logged::LogRecord;
+use tenure_ingest::segment::MessageType;
+use tenure_lake::{EventLog, Offset};
+use tenure_store::{Store, StoreError};
+
+/// Record kinds that carry features.
+pub const ENGINE_RECORDS: [RecordKind; 5] = [
+    RecordKind::Account,
+    RecordKind::Subscription,
+    RecordKind::Ticket,
+    RecordKind::SurveyResponse,
+    RecordKind::Activity,
+];
+
+/// Log records read per step while catching up.
+const READ_CHUNK: usize = 20_000;
+
+pub struct EngineService {
+    inner: Mutex<Inner>,
+    log: Arc<dyn EventLog>,
+    store: Arc<dyn Store>,
+    wake: tokio::sync::Notify,
+    snapshot_path: Option<PathBuf>,
+}
+
+struct Inner {
+    engine: Engine,
+    /// Every log record below this offset is folded in.
+    next_offset: Offset,
+    /// The account of each user, from `group` calls, for events that name none.
+    memberships: HashMap<String, String>,
+    /// Scores written to the store as daily snapshots, waiting for the store.
+    pending: Vec<HealthSnapshot>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    next_offset: Offset,
+    memberships: HashMap<String, String>,
+    #[serde(with = "serde_bytes_as_string")]
+    engine: Vec<u8>,
+}
+
+mod serde_bytes_as_string {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(std::str::from_utf8(b).unwrap_or("{}"))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        Ok(String::deserialize(d)?.into_bytes())
+    }
+}
+
+/// The store's current success model (the default model when none was applied).
+pub async fn current_model(store: &dyn Store) -> Result<SuccessModel, StoreError> {
+    Ok(store
+        .current_model()
+        .await?
+        .and_then(|m| serde_json::from_str::<SuccessModel>(&m.model_json).ok())
+        .unwrap_or_else(SuccessModel::default_model))
+}
+
+/// Every record of the kinds the engine reads.
+pub async fn engine_records(store: &dyn Store) -> Result<Vec<Record>, StoreError> {
+    let mut out = Vec::new();
+    for kind in ENGINE_RECORDS {
+        let mut after: Option<String> = None;
+        loop {
+            let page = store.list(kind, after.as_deref(), 5000).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.external_id().to_owned());
+            let n = page.len();
+            out.extend(page);
+            if n < 5000 {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl EngineService {
+    /// An engine for the store's current model, restored from `snapshot_path` when that holds
+    /// one saved under the same model, then caught up with the log and the store (blocking
+    /// work runs on the blocking pool).
+    pub async fn start(
+        store: Arc<dyn Store>,
+        log: Arc<dyn EventLog>,
+        snapshot_path: Option<PathBuf>,
+        now: Micros,
+    ) -> Result<Arc<EngineService>, StoreError> {
+        let model = current_model(store.as_ref()).await?;
+        let plan = Arc::new(Plan::new(model));
+        let inner = restore(&plan, snapshot_path.as_deref()).unwrap_or_else(|| Inner {
+            engine: Engine::new(Arc::clone(&plan), Partition::ALL),
+            next_offset: 0,
+            memberships: HashMap::new(),
+            pending: Vec::new(),
+        });
+        let service = Arc::new(EngineService {
+            inner: Mutex::new(inner),
+            log,
+            store,
+            wake: tokio::sync::Notify::new(),
+            snapshot_path,
+        });
+        service.reload_records(now).await?;
+        let me = Arc::clone(&service);
+        let _ = tokio::task::spawn_blocking(move || me.catch_up(now)).await;
+        Ok(service)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Tells the engine the log has grown.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// The model version scores are computed under.
+    pub fn model_version(&self) -> tenure_domain::ModelVersion {
+        self.lock().engine.plan().version.clone()
+    }
+
+    /// Folds in every log record not yet applied, then re-scores what changed (blocking).
+    /// Returns how many log records were read.
+    pub fn catch_up(&self, now: Micros) -> u64 {
+        let mut total = 0;
+        loop {
+            let from = self.lock().next_offset;
+            let records = match self.log.read(from, READ_CHUNK) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "the engine cannot read the event log");
+                    break;
+                }
+            };
+            if records.is_empty() {
+                break;
+            }
+            let mut inner = self.lock();
+            if inner.next_offset != from {
+                continue; // another caller went ahead
+            }
+            for (offset, bytes) in &records {
+                match LogRecord::parse(bytes) {
+                    Ok(r) => inner.apply(*offset, &r, now),
+                    Err(e) => {
+                        tracing::warn!(offset, error = %e, "unreadable log record skipped by the engine")
+                    }
+                }
+                inner.next_offset = offset + 1;
+            }
+            total += records.len() as u64;
+            inner.engine.refresh(now);
+        }
+        self.lock().engine.refresh(now);
+        total
+    }
+
+    /// Re-reads the store's records and folds them in (they are upserts: a record read twice
+    /// changes nothing).
+    pub async fn reload_records(&self, now: Micros) -> Result<usize, StoreError> {
+        let records = engine_records(self.store.as_ref()).await?;
+        let mut inner = self.lock();
+        for r in &records {
+            inner.engine.apply(Signal::Record(r), now);
+        }
+        inner.engine.refresh(now);
+        Ok(records.len())
+    }
+
+    /// On a new day: snapshots of the day that ended, written to the store.
+    pub async fn tick(&self, now: Micros) -> Result<usize, StoreError> {
+        let rows = {
+            let mut inner = self.lock();
+            let fresh = inner.engine.tick(now);
+            inner.pending.extend(fresh);
+            std::mem::take(&mut inner.pending)
+        };
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        match self.store.put_health_snapshots(&rows).await {
+            Ok(_) => Ok(rows.len()),
+            Err(e) => {
+                // Kept for the next attempt.
+                self.lock().pending.extend(rows);
+                Err(e)
+            }
+        }
+    }
+
+    /// Rebuilds the engine from the whole log when the store's model changed.
+    pub async fn follow_model(&self, now: Micros) -> Result<bool, StoreError> {
+        let model = current_model(self.store.as_ref()).await?;
+        if model.version() == self.model_version() {
+            return Ok(false);
+        }
+        tracing::info!(version = %model.version(), "success model changed: rebuilding the engine from the log");
+        let plan = Arc::new(Plan::new(model));
+        {
+            let mut inner = self.lock();
+            inner.engine = Engine::new(plan, Partition::ALL);
+            inner.next_offset = 0;
+            inner.memberships.clear();
+        }
+        self.reload_records(now).await?;
+        Ok(true)
+    }
+
+    pub fn summaries(&self) -> Vec<Summary> {
+        self.lock().engine.summaries()
+    }
+
+    pub fn view(&self, account: &str, now: Micros) -> Option<AccountView> {
+        self.lock().engine.view(account, now)
+    }
+
+    /// The log offset the scores cover.
+    pub fn next_offset(&self) -> Offset {
+        self.lock().next_offset
+    }
+
+    /// Saves the engine's state for a fast restart (at a clean shutdown).
+    pub fn save_snapshot(&self) -> std::io::Result<()> {
+        let Some(path) = &self.snapshot_path else {
+            return Ok(());
+        };
+        let saved = {
+            let inner = self.lock();
+            Saved {
+                next_offset: inner.next_offset,
+                memberships: inner.memberships.clone(),
+                engine: inner.engine.save(),
+            }
+        };
+        let bytes = serde_json::to_vec(&saved).map_err(std::io::Error::other)?;
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, bytes)?;
+        std::fs::File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, path)
+    }
+
+    /// Keeps the engine current: catches up when woken (or every second), ticks, re-reads
+    /// the store every minute and follows model changes every ten seconds.
+    pub async fn maintain(self: Arc<Self>, clock: fn() -> Micros) {
+        let mut last_records = std::time::Instant::now();
+        let mut last_model = std::time::Instant::now();
+        loop {
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.wake.notified()).await;
+            let now = clock();
+            if last_model.elapsed() >= Duration::from_secs(10) {
+                last_model = std::time::Instant::now();
+                if let Err(e) = self.follow_model(now).await {
+                    tracing::error!(error = %e, "the engine cannot read the success model");
+                }
+            }
+            if last_records.elapsed() >= Duration::from_secs(60) {
+                last_records = std::time::Instant::now();
+                if let Err(e) = self.reload_records(now).await {
+                    tracing::error!(error = %e, "the engine cannot read the store's records");
+                }
+            }
+            let me = Arc::clone(&self);
+            let _ = tokio::task::spawn_blocking(move || me.catch_up(now)).await;
+            if let Err(e) = self.tick(now).await {
+                tracing::error!(error = %e, "daily health snapshots not written yet; retrying");
+            }
+        }
+    }
+}
+
+fn restore(plan: &Arc<Plan>, path: Option<&std::path::Path>) -> Option<Inner> {
+    let bytes = std::fs::read(path?).ok()?;
+    let saved: Saved = serde_json::from_slice(&bytes)
+        .map_err(|e| tracing::warn!(error = %e, "engine snapshot unreadable; replaying the log"))
+        .ok()?;
+    match Engine::restore(Arc::clone(plan), Partition::ALL, &saved.engine) {
+        Ok(engine) => Some(Inner {
+            engine,
+            next_offset: saved.next_offset,
+            memberships: saved.memberships,
+            pending: Vec::new(),
+        }),
+        Err(e) => {
+            tracing::info!(reason = %e, "engine snapshot not used; replaying the log");
+            None
+        }
+    }
+}
+
+impl Inner {
+    fn apply(&mut self, offset: Offset, record: &LogRecord, now: Micros) {
+        let Some(m) = &record.message else { return };
+        let user = m.user_id.as_deref().or(m.anonymous_id.as_deref());
+        match m.kind {
+            MessageType::Group => {
+                if let (Some(u), Some(g)) = (user, &m.group_id) {
+                    self.memberships.insert(u.to_owned(), g.clone());
+                }
+            }
+            MessageType::Track | MessageType::Page | MessageType::Screen => {
+                let account = m.account_id.as_deref().or_else(|| {
+                    user.and_then(|u| self.memberships.get(u))
+                        .map(String::as_str)
+                });
+                let Some(account) = account else { return };
+                let event = match m.kind {
+                    MessageType::Track => m.event.as_deref(),
+                    _ => None,
+                };
+                let signal = EventSignal {
+                    offset,
+                    account,
+                    user,
+                    event,
+                    at: m.timestamp.timestamp_micros(),
+                    properties: Some(&m.properties),
+                };
+                self.engine.apply(Signal::Event(signal), now);
+            }
+            MessageType::Identify | MessageType::Alias => {}
+        }
+    }
+}

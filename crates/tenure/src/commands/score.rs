@@ -1,0 +1,798 @@
+//! `tenure score` and `tenure rescore`: scores computed offline from the event lake (plus the
+//! log's tail not yet in it) and the store's records — for one account on any past day under
+//! any model version, for the whole portfolio, or as daily history written to the store.
+//! Reads only: works beside a running server.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use arrow_array::{Array, RecordBatch, StringArray, TimestampMicrosecondArray, UInt64Array};
+use serde_json::{Map, Value};
+use tenure_domain::model::Band;
+use tenure_domain::{ModelVersion, SuccessModel};
+use tenure_engine::day::{self, Day, Micros};
+use tenure_engine::replay::Replay;
+use tenure_engine::{AccountView, Engine, EventSignal, Partition, Plan, Signal, Summary};
+use tenure_ingest::identity::Identities;
+use tenure_ingest::logged::LogRecord;
+use tenure_ingest::segment::MessageType;
+use tenure_lake::table;
+use tenure_store::Store;
+
+use crate::data_dir::DataDir;
+use crate::failure::{Failure, Outcome};
+
+/// The product events of a data directory, day by day: the lake's files and the log's tail.
+pub struct Events {
+    days: BTreeMap<Day, Vec<PathBuf>>,
+    /// Log records not yet in the lake, by day.
+    tail: BTreeMap<Day, Vec<(u64, LogRecord)>>,
+    /// Lake rows at or past this offset are skipped: the tail holds them.
+    lake_next: u64,
+    identities: Identities,
+    properties: bool,
+}
+
+impl Events {
+    pub fn open(data_dir: &DataDir, plan: &Plan) -> anyhow::Result<Events> {
+        let lake_dir = data_dir.root.join("lake");
+        let (state, tail_records) =
+            tenure_lake::current_state(&lake_dir, &data_dir.root.join("log"))
+                .context("reading the event lake and log")?;
+        let mut days: BTreeMap<Day, Vec<PathBuf>> = BTreeMap::new();
+        for p in tenure_lake::list_parts(&lake_dir).context("listing the event lake")? {
+            days.entry(day::day_of_date(p.date))
+                .or_default()
+                .push(p.path);
+        }
+        // The lake holds what precedes the tail; rows a concurrent sync added since are
+        // skipped there and read from the tail.
+        let lake_next = tail_records.first().map_or(state.next_offset, |(o, _)| *o);
+        let mut tail: BTreeMap<Day, Vec<(u64, LogRecord)>> = BTreeMap::new();
+        for (offset, r) in tail_records {
+            if let Some(m) = &r.message {
+                let d = day::day_of(m.timestamp.timestamp_micros());
+                tail.entry(d).or_default().push((offset, r));
+            }
+        }
+        Ok(Events {
+            days,
+            tail,
+            lake_next,
+            identities: state.identities,
+            properties: plan.streams.iter().any(|s| s.reads_properties),
+        })
+    }
+
+    /// The days holding events, in order.
+    pub fn days(&self) -> Vec<Day> {
+        let mut d: Vec<Day> = self.days.keys().chain(self.tail.keys()).copied().collect();
+        d.sort_unstable();
+        d.dedup();
+        d
+    }
+
+    fn columns(&self) -> Vec<&'static str> {
+        let mut c = vec![
+            "offset",
+            "type",
+            "event",
+            "user_id",
+            "anonymous_id",
+            "account_id",
+            "timestamp",
+        ];
+        if self.properties {
+            c.push("properties");
+        }
+        c
+    }
+
+    /// Reads one day's lake files (the slow part: run it ahead of the fold).
+    pub fn read_day(&self, d: Day) -> anyhow::Result<Vec<RecordBatch>> {
+        let columns = self.columns();
+        let mut out = Vec::new();
+        for path in self.days.get(&d).into_iter().flatten() {
+            out.extend(
+                table::read_columns(path, &columns)
+                    .with_context(|| format!("reading {}", path.display()))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Calls `f` with each product event of day `d` (from `batches`, read by `read_day`, and
+    /// the log's tail), optionally only those of `account`.
+    pub fn for_each(
+        &self,
+        d: Day,
+        batches: &[RecordBatch],
+        account: Option<&str>,
+        plan: &Plan,
+        mut f: impl FnMut(EventSignal<'_>),
+    ) {
+        for b in batches {
+            let text = |name: &str| {
+                b.column_by_name(name)
+                    .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+            };
+            let (Some(kind), Some(event), Some(user), Some(anon), Some(acct)) = (
+                text("type"),
+                text("event"),
+                text("user_id"),
+                text("anonymous_id"),
+                text("account_id"),
+            ) else {
+                continue;
+            };
+            let props = text("properties");
+            let Some(offsets) = b
+                .column_by_name("offset")
+                .and_then(|c| c.as_any().downcast_ref::<UInt64Array>())
+            else {
+                continue;
+            };
+            let Some(times) = b
+                .column_by_name("timestamp")
+                .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
+            else {
+                continue;
+            };
+            for i in 0..b.num_rows() {
+                let offset = offsets.value(i);
+                if offset >= self.lake_next {
+                    continue;
+                }
+                let k = kind.value(i);
+                if !matches!(k, "track" | "page" | "screen") {
+                    continue;
+                }
+                let user = if user.is_valid(i) {
+                    Some(user.value(i))
+                } else if anon.is_valid(i) {
+                    Some(anon.value(i))
+                } else {
+                    None
+                };
+                let fallback;
+                let acc = if acct.is_valid(i) {
+                    acct.value(i)
+                } else {
+                    fallback = user.and_then(|u| self.only_account(u));
+                    match &fallback {
+                        Some(a) => a.as_str(),
+                        None => continue,
+                    }
+                };
+                if account.is_some_and(|a| a != acc) {
+                    continue;
+                }
+                let name = (k == "track" && event.is_valid(i)).then(|| event.value(i));
+                let parsed: Option<Map<String, Value>> = match props {
+                    Some(p) if plan.reads_properties(name) => serde_json::from_str(p.value(i)).ok(),
+                    _ => None,
+                };
+                f(EventSignal {
+                    offset,
+                    account: acc,
+                    user,
+                    event: name,
+                    at: times.value(i),
+                    properties: parsed.as_ref(),
+                });
+            }
+        }
+        for (offset, r) in self.tail.get(&d).into_iter().flatten() {
+            let Some(m) = &r.message else { continue };
+            if !matches!(
+                m.kind,
+                MessageType::Track | MessageType::Page | MessageType::Screen
+            ) {
+                continue;
+            }
+            let user = m.user_id.as_deref().or(m.anonymous_id.as_deref());
+            let fallback = match &m.account_id {
+                Some(_) => None,
+                None => user.and_then(|u| self.only_account(u)),
+            };
+            let Some(acc) = m.account_id.as_deref().or(fallback.as_deref()) else {
+                continue;
+            };
+            if account.is_some_and(|a| a != acc) {
+                continue;
+            }
+            f(EventSignal {
+                offset: *offset,
+                account: acc,
+                user,
+                event: (m.kind == MessageType::Track)
+                    .then_some(m.event.as_deref())
+                    .flatten(),
+                at: m.timestamp.timestamp_micros(),
+                properties: Some(&m.properties),
+            });
+        }
+    }
+
+    /// The user's account when the identity graph gives exactly one.
+    fn only_account(&self, user: &str) -> Option<String> {
+        let accounts = self.identities.accounts_of(user);
+        (accounts.len() == 1)
+            .then(|| accounts.into_keys().next())
+            .flatten()
+    }
+}
+
+/// The model of `version` (the current one when `None`).
+pub async fn model(store: &dyn Store, version: Option<&str>) -> Outcome<SuccessModel> {
+    match version {
+        None => Ok(tenure_server::engine_model(store)
+            .await
+            .context("reading the success model")?),
+        Some(v) => {
+            let v = ModelVersion::parse(v)
+                .map_err(|e| Failure::rejected(format!("error: --model-version: {e}")))?;
+            let record = store
+                .model_version(&v)
+                .await
+                .context("reading the model history")?
+                .ok_or_else(|| {
+                    Failure::rejected(format!(
+                        "error: no model version {v} was ever applied (see `tenure model history`)"
+                    ))
+                })?;
+            serde_json::from_str(&record.model_json)
+                .with_context(|| format!("reading model version {v}"))
+                .map_err(Failure::from)
+        }
+    }
+}
+
+/// Folds every event up to `until` (and, with `account`, only that account's) and the
+/// store's records into an engine.
+pub async fn engine_until(
+    data_dir: &DataDir,
+    store: &dyn Store,
+    plan: Arc<Plan>,
+    account: Option<&str>,
+    until: Micros,
+    as_of: bool,
+) -> Outcome<Engine> {
+    let records = tenure_server::engine_records(store)
+        .await
+        .context("reading the store")?;
+    let events = Events::open(data_dir, &plan)?;
+    let account = account.map(str::to_owned);
+    let engine = tokio::task::spawn_blocking(move || -> anyhow::Result<Engine> {
+        let mut engine = Engine::new(Arc::clone(&plan), Partition::ALL);
+        for r in records
+            .iter()
+            .filter(|r| account.is_none() || r.account() == account.as_deref())
+        {
+            engine.apply(Signal::Record(r), until);
+        }
+        let last = if as_of { day::day_of(until) } else { Day::MAX };
+        for d in events.days().into_iter().filter(|d| *d <= last) {
+            let batches = events.read_day(d)?;
+            events.for_each(d, &batches, account.as_deref(), &plan, |e| {
+                // As of a past day: what had happened by its end. Now: everything received
+                // (as the live engine counts it).
+                if !as_of || e.at <= until {
+                    engine.apply(Signal::Event(e), until);
+                }
+            });
+        }
+        engine.refresh(until);
+        Ok(engine)
+    })
+    .await
+    .context("the scoring task failed")??;
+    Ok(engine)
+}
+
+fn parse_day(s: &str, what: &str) -> Outcome<chrono::NaiveDate> {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+        Failure::rejected(format!(
+            "error: {what} `{s}` is not a date: expected YYYY-MM-DD"
+        ))
+    })
+}
+
+pub struct ScoreArgs {
+    pub account: Option<String>,
+    pub as_of: Option<String>,
+    pub model_version: Option<String>,
+    pub json: bool,
+    pub lineage: Option<String>,
+}
+
+pub async fn score(data_dir: &DataDir, args: ScoreArgs, now: tenure_domain::Timestamp) -> Outcome {
+    let store = data_dir.open_store().await?;
+    let model = model(store.as_ref(), args.model_version.as_deref()).await?;
+    let plan = Arc::new(Plan::new(model));
+    let at = match &args.as_of {
+        Some(d) => day::start_of(day::day_of_date(parse_day(d, "--as-of")?) + 1) - 1,
+        None => now.timestamp_micros(),
+    };
+    let mut engine = engine_until(
+        data_dir,
+        store.as_ref(),
+        Arc::clone(&plan),
+        args.account.as_deref(),
+        at,
+        args.as_of.is_some(),
+    )
+    .await?;
+    match &args.account {
+        Some(id) => {
+            let view = engine.view(id, at).ok_or_else(|| {
+                Failure::rejected(format!(
+                    "error: no account `{id}` in the store or the event lake (by {})",
+                    day::date_of(day::day_of(at))
+                ))
+            })?;
+            if let Some(measure) = &args.lineage {
+                return lineage(data_dir, &plan, &view, measure, args.json);
+            }
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&view).context("encoding")?
+                );
+            } else {
+                print_account(&view);
+            }
+        }
+        None => {
+            let rows = engine.summaries();
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&rows).context("encoding")?
+                );
+            } else {
+                println!(
+                    "Portfolio on {} under model {}",
+                    day::date_of(day::day_of(at)),
+                    plan.version
+                );
+                print_portfolio(&mut |id| engine.view(id, at), &rows);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn lineage(
+    data_dir: &DataDir,
+    plan: &Plan,
+    view: &AccountView,
+    measure: &str,
+    json: bool,
+) -> Outcome {
+    let Some(m) = view
+        .health
+        .measures
+        .iter()
+        .find(|m| m.measure == measure)
+        .map(|m| m.lineage.clone())
+        .or_else(|| {
+            plan.measure(measure)
+                .map(|_| tenure_engine::features::Lineage::Account { field: "" })
+        })
+    else {
+        let names: Vec<&str> = plan.measures.iter().map(|m| m.name.as_str()).collect();
+        return Err(Failure::rejected(format!(
+            "error: no measure `{measure}` in model {}: expected one of {}",
+            plan.version,
+            names.join(", ")
+        )));
+    };
+    let mp = plan.measure(measure).expect("checked above");
+    let mut rows = Vec::new();
+    if let tenure_engine::features::Lineage::Events { from, to, .. } = &m {
+        let events = Events::open(data_dir, plan)?;
+        let (from, to) = (day::day_of_date(*from), day::day_of_date(*to));
+        for d in events
+            .days()
+            .into_iter()
+            .filter(|d| (from..=to).contains(d))
+        {
+            let batches = events.read_day(d)?;
+            events.for_each(d, &batches, Some(&view.summary.account), plan, |e| {
+                let named = mp.spec.events.is_empty() || e.event.is_some_and(|n| mp.spec.events.iter().any(|x| x == n));
+                let holds = mp.spec.conditions.is_empty()
+                    || e.properties.is_some_and(|p| tenure_engine::plan::conditions_hold(&mp.spec.conditions, p));
+                if named && holds {
+                    rows.push(serde_json::json!({
+                        "offset": e.offset,
+                        "timestamp": chrono::DateTime::from_timestamp_micros(e.at).map(|t| t.to_rfc3339()),
+                        "user": e.user,
+                        "event": e.event,
+                    }));
+                }
+            });
+        }
+        rows.sort_by_key(|r| r["offset"].as_u64());
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "measure": measure, "lineage": m, "events": rows })
+            )
+            .context("encoding")?
+        );
+    } else {
+        println!(
+            "{measure} for {}: {}",
+            view.summary.account,
+            serde_json::to_string(&m).context("encoding")?
+        );
+        for r in &rows {
+            println!(
+                "  offset {:>9}  {}  {:<24} {}",
+                r["offset"],
+                r["timestamp"].as_str().unwrap_or(""),
+                r["event"].as_str().unwrap_or("(page/screen)"),
+                r["user"].as_str().unwrap_or("")
+            );
+        }
+        if !rows.is_empty() {
+            println!(
+                "  {} events (the lake's `offset` column identifies each row)",
+                rows.len()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn band_name(b: Band) -> &'static str {
+    b.name()
+}
+
+fn fmt_raw(v: Option<f64>) -> String {
+    match v {
+        None => "missing".into(),
+        Some(v) if v.fract() == 0.0 && v.abs() < 1e9 => format!("{v:.0}"),
+        Some(v) => format!("{v:.2}"),
+    }
+}
+
+/// One account's health, explained, as text.
+pub fn print_account(v: &AccountView) {
+    let s = &v.summary;
+    let h = &v.health;
+    println!(
+        "{} ({}) — health {:.1} {} (confidence {:.0} %), model {}",
+        s.account,
+        s.name.as_deref().unwrap_or("unnamed"),
+        h.score,
+        band_name(h.band),
+        h.confidence * 100.0,
+        h.model_version
+    );
+    println!(
+        "  tier {}, segment {}, owner {}, ARR {:.0}, {} seats, renewal {}, stage {}",
+        s.tier,
+        s.segment,
+        s.owner.as_deref().unwrap_or("none"),
+        s.arr,
+        s.seats,
+        s.renewal_date.map_or("none".to_string(), |d| d.to_string()),
+        s.stage
+    );
+    let pillars: Vec<String> = h
+        .pillars
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {} (weight {})",
+                p.pillar.name(),
+                p.score.map_or("—".into(), |x| format!("{x:.0}")),
+                p.weight
+            )
+        })
+        .collect();
+    println!("  pillars: {}", pillars.join(", "));
+    let drivers = |d: &[tenure_engine::health::Driver]| -> String {
+        d.iter()
+            .map(|d| {
+                format!(
+                    "{} = {} ({:+.1} points)",
+                    d.measure,
+                    fmt_raw(d.raw),
+                    d.impact
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    println!("  lifting it:   {}", drivers(&h.positive_drivers));
+    println!("  holding back: {}", drivers(&h.negative_drivers));
+    if let Some(c) = &v.change {
+        let moved: Vec<String> = c
+            .measures
+            .iter()
+            .take(4)
+            .map(|(m, d)| format!("{m} {d:+.1}"))
+            .collect();
+        println!(
+            "  since the previous score ({:.1}): {:+.1} points — {}{}",
+            c.previous_score,
+            c.delta,
+            moved.join(", "),
+            c.signal
+                .as_ref()
+                .map_or(String::new(), |s| format!(" (after {} {})", s.kind, s.what))
+        );
+    }
+    if let Some(p) = &h.path_to_next_band {
+        let steps = if p.options.is_empty() {
+            &p.combined
+        } else {
+            &p.options
+        };
+        let how: Vec<String> = steps
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} from {} to {}",
+                    s.measure,
+                    fmt_raw(s.from),
+                    fmt_raw(Some(s.to))
+                )
+            })
+            .collect();
+        let joiner = if p.options.is_empty() {
+            " and "
+        } else {
+            ", or "
+        };
+        println!(
+            "  to reach {} (+{:.1} points): {}",
+            p.band.name(),
+            p.points_needed,
+            how.join(joiner)
+        );
+    }
+    let j = &v.journey;
+    let ms: Vec<String> = j
+        .milestones
+        .iter()
+        .map(|m| match (m.reached_on, m.behind) {
+            (Some(d), _) => format!("{} {d}", m.milestone),
+            (None, true) => format!(
+                "{} behind (due {})",
+                m.milestone,
+                m.expected_by.map_or("?".into(), |d| d.to_string())
+            ),
+            (None, false) => format!("{} not yet", m.milestone),
+        })
+        .collect();
+    println!(
+        "  journey: {}; time to first value {}; onboarding {:.0} %{}",
+        ms.join(", "),
+        j.time_to_first_value_days
+            .map_or("—".into(), |d| format!("{d} days")),
+        j.onboarding_progress * 100.0,
+        if j.stuck { "; stuck" } else { "" }
+    );
+    println!("  measures (raw → normalised × weight = points; lineage):");
+    for m in &h.measures {
+        println!(
+            "    {:<26} {:>9} → {:.2} × {:<4} = {:>5.1} / {:>4.1}{}{}  {}",
+            m.measure,
+            fmt_raw(m.raw),
+            m.normalised,
+            m.weight,
+            m.points,
+            m.max_points,
+            if m.missing { " missing" } else { "" },
+            if m.stale { " stale" } else { "" },
+            lineage_text(&m.lineage)
+        );
+    }
+}
+
+fn lineage_text(l: &tenure_engine::features::Lineage) -> String {
+    use tenure_engine::features::Lineage;
+    match l {
+        Lineage::Events {
+            events,
+            from,
+            to,
+            matched,
+            ..
+        } => format!(
+            "{matched} events ({}) {from}..{to}",
+            if events.is_empty() {
+                "any".to_string()
+            } else {
+                events.join(", ")
+            }
+        ),
+        Lineage::Records { kind, ids } => {
+            let shown: Vec<&str> = ids.iter().take(3).map(String::as_str).collect();
+            let more = if ids.len() > 3 {
+                format!(" +{}", ids.len() - 3)
+            } else {
+                String::new()
+            };
+            format!("{} {kind}s [{}{more}]", ids.len(), shown.join(", "))
+        }
+        Lineage::Milestones { reached } => format!("milestones [{}]", reached.join(", ")),
+        Lineage::Account { field } => format!("account.{field}"),
+        Lineage::Omitted => String::new(),
+    }
+}
+
+/// The health distribution and the ten most at-risk accounts with their top drivers.
+pub fn print_portfolio(view: &mut dyn FnMut(&str) -> Option<AccountView>, rows: &[Summary]) {
+    let n = rows.len().max(1) as f64;
+    let count = |b: Band| rows.iter().filter(|s| s.band == b).count();
+    let arr = |b: Band| {
+        rows.iter()
+            .filter(|s| s.band == b)
+            .map(|s| s.arr)
+            .sum::<f64>()
+    };
+    println!("  {} accounts scored", rows.len());
+    for b in [Band::Green, Band::Amber, Band::Red] {
+        println!(
+            "    {:<6} {:>6} accounts ({:>5.1} %)  ARR {:>14.0}",
+            b.name(),
+            count(b),
+            100.0 * count(b) as f64 / n,
+            arr(b)
+        );
+    }
+    let mut buckets = [0usize; 10];
+    for s in rows {
+        buckets[((s.score / 10.0) as usize).min(9)] += 1;
+    }
+    let widest = buckets.iter().copied().max().unwrap_or(1).max(1);
+    println!("  health distribution:");
+    for (i, c) in buckets.iter().enumerate() {
+        println!(
+            "    {:>3}–{:<3} {:>6} {}",
+            i * 10,
+            i * 10 + 10,
+            c,
+            "█".repeat(c * 40 / widest)
+        );
+    }
+    let mut at_risk: Vec<&Summary> = rows.iter().filter(|s| s.stage != "churned").collect();
+    at_risk.sort_by(|a, b| {
+        a.score
+            .total_cmp(&b.score)
+            .then_with(|| b.arr.total_cmp(&a.arr))
+    });
+    println!("  the ten most at-risk accounts:");
+    for s in at_risk.into_iter().take(10) {
+        let drivers = view(&s.account)
+            .map(|v| {
+                v.health
+                    .negative_drivers
+                    .iter()
+                    .map(|d| format!("{} {}", d.measure, fmt_raw(d.raw)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        println!(
+            "    {:<14} {:>5.1} {:<5} ARR {:>9.0}  {:<10} renewal {}  ← {}",
+            s.account,
+            s.score,
+            s.band.name(),
+            s.arr,
+            s.tier,
+            s.renewal_date.map_or("—".into(), |d| d.to_string()),
+            drivers
+        );
+    }
+}
+
+/// `tenure rescore`: recomputes every account's daily health history from the lake under one
+/// model version and writes it to the store (replacing that version's history).
+pub async fn rescore(
+    data_dir: &DataDir,
+    model_version: Option<String>,
+    from: Option<String>,
+    now: tenure_domain::Timestamp,
+) -> Outcome {
+    let from = match from {
+        Some(d) => Some(day::day_of_date(parse_day(&d, "--from")?)),
+        None => None,
+    };
+    let store = data_dir.open_store().await?;
+    let model = model(store.as_ref(), model_version.as_deref()).await?;
+    let plan = Arc::new(Plan::new(model));
+    let version = plan.version.clone();
+    let started = Instant::now();
+    let records = tenure_server::engine_records(store.as_ref())
+        .await
+        .context("reading the store")?;
+    let events = Arc::new(Events::open(data_dir, &plan)?);
+    let today = day::day_of(now.timestamp_micros());
+    let days: Vec<Day> = events.days().into_iter().filter(|d| *d < today).collect();
+    println!(
+        "Rescoring under model {version}: {} days of events, {} records",
+        days.len(),
+        records.len()
+    );
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<tenure_domain::HealthSnapshot>>(4);
+    let plan2 = Arc::clone(&plan);
+    let ev = Arc::clone(&events);
+    let fold = tokio::task::spawn_blocking(move || -> anyhow::Result<(u64, f64)> {
+        // A reader thread decodes the next days while this one folds.
+        let (day_tx, day_rx) =
+            std::sync::mpsc::sync_channel::<anyhow::Result<(Day, Vec<RecordBatch>)>>(3);
+        let reader_events = Arc::clone(&ev);
+        let reader_days = days.clone();
+        let reader = std::thread::spawn(move || {
+            for d in reader_days {
+                let read = reader_events.read_day(d).map(|b| (d, b));
+                if day_tx.send(read).is_err() {
+                    return;
+                }
+            }
+        });
+        let end = days.last().map_or(0, |d| day::start_of(d + 1) - 1);
+        let mut replay = Replay::new(Arc::clone(&plan2), Partition::ALL);
+        replay.snapshot_from(from);
+        replay.records(&records, end);
+        let mut applied = 0u64;
+        let mut fold_secs = 0.0;
+        for read in day_rx {
+            let (d, batches) = read?;
+            let t = Instant::now();
+            let mut snaps = replay.begin(d);
+            ev.for_each(d, &batches, None, &plan2, |e| {
+                applied += 1;
+                replay.apply(d, e);
+            });
+            snaps.extend(replay.end(d));
+            fold_secs += t.elapsed().as_secs_f64();
+            if tx.blocking_send(snaps).is_err() {
+                break;
+            }
+        }
+        let _ = reader.join();
+        Ok((applied, fold_secs))
+    });
+    // Gathered, then written in (account, day) order: the store's key order, so its index
+    // grows at the end instead of splitting pages everywhere.
+    let mut rows = Vec::new();
+    while let Some(snaps) = rx.recv().await {
+        rows.extend(snaps);
+    }
+    rows.sort_by(|a, b| (a.account.as_str(), a.day).cmp(&(b.account.as_str(), b.day)));
+    let t = Instant::now();
+    let removed = store
+        .delete_health_snapshots(&version)
+        .await
+        .context("clearing the old history")?;
+    let mut written = 0u64;
+    for chunk in rows.chunks(50_000) {
+        written += store
+            .put_health_snapshots(chunk)
+            .await
+            .context("writing health history")?;
+    }
+    let write_secs = t.elapsed().as_secs_f64();
+    let (applied, fold_secs) = fold.await.context("the scoring task failed")??;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "  {applied} events replayed and {written} daily scores written ({removed} replaced) in {secs:.1} s"
+    );
+    println!(
+        "  folding and scoring {fold_secs:.1} s ({:.0} events/s), writing the store {write_secs:.1} s",
+        applied as f64 / fold_secs.max(1e-9)
+    );
+    Ok(())
+}
