@@ -265,6 +265,18 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// Freshness: from an event's acknowledgement to its effect visible through the API
+    /// (features and health score), while a background load streams events in.
+    Freshness {
+        #[arg(long, default_value_t = 300)]
+        accounts: u32,
+        /// Background events per second during the measurement.
+        #[arg(long, default_value_t = 20_000.0)]
+        load: f64,
+        /// Probe events sent (one every 20 ms).
+        #[arg(long, default_value_t = 500)]
+        probes: usize,
+    },
     /// Simulator throughput (events per second on one core) and peak memory, writing nowhere.
     Simulate {
         #[arg(long, default_value_t = 2000)]

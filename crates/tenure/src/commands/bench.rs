@@ -63,6 +63,11 @@ pub async fn run(command: BenchCommand, now: tenure_domain::Timestamp) -> Outcom
             months,
             seed,
         } => engine(accounts, months, seed),
+        BenchCommand::Freshness {
+            accounts,
+            load,
+            probes,
+        } => freshness(accounts, load, probes, now).await,
         BenchCommand::Simulate {
             accounts,
             months,
@@ -438,5 +443,129 @@ pub fn engine(accounts: u32, months: u32, seed: u64) -> Outcome {
         "  snapshot: {:.1} MiB of JSON",
         saved.len() as f64 / 1048576.0
     );
+    Ok(())
+}
+
+/// Freshness: the time from an event's acknowledgement (the 200 of /v1/track) to the API
+/// showing the account's updated features and score, while a background load streams a
+/// simulated company's events through /v1/batch.
+pub async fn freshness(
+    accounts: u32,
+    load: f64,
+    probes: usize,
+    now: tenure_domain::Timestamp,
+) -> Outcome {
+    let root = std::env::temp_dir().join(format!("tenure-bench-fresh-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let data_dir = DataDir::new(root.join("data"), None);
+    let secrets = init::initialise(&data_dir, now).await?;
+    let months = 24;
+    let mut config = tenure_sim::SimConfig::new(accounts, months, 7);
+    config.start = now
+        .date_naive()
+        .checked_sub_months(chrono::Months::new(months))
+        .unwrap_or(config.start);
+    let summary = simulate::simulate_b2b(&config, &root.join("sim"), false)?;
+    let store = data_dir.open_store().await?;
+    crate::commands::import::import(store.as_ref(), &[root.join("sim")], None, 1000, true).await?;
+    let running = crate::commands::serve::start(store.clone(), &data_dir, "127.0.0.1:0".parse().expect("an address")).await?;
+    let url = format!("http://{}", running.addr);
+    // History first, as fast as it goes; then the measured phase under `load`.
+    let file = root.join("sim").join("events.jsonl");
+    let history = send::send_file(
+        &file,
+        &send::Options {
+            url: &url,
+            write_key: &secrets.write_key,
+            concurrency: 4,
+            rate: None,
+            progress: false,
+            import: true,
+        },
+    )
+    .await?;
+    // The background load: a second company's events (new message ids) at `load` events/s.
+    let mut second = config.clone();
+    second.seed = 8;
+    simulate::simulate_b2b(&second, &root.join("sim2"), false)?;
+    let file2 = root.join("sim2").join("events.jsonl");
+    let (url2, key2) = (url.clone(), secrets.write_key.clone());
+    let background = tokio::spawn(async move {
+        send::send_file(
+            &file2,
+            &send::Options {
+                url: &url2,
+                write_key: &key2,
+                concurrency: 2,
+                rate: Some(load),
+                progress: false,
+                import: true,
+            },
+        )
+        .await
+    });
+    let client = reqwest::Client::new();
+    let token = &secrets.admin_token;
+    let mut latencies = Vec::with_capacity(probes);
+    let mut polls = 0u64;
+    let probe_account = "freshness-probe";
+    for i in 0..probes {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let body = serde_json::json!({
+            "type": "track",
+            "event": "report_shared",
+            "userId": "probe-user",
+            "messageId": format!("probe-{i}"),
+            "properties": { "report_id": format!("r{i}") },
+            "context": { "groupId": probe_account },
+        });
+        let sent = client
+            .post(format!("{url}/v1/track"))
+            .basic_auth(&secrets.write_key, Some(""))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("probe: {e}"))?;
+        let acked = Instant::now();
+        if !sent.status().is_success() {
+            return Err(anyhow::anyhow!("probe rejected: {}", sent.status()).into());
+        }
+        loop {
+            polls += 1;
+            let v: serde_json::Value = client
+                .get(format!("{url}/api/v1/accounts/{probe_account}"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!("probe read: {e}"))?
+                .json()
+                .await
+                .map_err(|e| anyhow::anyhow!("probe read: {e}"))?;
+            if v["features"]["core_actions_30d"].as_f64() == Some((i + 1) as f64) && v["health"]["score"].is_number() {
+                latencies.push(acked.elapsed().as_secs_f64() * 1000.0);
+                break;
+            }
+        }
+    }
+    background.abort();
+    let engine_applied = running.engine.next_offset();
+    running.stop().await?;
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| latencies.get(((latencies.len() as f64 - 1.0) * p) as usize).copied().unwrap_or(0.0);
+    println!(
+        "freshness: {accounts} accounts, {} events of history ({:.0} events/s through /v1/import), then {probes} probes under a background load of {load:.0} events/s",
+        summary.events,
+        history.accepted as f64 / history.seconds.max(1e-9)
+    );
+    println!(
+        "  acknowledgement (200 of /v1/track) → updated features and score through GET /api/v1/accounts/ID: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} reads for {} probes; the engine had applied {} log records)",
+        pct(0.5),
+        pct(0.99),
+        latencies.last().copied().unwrap_or(0.0),
+        polls,
+        latencies.len(),
+        engine_applied
+    );
+    let _ = std::fs::remove_dir_all(&root);
     Ok(())
 }
