@@ -6,8 +6,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 use tenure_domain::model::{
-    AccountCondition, AccountField, Band, Literal, Normalisation, Op, OverrideScope, Pillar,
-    RuleSet,
+    AccountCondition, AccountField, Band, Literal, Normalisation, Op, Pillar, RuleSet,
 };
 
 use crate::day::{self, Micros};
@@ -210,30 +209,6 @@ pub fn band(plan: &Plan, score: f64) -> Band {
     }
 }
 
-/// Pillar and measure weights for an account of `tier` and `segment` (indexes).
-fn weights(plan: &Plan, tier: u16, segment: u16) -> (HashMap<Pillar, f64>, HashMap<&str, f64>) {
-    let h = &plan.model.health;
-    let mut pillars: HashMap<Pillar, f64> = h.pillars.iter().map(|(p, s)| (*p, s.weight)).collect();
-    let mut measures: HashMap<&str, f64> = HashMap::new();
-    let tier_name = plan.model.tiers.get(tier as usize).map(|t| t.name.as_str());
-    let segment_name = plan
-        .model
-        .segments
-        .get(segment as usize)
-        .map(|s| s.rule.name.as_str());
-    for o in &h.overrides {
-        let applies = match &o.scope {
-            OverrideScope::Tier(t) => Some(t.as_str()) == tier_name,
-            OverrideScope::Segment(s) => Some(s.as_str()) == segment_name,
-        };
-        if applies {
-            pillars.extend(o.pillar_weights.iter().map(|(p, w)| (*p, *w)));
-            measures.extend(o.measure_weights.iter().map(|(m, w)| (m.as_str(), *w)));
-        }
-    }
-    (pillars, measures)
-}
-
 /// Scores an account on `now`. `feed_last` is the newest product event the engine has seen
 /// from any account: when even that is stale, event measures are stale too.
 pub fn score(
@@ -257,55 +232,23 @@ pub fn score_with(
 ) -> Health {
     let today = day::day_of(now);
     let (tier, segment) = classify(plan, state, today);
-    let (pillar_w, measure_w) = weights(plan, tier, segment);
     let h = &plan.model.health;
     let stale_after = h.stale_after_days as i64 * day::MICROS_PER_DAY;
     let feed_stale = feed_last.is_none_or(|t| now - t > stale_after);
-
-    // Each pillar's measure weights, and which pillars carry weight at all.
     let mut pillars = Vec::new();
     let mut measures = Vec::new();
-    let mut pillar_total = 0.0;
-    let mut pillar_sums = Vec::new();
-    for (pillar, spec) in &h.pillars {
-        let sum: f64 = spec
-            .measures
-            .iter()
-            .map(|m| {
-                measure_w
-                    .get(m.measure.as_str())
-                    .copied()
-                    .unwrap_or(m.weight)
-            })
-            .sum();
-        let pw = if sum > 0.0 {
-            pillar_w.get(pillar).copied().unwrap_or(spec.weight)
-        } else {
-            0.0
-        };
-        pillar_total += pw;
-        pillar_sums.push((*pillar, pw, sum));
-    }
     let mut confidence = 0.0;
     let mut total = 0.0;
-    for ((pillar, spec), (_, pw, sum)) in h.pillars.iter().zip(&pillar_sums) {
+    for pw in plan.weights_for(tier, segment) {
         let mut pillar_points = 0.0;
         let mut pillar_max = 0.0;
-        for wm in &spec.measures {
-            let w = measure_w
-                .get(wm.measure.as_str())
-                .copied()
-                .unwrap_or(wm.weight);
-            let Some(mi) = plan.measure_index.get(&wm.measure).copied() else {
-                continue;
-            };
+        for m in &pw.measures {
+            let (wm, mi, max_points) = (&m.spec, m.measure, m.max_points);
             let mp = &plan.measures[mi];
+            if max_points == 0.0 && !explain {
+                continue;
+            }
             let value = features::evaluate_with(plan, state, mp, now, explain);
-            let max_points = if pillar_total > 0.0 && *sum > 0.0 {
-                100.0 * (pw / pillar_total) * (w / sum)
-            } else {
-                0.0
-            };
             let missing = value.raw.is_none();
             let normalised = match value.raw {
                 None => 0.5,
@@ -338,27 +281,31 @@ pub fn score_with(
             pillar_points += points;
             pillar_max += max_points;
             total += points;
-            measures.push(MeasureScore {
-                measure: wm.measure.clone(),
-                pillar: *pillar,
-                raw: value.raw,
-                normalised,
-                weight: w,
-                max_points,
-                points,
-                impact: if missing {
-                    0.0
-                } else {
-                    max_points * (normalised - 0.5)
-                },
-                missing,
-                stale,
-                lineage: value.lineage,
-            });
+            if explain {
+                measures.push(MeasureScore {
+                    measure: wm.measure.clone(),
+                    pillar: pw.pillar,
+                    raw: value.raw,
+                    normalised,
+                    weight: m.weight,
+                    max_points,
+                    points,
+                    impact: if missing {
+                        0.0
+                    } else {
+                        max_points * (normalised - 0.5)
+                    },
+                    missing,
+                    stale,
+                    lineage: value.lineage,
+                });
+            }
         }
+        let pillar = pw.pillar;
+        let pw = pw.weight;
         pillars.push(PillarScore {
-            pillar: *pillar,
-            weight: *pw,
+            pillar,
+            weight: pw,
             score: (pillar_max > 0.0).then(|| 100.0 * pillar_points / pillar_max),
             points: pillar_points,
         });

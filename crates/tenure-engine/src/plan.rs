@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use tenure_domain::model::{
     Aggregate, Compare, Literal, Measure, MeasureSource, MilestoneCondition, MilestoneKind,
-    ModelVersion, Op, PropertyCondition, SuccessModel,
+    ModelVersion, Op, OverrideScope, Pillar, PropertyCondition, SuccessModel, WeightedMeasure,
 };
 
 use crate::day::capacity;
@@ -84,6 +84,26 @@ pub struct MilestonePlan {
     pub expected_within_days: Option<u32>,
 }
 
+/// One health measure's weight for one tier and segment.
+#[derive(Debug, Clone)]
+pub struct MeasureWeight {
+    /// Index into `Plan::measures`.
+    pub measure: usize,
+    pub spec: WeightedMeasure,
+    /// The weight within the pillar after overrides.
+    pub weight: f64,
+    /// The most points it can give (its share of 100).
+    pub max_points: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct PillarWeight {
+    pub pillar: Pillar,
+    /// After overrides; 0 when no measure in it carries weight.
+    pub weight: f64,
+    pub measures: Vec<MeasureWeight>,
+}
+
 /// The compiled model.
 #[derive(Debug)]
 pub struct Plan {
@@ -104,6 +124,8 @@ pub struct Plan {
     pub measures: Vec<MeasurePlan>,
     pub measure_index: HashMap<String, usize>,
     pub milestones: Vec<MilestonePlan>,
+    /// Health weights for each tier and segment: `weights[tier * segments + segment]`.
+    pub weights: Vec<Vec<PillarWeight>>,
     /// How far back ticket, survey and activity state is kept (days).
     pub ticket_horizon: u32,
     pub survey_horizon: u32,
@@ -143,6 +165,7 @@ impl Plan {
             measures: Vec::new(),
             measure_index: HashMap::new(),
             milestones: Vec::new(),
+            weights: Vec::new(),
             ticket_horizon: 0,
             survey_horizon: 0,
             activity_horizon: 0,
@@ -256,6 +279,13 @@ impl Plan {
                 || n.stats.is_some()
                 || n.values.is_some();
         }
+        let segments = model.segments.len().max(1);
+        for tier in 0..model.tiers.len().max(1) {
+            for segment in 0..segments {
+                let w = plan.health_weights(tier, segment);
+                plan.weights.push(w);
+            }
+        }
         plan.streams_of_event = vec![Vec::new(); plan.event_names.len()];
         for (i, s) in plan.streams.iter().enumerate() {
             match &s.filter.events {
@@ -362,6 +392,81 @@ impl Plan {
             stores: false,
         });
         self.streams.len() - 1
+    }
+
+    /// Health weights for an account of `tier` and `segment` (indexes).
+    pub fn weights_for(&self, tier: u16, segment: u16) -> &[PillarWeight] {
+        let segments = self.model.segments.len().max(1);
+        self.weights
+            .get(tier as usize * segments + segment as usize)
+            .or(self.weights.first())
+            .map_or(&[], Vec::as_slice)
+    }
+
+    fn health_weights(&self, tier: usize, segment: usize) -> Vec<PillarWeight> {
+        let h = &self.model.health;
+        let tier_name = self.model.tiers.get(tier).map(|t| t.name.as_str());
+        let segment_name = self
+            .model
+            .segments
+            .get(segment)
+            .map(|s| s.rule.name.as_str());
+        let mut pillar_w: HashMap<Pillar, f64> =
+            h.pillars.iter().map(|(p, s)| (*p, s.weight)).collect();
+        let mut measure_w: HashMap<&str, f64> = HashMap::new();
+        for o in &h.overrides {
+            let applies = match &o.scope {
+                OverrideScope::Tier(t) => Some(t.as_str()) == tier_name,
+                OverrideScope::Segment(s) => Some(s.as_str()) == segment_name,
+            };
+            if applies {
+                pillar_w.extend(o.pillar_weights.iter().map(|(p, w)| (*p, *w)));
+                measure_w.extend(o.measure_weights.iter().map(|(m, w)| (m.as_str(), *w)));
+            }
+        }
+        let mut out: Vec<PillarWeight> = h
+            .pillars
+            .iter()
+            .map(|(pillar, spec)| {
+                let measures: Vec<MeasureWeight> = spec
+                    .measures
+                    .iter()
+                    .filter_map(|m| {
+                        Some(MeasureWeight {
+                            measure: *self.measure_index.get(&m.measure)?,
+                            spec: m.clone(),
+                            weight: measure_w
+                                .get(m.measure.as_str())
+                                .copied()
+                                .unwrap_or(m.weight),
+                            max_points: 0.0,
+                        })
+                    })
+                    .collect();
+                let sum: f64 = measures.iter().map(|m| m.weight).sum();
+                PillarWeight {
+                    pillar: *pillar,
+                    weight: if sum > 0.0 {
+                        pillar_w.get(pillar).copied().unwrap_or(spec.weight)
+                    } else {
+                        0.0
+                    },
+                    measures,
+                }
+            })
+            .collect();
+        let total: f64 = out.iter().map(|p| p.weight).sum();
+        for p in &mut out {
+            let sum: f64 = p.measures.iter().map(|m| m.weight).sum();
+            for m in &mut p.measures {
+                m.max_points = if total > 0.0 && sum > 0.0 {
+                    100.0 * (p.weight / total) * (m.weight / sum)
+                } else {
+                    0.0
+                };
+            }
+        }
+        out
     }
 
     /// Whether some measure reads the properties of `event` (callers that hold properties

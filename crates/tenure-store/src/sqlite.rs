@@ -75,7 +75,7 @@ async fn insert_snapshots(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     rows: &[tenure_domain::HealthSnapshot],
 ) -> Result<u64, StoreError> {
-    const ROWS: usize = 16;
+    const ROWS: usize = 32;
     let statement = |n: usize| {
         let mut sql = String::from(
             "INSERT INTO health_snapshots (account_id, model_version, day, score, band, confidence, pillars, computed_at) VALUES ",

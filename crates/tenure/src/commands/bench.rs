@@ -468,7 +468,12 @@ pub async fn freshness(
     let summary = simulate::simulate_b2b(&config, &root.join("sim"), false)?;
     let store = data_dir.open_store().await?;
     crate::commands::import::import(store.as_ref(), &[root.join("sim")], None, 1000, true).await?;
-    let running = crate::commands::serve::start(store.clone(), &data_dir, "127.0.0.1:0".parse().expect("an address")).await?;
+    let running = crate::commands::serve::start(
+        store.clone(),
+        &data_dir,
+        "127.0.0.1:0".parse().expect("an address"),
+    )
+    .await?;
     let url = format!("http://{}", running.addr);
     // History first, as fast as it goes; then the measured phase under `load`.
     let file = root.join("sim").join("events.jsonl");
@@ -541,7 +546,9 @@ pub async fn freshness(
                 .json()
                 .await
                 .map_err(|e| anyhow::anyhow!("probe read: {e}"))?;
-            if v["features"]["core_actions_30d"].as_f64() == Some((i + 1) as f64) && v["health"]["score"].is_number() {
+            if v["features"]["core_actions_30d"].as_f64() == Some((i + 1) as f64)
+                && v["health"]["score"].is_number()
+            {
                 latencies.push(acked.elapsed().as_secs_f64() * 1000.0);
                 break;
             }
@@ -551,7 +558,12 @@ pub async fn freshness(
     let engine_applied = running.engine.next_offset();
     running.stop().await?;
     latencies.sort_by(f64::total_cmp);
-    let pct = |p: f64| latencies.get(((latencies.len() as f64 - 1.0) * p) as usize).copied().unwrap_or(0.0);
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * p) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
     println!(
         "freshness: {accounts} accounts, {} events of history ({:.0} events/s through /v1/import), then {probes} probes under a background load of {load:.0} events/s",
         summary.events,
