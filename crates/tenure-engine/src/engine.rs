@@ -246,7 +246,7 @@ impl Engine {
                     Record::Subscription(s) => state.apply_subscription(s),
                     Record::Ticket(t) => state.apply_ticket(t),
                     Record::SurveyResponse(s) => state.apply_survey(s),
-                    Record::Activity(a) => state.apply_activity(a),
+                    Record::Activity(a) => state.apply_activity(&plan, a),
                     _ => return,
                 }
                 state.last_cause = Some(Cause::Record {
@@ -542,6 +542,33 @@ impl Engine {
     /// Direct access to one account's state (tests and benchmarks).
     pub fn account_state(&self, account: &str) -> Option<&AccountState> {
         self.accounts.get(account)
+    }
+
+    /// Bytes of live state: every account's state and its key, inline and on the heap, with
+    /// the hash table's slots (allocator overhead not counted).
+    pub fn state_bytes(&self) -> usize {
+        let slot = std::mem::size_of::<(Box<str>, AccountState)>() + 1;
+        let table = self.accounts.capacity() * slot;
+        table
+            + self
+                .accounts
+                .iter()
+                .map(|(k, v)| k.len() + v.heap_bytes())
+                .sum::<usize>()
+    }
+
+    /// `state_bytes` of the accounts' heap by part (see `AccountState::heap_parts`).
+    pub fn state_parts(&self) -> Vec<(&'static str, usize)> {
+        let mut out: Vec<(&'static str, usize)> = Vec::new();
+        for s in self.accounts.values() {
+            for (i, (name, b)) in s.heap_parts().into_iter().enumerate() {
+                if out.len() <= i {
+                    out.push((name, 0));
+                }
+                out[i].1 += b;
+            }
+        }
+        out
     }
 
     /// Distinct users currently held in some window, over all accounts.

@@ -207,7 +207,7 @@ fn count(s: &Stream, st: Option<&StreamState>, from: Day, to: Day) -> u64 {
         return 0;
     };
     if !st.counts.is_empty() {
-        (lo..=hi).map(|d| st.counts[slot(d, s)] as u64).sum()
+        (lo..=hi).map(|d| st.counts.get(slot(d, s)) as u64).sum()
     } else if !st.stats.is_empty() {
         (lo..=hi).map(|d| st.stats[slot(d, s)].n as u64).sum()
     } else {
@@ -236,7 +236,7 @@ fn aggregate(
     let words = state::words(s.cap);
     let stats = || (lo..=hi).map(|d| st.stats[slot(d, s)]).filter(|x| x.n > 0);
     match a {
-        Aggregate::Count => Some((lo..=hi).map(|d| st.counts[slot(d, s)] as f64).sum()),
+        Aggregate::Count => Some((lo..=hi).map(|d| st.counts.get(slot(d, s)) as f64).sum()),
         Aggregate::DistinctUsers => Some(state::distinct(&st.users, s.cap, lo, hi) as f64),
         Aggregate::ActiveDays => Some(bits::count(st.days(s), s.cap, lo, hi) as f64),
         Aggregate::DistinctFeatures => Some(
@@ -447,7 +447,7 @@ fn account(state: &AccountState, a: Aggregate, today: Day) -> Value {
             .subscriptions
             .iter()
             .filter(|s| s.active_on(today))
-            .map(|s| s.id.clone())
+            .map(|s| s.id.to_string())
             .collect::<Vec<_>>()
     };
     let (raw, lineage) = match a {

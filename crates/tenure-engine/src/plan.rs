@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use tenure_domain::model::{
-    Aggregate, Compare, Literal, Measure, MeasureSource, MilestoneCondition, MilestoneKind,
-    ModelVersion, Op, OverrideScope, Pillar, PropertyCondition, SuccessModel, WeightedMeasure,
+    ActivityKind, Aggregate, Compare, Literal, Measure, MeasureSource, MilestoneCondition,
+    MilestoneKind, ModelVersion, Op, OverrideScope, Pillar, PropertyCondition, SuccessModel,
+    WeightedMeasure,
 };
 
 use crate::day::capacity;
@@ -126,6 +127,8 @@ pub struct Plan {
     pub milestones: Vec<MilestonePlan>,
     /// Health weights for each tier and segment: `weights[tier * segments + segment]`.
     pub weights: Vec<Vec<PillarWeight>>,
+    /// The activity kinds some measure reads.
+    pub activity_kinds: Vec<tenure_domain::model::ActivityKind>,
     /// How far back ticket, survey and activity state is kept (days).
     pub ticket_horizon: u32,
     pub survey_horizon: u32,
@@ -166,6 +169,7 @@ impl Plan {
             measure_index: HashMap::new(),
             milestones: Vec::new(),
             weights: Vec::new(),
+            activity_kinds: Vec::new(),
             ticket_horizon: 0,
             survey_horizon: 0,
             activity_horizon: 0,
@@ -206,7 +210,17 @@ impl Plan {
                     plan.survey_horizon = plan.survey_horizon.max(spec.window_days)
                 }
                 MeasureSource::Activities => {
-                    plan.activity_horizon = plan.activity_horizon.max(window(spec))
+                    plan.activity_horizon = plan.activity_horizon.max(window(spec));
+                    let kinds: &[ActivityKind] = if spec.activities.is_empty() {
+                        &ALL_ACTIVITIES
+                    } else {
+                        &spec.activities
+                    };
+                    for k in kinds {
+                        if !plan.activity_kinds.contains(k) {
+                            plan.activity_kinds.push(*k);
+                        }
+                    }
                 }
                 _ => {}
             }
@@ -485,6 +499,15 @@ impl Plan {
         self.measure_index.get(name).map(|i| &self.measures[*i])
     }
 }
+
+const ALL_ACTIVITIES: [ActivityKind; 6] = [
+    ActivityKind::Meeting,
+    ActivityKind::Email,
+    ActivityKind::Call,
+    ActivityKind::Training,
+    ActivityKind::Ebr,
+    ActivityKind::ExecutiveSponsorMeeting,
+];
 
 fn window(spec: &Measure) -> u32 {
     match spec.compare {

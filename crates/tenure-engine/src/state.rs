@@ -23,6 +23,73 @@ pub fn user_key(user: &str) -> u64 {
     h
 }
 
+/// Per-day event counts: 16 bits a day until a day passes 65,535, then 32.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Counts {
+    Narrow(Box<[u16]>),
+    Wide(Box<[u32]>),
+}
+
+impl Counts {
+    fn new(days: usize) -> Counts {
+        Counts::Narrow(vec![0; days].into())
+    }
+
+    fn none() -> Counts {
+        Counts::Narrow(Box::default())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Counts::Narrow(v) => v.is_empty(),
+            Counts::Wide(v) => v.is_empty(),
+        }
+    }
+
+    /// The count in `slot`.
+    pub fn get(&self, slot: usize) -> u32 {
+        match self {
+            Counts::Narrow(v) => v[slot] as u32,
+            Counts::Wide(v) => v[slot],
+        }
+    }
+
+    fn clear(&mut self, slot: usize) {
+        match self {
+            Counts::Narrow(v) => {
+                if let Some(c) = v.get_mut(slot) {
+                    *c = 0
+                }
+            }
+            Counts::Wide(v) => {
+                if let Some(c) = v.get_mut(slot) {
+                    *c = 0
+                }
+            }
+        }
+    }
+
+    fn increment(&mut self, slot: usize) {
+        match self {
+            Counts::Narrow(v) if v.is_empty() => {}
+            Counts::Narrow(v) if v[slot] < u16::MAX => v[slot] += 1,
+            Counts::Narrow(v) => {
+                let mut wide: Box<[u32]> = v.iter().map(|c| *c as u32).collect();
+                wide[slot] += 1;
+                *self = Counts::Wide(wide);
+            }
+            Counts::Wide(v) => v[slot] = v[slot].saturating_add(1),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Counts::Narrow(v) => v.len() * 2,
+            Counts::Wide(v) => v.len() * 4,
+        }
+    }
+}
+
 /// Per-day statistics of a numeric property.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct DayStat {
@@ -41,7 +108,7 @@ pub struct StreamState {
     /// Latest event time seen (the max, whatever the arrival order) and its log offset.
     pub last: Micros,
     pub last_offset: u64,
-    pub counts: Box<[u32]>,
+    pub counts: Counts,
     /// Active-day bits, then each feature area's day bits.
     pub bits: Box<[u64]>,
     pub stats: Box<[DayStat]>,
@@ -63,9 +130,9 @@ impl StreamState {
             last: Micros::MIN,
             last_offset: 0,
             counts: if s.needs.counts {
-                vec![0; s.cap as usize].into()
+                Counts::new(s.cap as usize)
             } else {
-                Box::default()
+                Counts::none()
             },
             bits: vec![0; words * bit_rows].into(),
             stats: if s.needs.stats.is_some() {
@@ -109,9 +176,7 @@ impl StreamState {
         let (users, values) = (&mut self.users, &mut self.values);
         let fresh = day::advance(&mut self.head, cap, day, |d| {
             let slot = d.rem_euclid(cap as Day) as usize;
-            if let Some(c) = counts.get_mut(slot) {
-                *c = 0;
-            }
+            counts.clear(slot);
             if let Some(st) = stats.get_mut(slot) {
                 *st = DayStat::default();
             }
@@ -132,9 +197,7 @@ impl StreamState {
             prune(&mut self.values, words);
         }
         let slot = day.rem_euclid(cap as Day) as usize;
-        if let Some(c) = self.counts.get_mut(slot) {
-            *c = c.saturating_add(1);
-        }
+        self.counts.increment(slot);
         if s.needs.days {
             bits::set(&mut self.bits[..words], cap, day);
         }
@@ -169,6 +232,16 @@ impl StreamState {
             }
         }
         true
+    }
+}
+
+impl StreamState {
+    /// Bytes this stream holds on the heap.
+    pub fn heap_bytes(&self) -> usize {
+        self.counts.heap_bytes()
+            + self.bits.len() * 8
+            + self.stats.len() * std::mem::size_of::<DayStat>()
+            + (self.users.capacity() + self.values.capacity()) * 8
     }
 }
 
@@ -276,7 +349,7 @@ fn keep_smallest(v: &mut Vec<Day>, day: Day, n: usize, distinct: bool) {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MilestoneState {
     pub reached: Option<Day>,
-    pub ever: Option<EverState>,
+    pub ever: Option<Box<EverState>>,
 }
 
 /// The account's own attributes (from the account record).
@@ -295,7 +368,7 @@ pub struct Info {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sub {
-    pub id: String,
+    pub id: Box<str>,
     pub plan: String,
     pub seats: u32,
     /// Annual recurring revenue in major units.
@@ -326,7 +399,7 @@ impl Sub {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TicketEntry {
-    pub id: String,
+    pub id: Box<str>,
     pub opened: Micros,
     /// When resolved; `Some(Micros::MIN)` when solved at an unknown time.
     pub resolved: Option<Micros>,
@@ -336,14 +409,14 @@ pub struct TicketEntry {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SurveyEntry {
-    pub id: String,
+    pub id: Box<str>,
     pub at: Micros,
     pub score: SurveyScore,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActivityEntry {
-    pub id: String,
+    pub id: Box<str>,
     pub at: Micros,
     pub kind: ActivityKind,
     pub responded: Option<Micros>,
@@ -427,9 +500,7 @@ impl AccountState {
                 .map(|m| MilestoneState {
                     reached: None,
                     ever: match &m.rule {
-                        MilestoneRule::Events(e) if e.window.is_none() => {
-                            Some(EverState::default())
-                        }
+                        MilestoneRule::Events(e) if e.window.is_none() => Some(Box::default()),
                         _ => None,
                     },
                 })
@@ -529,7 +600,7 @@ impl AccountState {
             BillingInterval::Month => s.amount.minor as f64 * 12.0,
         };
         let sub = Sub {
-            id: s.id.as_str().to_owned(),
+            id: s.id.as_str().into(),
             plan: s.plan.clone(),
             seats: s.seats,
             arr: minor / 10f64.powi(s.amount.currency.exponent() as i32),
@@ -543,7 +614,7 @@ impl AccountState {
     pub fn apply_ticket(&mut self, t: &Ticket) {
         let solved = matches!(t.status, TicketStatus::Solved | TicketStatus::Closed);
         let entry = TicketEntry {
-            id: t.id.as_str().to_owned(),
+            id: t.id.as_str().into(),
             opened: t.opened_at.timestamp_micros(),
             resolved: t
                 .resolved_at
@@ -557,16 +628,21 @@ impl AccountState {
 
     pub fn apply_survey(&mut self, s: &SurveyResponse) {
         let entry = SurveyEntry {
-            id: s.id.as_str().to_owned(),
+            id: s.id.as_str().into(),
             at: s.responded_at.timestamp_micros(),
             score: s.score,
         };
         upsert(&mut self.surveys, entry, |x| &x.id);
     }
 
-    pub fn apply_activity(&mut self, a: &CsmActivity) {
+    pub fn apply_activity(&mut self, plan: &Plan, a: &CsmActivity) {
+        // Kinds no measure reads are not kept.
+        if !plan.activity_kinds.contains(&a.kind) {
+            self.activities.retain(|x| &*x.id != a.id.as_str());
+            return;
+        }
         let entry = ActivityEntry {
-            id: a.id.as_str().to_owned(),
+            id: a.id.as_str().into(),
             at: a.occurred_at.timestamp_micros(),
             kind: a.kind,
             responded: a.responded_at.map(|r| r.timestamp_micros()),
@@ -594,6 +670,15 @@ impl AccountState {
         }
         self.surveys
             .retain(|x| x.at >= s || latest[survey_slot(&x.score)] == Some(x.at));
+        // A day's change is the time to give back what growth over-allocated.
+        self.subscriptions.shrink_to_fit();
+        self.tickets.shrink_to_fit();
+        self.activities.shrink_to_fit();
+        self.surveys.shrink_to_fit();
+        for st in self.streams.iter_mut().flatten() {
+            st.users.shrink_to_fit();
+            st.values.shrink_to_fit();
+        }
     }
 }
 
@@ -602,6 +687,79 @@ fn survey_slot(s: &SurveyScore) -> usize {
         SurveyScore::Nps(_) => 0,
         SurveyScore::Csat(_) => 1,
         SurveyScore::Ces(_) => 2,
+    }
+}
+
+impl AccountState {
+    /// Bytes this account's state holds on the heap (allocator overhead not counted).
+    pub fn heap_bytes(&self) -> usize {
+        self.heap_parts().iter().map(|(_, b)| b).sum()
+    }
+
+    /// `heap_bytes` by part: account, subscriptions, streams, milestones, tickets, surveys,
+    /// activities, scores.
+    pub fn heap_parts(&self) -> [(&'static str, usize); 8] {
+        use std::mem::size_of;
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::capacity);
+        let info = self.info.as_ref().map_or(0, |i| {
+            i.name.capacity()
+                + opt(&i.plan)
+                + opt(&i.industry)
+                + opt(&i.region)
+                + opt(&i.country)
+                + opt(&i.size_band)
+                + opt(&i.owner)
+        });
+        let subs = self.subscriptions.capacity() * size_of::<Sub>()
+            + self
+                .subscriptions
+                .iter()
+                .map(|s| s.id.len() + s.plan.capacity())
+                .sum::<usize>();
+        let streams = self.streams.capacity() * size_of::<Option<Box<StreamState>>>()
+            + self
+                .streams
+                .iter()
+                .flatten()
+                .map(|s| size_of::<StreamState>() + s.heap_bytes())
+                .sum::<usize>();
+        let milestones = self.milestones.capacity() * size_of::<MilestoneState>()
+            + self
+                .milestones
+                .iter()
+                .filter_map(|m| m.ever.as_ref())
+                .map(|e| {
+                    (e.event_days.capacity() + e.active_days.capacity()) * 4
+                        + e.user_first.capacity() * size_of::<(u64, Day)>()
+                })
+                .sum::<usize>();
+        let tickets = self.tickets.capacity() * size_of::<TicketEntry>()
+            + self.tickets.iter().map(|t| t.id.len()).sum::<usize>();
+        let surveys = self.surveys.capacity() * size_of::<SurveyEntry>()
+            + self.surveys.iter().map(|t| t.id.len()).sum::<usize>();
+        let activities = self.activities.capacity() * size_of::<ActivityEntry>()
+            + self.activities.iter().map(|t| t.id.len()).sum::<usize>();
+        let cause = |c: &Option<Cause>| match c {
+            Some(Cause::Record { id, .. }) => id.capacity(),
+            _ => 0,
+        };
+        let memo = |m: &Option<Memo>| {
+            m.as_ref()
+                .map_or(0, |m| m.points.len() * 4 + cause(&m.cause))
+        };
+        [
+            ("account", info),
+            ("subscriptions", subs),
+            ("streams", streams),
+            ("milestones", milestones),
+            ("tickets", tickets),
+            ("surveys", surveys),
+            ("activities", activities),
+            (
+                "scores",
+                cause(&self.last_cause) + memo(&self.current) + memo(&self.previous),
+            ),
+        ]
     }
 }
 
@@ -617,7 +775,7 @@ pub fn window_holds(
         return false;
     };
     let count: u64 = (lo..=hi)
-        .map(|d| stream.counts[d.rem_euclid(s.cap as Day) as usize] as u64)
+        .map(|d| stream.counts.get(d.rem_euclid(s.cap as Day) as usize) as u64)
         .sum();
     if count < rule.min_count as u64 {
         return false;
@@ -628,9 +786,34 @@ pub fn window_holds(
     rule.min_users == 0 || distinct(&stream.users, s.cap, lo, hi) >= rule.min_users as usize
 }
 
-fn upsert<T>(v: &mut Vec<T>, item: T, id: impl Fn(&T) -> &String) {
+fn upsert<T>(v: &mut Vec<T>, item: T, id: impl Fn(&T) -> &str) {
     match v.iter().position(|x| id(x) == id(&item)) {
         Some(i) => v[i] = item,
         None => v.push(item),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_widen_past_sixteen_bits_without_losing_any() {
+        let mut c = Counts::new(4);
+        for _ in 0..70_000 {
+            c.increment(2);
+        }
+        c.increment(1);
+        assert_eq!((c.get(2), c.get(1), c.get(0)), (70_000, 1, 0));
+        assert!(matches!(c, Counts::Wide(_)));
+        c.clear(2);
+        assert_eq!(c.get(2), 0);
+    }
+
+    #[test]
+    fn user_keys_are_stable() {
+        // FNV-1a 64 of "user-1": the same in every process and version.
+        assert_eq!(user_key("user-1"), 0xf84b_a2aa_754a_4bd4);
+        assert_ne!(user_key("user-1"), user_key("user-2"));
     }
 }

@@ -265,6 +265,16 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// Rescoring a large lake: LAKE copied TIMES times (account and user ids suffixed per
+    /// copy) into a temporary folder, then replayed day by day with every account's daily
+    /// snapshot computed.
+    Rescore {
+        /// A lake folder, e.g. tenure-demo/lake.
+        #[arg(value_name = "LAKE")]
+        lake: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        times: u32,
+    },
     /// Freshness: from an event's acknowledgement to its effect visible through the API
     /// (features and health score), while a background load streams events in.
     Freshness {

@@ -112,6 +112,19 @@ impl Events {
         batches: &[RecordBatch],
         account: Option<&str>,
         plan: &Plan,
+        f: impl FnMut(EventSignal<'_>),
+    ) {
+        self.for_each_of(d, batches, account, Partition::ALL, plan, f)
+    }
+
+    /// `for_each`, for the accounts of one partition only.
+    pub fn for_each_of(
+        &self,
+        d: Day,
+        batches: &[RecordBatch],
+        account: Option<&str>,
+        partition: Partition,
+        plan: &Plan,
         mut f: impl FnMut(EventSignal<'_>),
     ) {
         for b in batches {
@@ -167,7 +180,7 @@ impl Events {
                         None => continue,
                     }
                 };
-                if account.is_some_and(|a| a != acc) {
+                if account.is_some_and(|a| a != acc) || !partition.owns(acc) {
                     continue;
                 }
                 let name = (k == "track" && event.is_valid(i)).then(|| event.value(i));
@@ -725,45 +738,11 @@ pub async fn rescore(
         days.len(),
         records.len()
     );
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<tenure_domain::HealthSnapshot>>(4);
-    let plan2 = Arc::clone(&plan);
-    let ev = Arc::clone(&events);
-    let fold = tokio::task::spawn_blocking(move || -> anyhow::Result<(u64, f64)> {
-        // A reader thread decodes the next days while this one folds.
-        let (day_tx, day_rx) =
-            std::sync::mpsc::sync_channel::<anyhow::Result<(Day, Vec<RecordBatch>)>>(3);
-        let reader_events = Arc::clone(&ev);
-        let reader_days = days.clone();
-        let reader = std::thread::spawn(move || {
-            for d in reader_days {
-                let read = reader_events.read_day(d).map(|b| (d, b));
-                if day_tx.send(read).is_err() {
-                    return;
-                }
-            }
-        });
-        let end = days.last().map_or(0, |d| day::start_of(d + 1) - 1);
-        let mut replay = Replay::new(Arc::clone(&plan2), Partition::ALL);
-        replay.snapshot_from(from);
-        replay.records(&records, end);
-        let mut applied = 0u64;
-        let mut fold_secs = 0.0;
-        for read in day_rx {
-            let (d, batches) = read?;
-            let t = Instant::now();
-            let mut snaps = replay.begin(d);
-            ev.for_each(d, &batches, None, &plan2, |e| {
-                applied += 1;
-                replay.apply(d, e);
-            });
-            snaps.extend(replay.end(d));
-            fold_secs += t.elapsed().as_secs_f64();
-            if tx.blocking_send(snaps).is_err() {
-                break;
-            }
-        }
-        let _ = reader.join();
-        Ok((applied, fold_secs))
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<tenure_domain::HealthSnapshot>>(8);
+    let fold = tokio::task::spawn_blocking(move || {
+        replay_lake(events, plan, records, days, from, |snaps| {
+            tx.blocking_send(snaps).is_ok()
+        })
     });
     // Gathered, then written in (account, day) order: the store's key order, so its index
     // grows at the end instead of splitting pages everywhere.
@@ -785,14 +764,122 @@ pub async fn rescore(
             .context("writing health history")?;
     }
     let write_secs = t.elapsed().as_secs_f64();
-    let (applied, fold_secs) = fold.await.context("the scoring task failed")??;
+    let stats = fold.await.context("the scoring task failed")??;
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "  {applied} events replayed and {written} daily scores written ({removed} replaced) in {secs:.1} s"
+        "  {} events replayed and {written} daily scores written ({removed} replaced) in {secs:.1} s",
+        stats.events
     );
     println!(
-        "  folding and scoring {fold_secs:.1} s ({:.0} events/s), writing the store {write_secs:.1} s",
-        applied as f64 / fold_secs.max(1e-9)
+        "  replay {:.1} s ({:.0} events/s, {} partitions; reading Parquet {:.1} s of it on its own thread), writing the store {write_secs:.1} s",
+        stats.seconds,
+        stats.events as f64 / stats.seconds.max(1e-9),
+        stats.partitions,
+        stats.read_seconds
     );
     Ok(())
+}
+
+/// What a replay did.
+pub struct ReplayStats {
+    pub events: u64,
+    pub snapshots: u64,
+    pub partitions: u32,
+    /// Wall time of the whole replay.
+    pub seconds: f64,
+    /// Time the reader thread spent reading Parquet.
+    pub read_seconds: f64,
+}
+
+/// Replays `days` of `events` (after `records`) under `plan`, one fold thread per core each
+/// owning a partition of the accounts, while a reader thread decodes the next days; hands
+/// every day's snapshots (from `from` on) to `sink` (which returns false to stop).
+pub fn replay_lake(
+    events: Arc<Events>,
+    plan: Arc<Plan>,
+    records: Vec<tenure_domain::Record>,
+    days: Vec<Day>,
+    from: Option<Day>,
+    mut sink: impl FnMut(Vec<tenure_domain::HealthSnapshot>) -> bool,
+) -> anyhow::Result<ReplayStats> {
+    let started = Instant::now();
+    let partitions = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8) as u32;
+    let records = Arc::new(records);
+    let end = days.last().map_or(0, |d| day::start_of(d + 1) - 1);
+    type Day_ = Arc<(Day, Vec<RecordBatch>)>;
+    let mut inputs = Vec::new();
+    let (out_tx, out_rx) =
+        std::sync::mpsc::sync_channel::<(Vec<tenure_domain::HealthSnapshot>, u64)>(16);
+    let mut folds = Vec::new();
+    for index in 0..partitions {
+        let (in_tx, in_rx) = std::sync::mpsc::sync_channel::<Day_>(3);
+        inputs.push(in_tx);
+        let (events, plan, records, out_tx) = (
+            Arc::clone(&events),
+            Arc::clone(&plan),
+            Arc::clone(&records),
+            out_tx.clone(),
+        );
+        folds.push(std::thread::spawn(move || {
+            let partition = Partition {
+                index,
+                count: partitions,
+            };
+            let mut replay = Replay::new(Arc::clone(&plan), partition);
+            replay.snapshot_from(from);
+            replay.records(records.iter(), end);
+            for input in in_rx {
+                let (d, batches) = &*input;
+                let mut applied = 0;
+                let mut snaps = replay.begin(*d);
+                events.for_each_of(*d, batches, None, partition, &plan, |e| {
+                    applied += 1;
+                    replay.apply(*d, e);
+                });
+                snaps.extend(replay.end(*d));
+                if out_tx.send((snaps, applied)).is_err() {
+                    return;
+                }
+            }
+        }));
+    }
+    drop(out_tx);
+    let reader = std::thread::spawn(move || -> anyhow::Result<f64> {
+        let mut secs = 0.0;
+        for d in days {
+            let t = Instant::now();
+            let batches = events.read_day(d)?;
+            secs += t.elapsed().as_secs_f64();
+            let input = Arc::new((d, batches));
+            for tx in &inputs {
+                if tx.send(Arc::clone(&input)).is_err() {
+                    return Ok(secs);
+                }
+            }
+        }
+        Ok(secs)
+    });
+    let (mut applied, mut snapshots) = (0u64, 0u64);
+    for (snaps, n) in out_rx {
+        applied += n;
+        snapshots += snaps.len() as u64;
+        if !sink(snaps) {
+            break;
+        }
+    }
+    for f in folds {
+        let _ = f.join();
+    }
+    let read_seconds = reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("the lake reader panicked"))??;
+    Ok(ReplayStats {
+        events: applied,
+        snapshots,
+        partitions,
+        seconds: started.elapsed().as_secs_f64(),
+        read_seconds,
+    })
 }
