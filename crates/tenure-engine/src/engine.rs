@@ -258,6 +258,16 @@ impl Engine {
         }
     }
 
+    /// Applies many signals, grouped by account first: the fold does not depend on order
+    /// (the invariants tests check it), and one account's signals together touch its state
+    /// while it is in cache.
+    pub fn apply_batch(&mut self, signals: &mut [Signal<'_>], now: Micros) {
+        signals.sort_by(|a, b| a.account().cmp(&b.account()));
+        for s in signals.iter() {
+            self.apply(*s, now);
+        }
+    }
+
     /// Whether the event's properties are read by some measure (see `Plan::reads_properties`).
     pub fn reads_properties(&self, event: Option<&str>) -> bool {
         self.plan.reads_properties(event)

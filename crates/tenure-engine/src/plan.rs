@@ -110,7 +110,7 @@ pub struct PillarWeight {
 pub struct Plan {
     pub model: Arc<SuccessModel>,
     pub version: ModelVersion,
-    pub events: HashMap<String, u16>,
+    pub events: HashMap<String, u16, foldhash::fast::FixedState>,
     pub event_names: Vec<String>,
     /// Feature area of each event.
     pub event_feature: Vec<u16>,
@@ -138,7 +138,7 @@ pub struct Plan {
 impl Plan {
     pub fn new(model: SuccessModel) -> Plan {
         let version = model.version();
-        let mut events = HashMap::new();
+        let mut events = HashMap::default();
         let mut event_names = Vec::new();
         let mut event_feature = Vec::new();
         let mut features: Vec<String> = Vec::new();

@@ -220,7 +220,9 @@ pub fn write_file(path: &Path, batches: &[RecordBatch]) -> Result<u64, LakeError
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_size(ROW_GROUP)
         .build();
-    let mut writer = ArrowWriter::try_new(file, schema(), Some(props))?;
+    // The events table's schema (or, for a projection of it, the batches' own).
+    let schema = batches.first().map_or_else(schema, |b| b.schema());
+    let mut writer = ArrowWriter::try_new(file, schema, Some(props))?;
     for b in batches {
         writer.write(b)?;
     }

@@ -154,19 +154,22 @@ impl EngineService {
             if records.is_empty() {
                 break;
             }
+            let parsed: Vec<(Offset, LogRecord)> = records
+                .iter()
+                .filter_map(|(offset, bytes)| match LogRecord::parse(bytes) {
+                    Ok(r) => Some((*offset, r)),
+                    Err(e) => {
+                        tracing::warn!(offset, error = %e, "unreadable log record skipped by the engine");
+                        None
+                    }
+                })
+                .collect();
             let mut inner = self.lock();
             if inner.next_offset != from {
                 continue; // another caller went ahead
             }
-            for (offset, bytes) in &records {
-                match LogRecord::parse(bytes) {
-                    Ok(r) => inner.apply(*offset, &r, now),
-                    Err(e) => {
-                        tracing::warn!(offset, error = %e, "unreadable log record skipped by the engine")
-                    }
-                }
-                inner.next_offset = offset + 1;
-            }
+            inner.apply_chunk(&parsed, now);
+            inner.next_offset = records.last().map_or(from, |(o, _)| o + 1);
             total += records.len() as u64;
             inner.engine.refresh(now);
         }
@@ -307,36 +310,54 @@ fn restore(plan: &Arc<Plan>, path: Option<&std::path::Path>) -> Option<Inner> {
 }
 
 impl Inner {
-    fn apply(&mut self, offset: Offset, record: &LogRecord, now: Micros) {
-        let Some(m) = &record.message else { return };
-        let user = m.user_id.as_deref().or(m.anonymous_id.as_deref());
-        match m.kind {
-            MessageType::Group => {
-                if let (Some(u), Some(g)) = (user, &m.group_id) {
-                    self.memberships.insert(u.to_owned(), g.clone());
+    /// Folds in one chunk of log records: memberships first, in log order (a `group` call
+    /// names the account of the events after it), then the events grouped by account.
+    fn apply_chunk(&mut self, records: &[(Offset, LogRecord)], now: Micros) {
+        let mut fallback: Vec<Option<String>> = Vec::with_capacity(records.len());
+        for (_, r) in records {
+            let mut account = None;
+            if let Some(m) = &r.message {
+                let user = m.user_id.as_deref().or(m.anonymous_id.as_deref());
+                match m.kind {
+                    MessageType::Group => {
+                        if let (Some(u), Some(g)) = (user, &m.group_id) {
+                            self.memberships.insert(u.to_owned(), g.clone());
+                        }
+                    }
+                    MessageType::Track | MessageType::Page | MessageType::Screen
+                        if m.account_id.is_none() =>
+                    {
+                        account = user.and_then(|u| self.memberships.get(u)).cloned();
+                    }
+                    _ => {}
                 }
             }
-            MessageType::Track | MessageType::Page | MessageType::Screen => {
-                let account = m.account_id.as_deref().or_else(|| {
-                    user.and_then(|u| self.memberships.get(u))
-                        .map(String::as_str)
-                });
-                let Some(account) = account else { return };
-                let event = match m.kind {
+            fallback.push(account);
+        }
+        let mut signals: Vec<Signal<'_>> = Vec::with_capacity(records.len());
+        for ((offset, r), fallback) in records.iter().zip(&fallback) {
+            let Some(m) = &r.message else { continue };
+            if !matches!(
+                m.kind,
+                MessageType::Track | MessageType::Page | MessageType::Screen
+            ) {
+                continue;
+            }
+            let Some(account) = m.account_id.as_deref().or(fallback.as_deref()) else {
+                continue;
+            };
+            signals.push(Signal::Event(EventSignal {
+                offset: *offset,
+                account,
+                user: m.user_id.as_deref().or(m.anonymous_id.as_deref()),
+                event: match m.kind {
                     MessageType::Track => m.event.as_deref(),
                     _ => None,
-                };
-                let signal = EventSignal {
-                    offset,
-                    account,
-                    user,
-                    event,
-                    at: m.timestamp.timestamp_micros(),
-                    properties: Some(&m.properties),
-                };
-                self.engine.apply(Signal::Event(signal), now);
-            }
-            MessageType::Identify | MessageType::Alias => {}
+                },
+                at: m.timestamp.timestamp_micros(),
+                properties: Some(&m.properties),
+            }));
         }
+        self.engine.apply_batch(&mut signals, now);
     }
 }

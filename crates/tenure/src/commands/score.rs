@@ -25,6 +25,18 @@ use tenure_store::Store;
 use crate::data_dir::DataDir;
 use crate::failure::{Failure, Outcome};
 
+/// The lake columns scores read (`properties` last: only read when some measure needs it).
+pub const READ_COLUMNS: [&str; 8] = [
+    "offset",
+    "type",
+    "event",
+    "user_id",
+    "anonymous_id",
+    "account_id",
+    "timestamp",
+    "properties",
+];
+
 /// The product events of a data directory, day by day: the lake's files and the log's tail.
 pub struct Events {
     days: BTreeMap<Day, Vec<PathBuf>>,
@@ -75,20 +87,12 @@ impl Events {
         d
     }
 
-    fn columns(&self) -> Vec<&'static str> {
-        let mut c = vec![
-            "offset",
-            "type",
-            "event",
-            "user_id",
-            "anonymous_id",
-            "account_id",
-            "timestamp",
-        ];
+    fn columns(&self) -> &'static [&'static str] {
         if self.properties {
-            c.push("properties");
+            &READ_COLUMNS
+        } else {
+            &READ_COLUMNS[..READ_COLUMNS.len() - 1]
         }
-        c
     }
 
     /// Reads one day's lake files (the slow part: run it ahead of the fold).
@@ -97,7 +101,7 @@ impl Events {
         let mut out = Vec::new();
         for path in self.days.get(&d).into_iter().flatten() {
             out.extend(
-                table::read_columns(path, &columns)
+                table::read_columns(path, columns)
                     .with_context(|| format!("reading {}", path.display()))?,
             );
         }
