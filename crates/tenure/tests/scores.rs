@@ -130,6 +130,62 @@ fn live_scores_equal_the_offline_recomputation_and_survive_a_restart() {
         assert_eq!(offline["journey"], online["journey"], "{account}");
     }
 
+    // Lineage: the event rows behind a measure, each with its message id.
+    let busiest = live
+        .iter()
+        .map(|(a, _)| a)
+        .max_by_key(|a| {
+            get(&addr, &format!("/api/v1/accounts/{a}"), &c.admin).1["features"]["core_actions_30d"]
+                .as_f64()
+                .unwrap_or(0.0) as u64
+        })
+        .unwrap();
+    let out = tenure(
+        d,
+        &[
+            "score",
+            busiest,
+            "--lineage",
+            "core_actions_30d",
+            "--data-dir",
+            "d",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lineage: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = lineage["events"].as_array().unwrap();
+    assert!(!rows.is_empty(), "the busiest account used core features this month");
+    let (_, view) = get(&addr, &format!("/api/v1/accounts/{busiest}"), &c.admin);
+    assert_eq!(
+        rows.len() as f64,
+        view["features"]["core_actions_30d"].as_f64().unwrap()
+    );
+    assert_eq!(
+        lineage["lineage"]["matched"].as_u64().unwrap() as usize,
+        rows.len()
+    );
+    assert!(rows
+        .iter()
+        .all(|r| r["message_id"].is_string() && r["offset"].is_u64()));
+    let out = tenure(
+        d,
+        &[
+            "score",
+            busiest,
+            "--lineage",
+            "no_such_measure",
+            "--data-dir",
+            "d",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("expected one of"),
+        "{}",
+        text(&out.stderr)
+    );
+
     // The account view explains itself.
     let id = &live[0].0;
     let (status, v) = get(&addr, &format!("/api/v1/accounts/{id}"), &c.admin);
@@ -360,6 +416,104 @@ fn score_rejects_bad_arguments_precisely() {
             text(&out.stderr).contains(needle),
             "{args:?}: {}",
             text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn history_is_kept_per_model_version_and_any_version_answers_for_any_day() {
+    let c = company();
+    let d = c.dir.path();
+    let (mut server, addr) = Server::start(d, "d");
+    send(&c, &addr);
+    server.stop();
+    let version = |d: &std::path::Path| -> String {
+        let out = tenure(d, &["model", "history", "--data-dir", "d", "--json"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let h: Value = serde_json::from_slice(&out.stdout).unwrap();
+        h.as_array().unwrap().last().unwrap()["version"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let old = version(d);
+    let out = tenure(d, &["rescore", "--data-dir", "d"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // A new definition: engagement counts for nothing, relationship for everything.
+    let model = std::fs::read_to_string(d.join("d/tenure.toml")).unwrap();
+    let changed = model
+        .replace(
+            "[health.pillars.engagement_quality]\nweight = 30",
+            "[health.pillars.engagement_quality]\nweight = 0",
+        )
+        .replace(
+            "[health.pillars.relationship_signals]\nweight = 20",
+            "[health.pillars.relationship_signals]\nweight = 70",
+        );
+    assert_ne!(model, changed, "the default model's pillar weights moved");
+    std::fs::write(d.join("new.toml"), changed).unwrap();
+    let out = tenure(d, &["model", "apply", "new.toml", "--data-dir", "d"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let new = version(d);
+    assert_ne!(old, new);
+    let out = tenure(d, &["rescore", "--data-dir", "d"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let (mut server, addr) = Server::start(d, "d");
+    let id = get(&addr, "/api/v1/accounts?sort=-arr&limit=1", &c.admin).1["accounts"][0]["account"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let history = |v: &str| -> Vec<Value> {
+        let (status, h) = get(
+            &addr,
+            &format!("/api/v1/accounts/{id}/health/history?model_version={v}"),
+            &c.admin,
+        );
+        assert_eq!(status, 200, "{h}");
+        assert_eq!(h["model_version"], v);
+        h["days"].as_array().unwrap().clone()
+    };
+    let (before, after) = (history(&old), history(&new));
+    assert_eq!(before.len(), after.len());
+    assert!(before
+        .iter()
+        .zip(&after)
+        .any(|(a, b)| a["score"] != b["score"]));
+    // The default history is the current version's.
+    let (_, current) = get(
+        &addr,
+        &format!("/api/v1/accounts/{id}/health/history"),
+        &c.admin,
+    );
+    assert_eq!(current["model_version"], new.as_str());
+    server.stop();
+    // Any version answers for any day, and agrees with what was stored under it.
+    let day = before[before.len() / 2]["day"].as_str().unwrap().to_owned();
+    for (v, stored) in [(&old, &before), (&new, &after)] {
+        let out = tenure(
+            d,
+            &[
+                "score",
+                &id,
+                "--as-of",
+                &day,
+                "--model-version",
+                v,
+                "--data-dir",
+                "d",
+                "--json",
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let then: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(then["health"]["model_version"], v.as_str());
+        let want = stored.iter().find(|r| r["day"] == day.as_str()).unwrap()["score"]
+            .as_f64()
+            .unwrap();
+        assert!(
+            (then["health"]["score"].as_f64().unwrap() - want).abs() < 1e-6,
+            "{v} {day}"
         );
     }
 }

@@ -234,6 +234,40 @@ impl Events {
         }
     }
 
+    /// The `messageId` of the events at `offsets` on `days`.
+    pub fn message_ids(
+        &self,
+        days: std::ops::RangeInclusive<Day>,
+        offsets: &std::collections::HashSet<u64>,
+    ) -> anyhow::Result<std::collections::HashMap<u64, String>> {
+        let mut out = std::collections::HashMap::new();
+        for paths in self.days.range(days.clone()).map(|(_, p)| p) {
+            for path in paths {
+                for b in table::read_columns(path, &["offset", "message_id"])? {
+                    let (Some(o), Some(m)) = (table::offsets(&b), table::strings(&b, "message_id"))
+                    else {
+                        continue;
+                    };
+                    for i in 0..b.num_rows() {
+                        if offsets.contains(&o.value(i)) {
+                            out.insert(o.value(i), m.value(i).to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        for (_, records) in self.tail.range(days) {
+            for (offset, r) in records {
+                if let Some(id) = r.message.as_ref().and_then(|m| m.message_id.clone()) {
+                    if offsets.contains(offset) {
+                        out.insert(*offset, id);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The user's account when the identity graph gives exactly one.
     fn only_account(&self, user: &str) -> Option<String> {
         let accounts = self.identities.accounts_of(user);
@@ -434,6 +468,14 @@ fn lineage(
             });
         }
         rows.sort_by_key(|r| r["offset"].as_u64());
+        let wanted: std::collections::HashSet<u64> =
+            rows.iter().filter_map(|r| r["offset"].as_u64()).collect();
+        let ids = events.message_ids(from..=to, &wanted)?;
+        for r in &mut rows {
+            if let Some(id) = r["offset"].as_u64().and_then(|o| ids.get(&o)) {
+                r["message_id"] = Value::String(id.clone());
+            }
+        }
     }
     if json {
         println!(
@@ -451,11 +493,12 @@ fn lineage(
         );
         for r in &rows {
             println!(
-                "  offset {:>9}  {}  {:<24} {}",
+                "  offset {:>9}  {}  {:<22} {:<16} {}",
                 r["offset"],
                 r["timestamp"].as_str().unwrap_or(""),
                 r["event"].as_str().unwrap_or("(page/screen)"),
-                r["user"].as_str().unwrap_or("")
+                r["user"].as_str().unwrap_or(""),
+                r["message_id"].as_str().unwrap_or("")
             );
         }
         if !rows.is_empty() {
