@@ -244,18 +244,27 @@ impl Plan {
                     // All-time milestones keep their own evidence; windowed ones read rings.
                     let needs = Needs {
                         counts: window_days.is_some(),
-                        users: window_days.is_some() && *min_distinct_users > 0,
+                        users: window_days.is_some() && *min_distinct_users > 1,
                         days: window_days.is_some(),
                         ..Needs::default()
                     };
                     // Rings reach back far enough to place events up to a month late.
                     let horizon = window_days.map_or(1, |w| w + LATE_MILESTONE_DAYS);
                     let stream = plan.stream(filter, needs, horizon);
+                    // One event is one user on one day: thresholds of 1 add nothing to it.
                     MilestoneRule::Events(EventMilestone {
                         stream,
                         min_count: (*min_count).max(1),
-                        min_users: *min_distinct_users,
-                        min_days: *min_active_days,
+                        min_users: if *min_distinct_users > 1 {
+                            *min_distinct_users
+                        } else {
+                            0
+                        },
+                        min_days: if *min_active_days > 1 {
+                            *min_active_days
+                        } else {
+                            0
+                        },
                         window: *window_days,
                     })
                 }

@@ -312,11 +312,15 @@ impl EverState {
             keep_smallest(&mut self.active_days, day, m.min_days as usize, true);
         }
         if let (true, Some(u)) = (m.min_users > 0, user) {
-            // Sorted by user, so the state is the same in any arrival order.
-            match self.user_first.binary_search_by_key(&u, |(x, _)| *x) {
-                Ok(i) => self.user_first[i].1 = self.user_first[i].1.min(day),
-                Err(i) => self.user_first.insert(i, (u, day)),
+            // Only the `min_users` users with the earliest first days can decide the day, so
+            // only they are kept: the smallest (first day, user) pairs, the same set in any
+            // arrival order (a user dropped and seen again earlier comes back with that day).
+            match self.user_first.iter().position(|(x, _)| *x == u) {
+                Some(i) => self.user_first[i].1 = self.user_first[i].1.min(day),
+                None => self.user_first.push((u, day)),
             }
+            self.user_first.sort_unstable_by_key(|(x, d)| (*d, *x));
+            self.user_first.truncate(m.min_users as usize);
         }
     }
 
@@ -327,9 +331,7 @@ impl EverState {
             on = on.max(*self.active_days.get(m.min_days as usize - 1)?);
         }
         if m.min_users > 0 {
-            let mut firsts: Vec<Day> = self.user_first.iter().map(|(_, d)| *d).collect();
-            firsts.sort_unstable();
-            on = on.max(*firsts.get(m.min_users as usize - 1)?);
+            on = on.max(self.user_first.get(m.min_users as usize - 1)?.1);
         }
         Some(on)
     }

@@ -299,13 +299,20 @@ fn reference_milestone(plan: &Plan, evs: &[Ev], account: &str, name: &str) -> Op
             .iter()
             .filter(|e| (from..=*end).contains(&day_of(e.at)))
             .collect();
+        // A threshold of one user is implied by one event (Segment requires a user or an
+        // anonymous id on every message).
+        let users = if *min_distinct_users > 1 {
+            *min_distinct_users
+        } else {
+            0
+        };
         inw.len() as u32 >= (*min_count).max(1)
             && inw
                 .iter()
                 .filter_map(|e| e.user.as_ref())
                 .collect::<HashSet<_>>()
                 .len() as u32
-                >= *min_distinct_users
+                >= users
             && inw
                 .iter()
                 .map(|e| day_of(e.at))

@@ -155,7 +155,10 @@ fn live_scores_equal_the_offline_recomputation_and_survive_a_restart() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let lineage: Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = lineage["events"].as_array().unwrap();
-    assert!(!rows.is_empty(), "the busiest account used core features this month");
+    assert!(
+        !rows.is_empty(),
+        "the busiest account used core features this month"
+    );
     let (_, view) = get(&addr, &format!("/api/v1/accounts/{busiest}"), &c.admin);
     assert_eq!(
         rows.len() as f64,
