@@ -208,8 +208,8 @@ fn count(s: &Stream, st: Option<&StreamState>, from: Day, to: Day) -> u64 {
     };
     if !st.counts.is_empty() {
         (lo..=hi).map(|d| st.counts.get(slot(d, s)) as u64).sum()
-    } else if !st.stats.is_empty() {
-        (lo..=hi).map(|d| st.stats[slot(d, s)].n as u64).sum()
+    } else if !st.stats().is_empty() {
+        (lo..=hi).map(|d| st.stats()[slot(d, s)].n as u64).sum()
     } else {
         0
     }
@@ -234,7 +234,11 @@ fn aggregate(
         };
     };
     let words = state::words(s.cap);
-    let stats = || (lo..=hi).map(|d| st.stats[slot(d, s)]).filter(|x| x.n > 0);
+    let stats = || {
+        (lo..=hi)
+            .map(|d| st.stats()[slot(d, s)])
+            .filter(|x| x.n > 0)
+    };
     match a {
         Aggregate::Count => Some((lo..=hi).map(|d| st.counts.get(slot(d, s)) as f64).sum()),
         Aggregate::DistinctUsers => Some(state::distinct(&st.users, s.cap, lo, hi) as f64),
@@ -245,7 +249,7 @@ fn aggregate(
                 .filter(|w| bits::any(w, s.cap, lo, hi))
                 .count() as f64,
         ),
-        Aggregate::DistinctValues => Some(state::distinct(&st.values, s.cap, lo, hi) as f64),
+        Aggregate::DistinctValues => Some(state::distinct(st.values(), s.cap, lo, hi) as f64),
         Aggregate::Sum => Some(stats().map(|x| x.sum).sum()),
         Aggregate::Average => {
             let (sum, n) = stats().fold((0.0, 0u64), |(s, n), x| (s + x.sum, n + x.n as u64));

@@ -111,8 +111,14 @@ pub struct StreamState {
     pub counts: Counts,
     /// Active-day bits, then each feature area's day bits.
     pub bits: Box<[u64]>,
-    pub stats: Box<[DayStat]>,
     pub users: Vec<u64>,
+    /// Per-day property statistics and distinct values, for the few streams that keep them.
+    pub extra: Option<Box<Extra>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Extra {
+    pub stats: Box<[DayStat]>,
     pub values: Vec<u64>,
 }
 
@@ -135,14 +141,28 @@ impl StreamState {
                 Counts::none()
             },
             bits: vec![0; words * bit_rows].into(),
-            stats: if s.needs.stats.is_some() {
-                vec![DayStat::default(); s.cap as usize].into()
-            } else {
-                Box::default()
-            },
             users: Vec::new(),
-            values: Vec::new(),
+            extra: (s.needs.stats.is_some() || s.needs.values.is_some()).then(|| {
+                Box::new(Extra {
+                    stats: if s.needs.stats.is_some() {
+                        vec![DayStat::default(); s.cap as usize].into()
+                    } else {
+                        Box::default()
+                    },
+                    values: Vec::new(),
+                })
+            }),
         }
+    }
+
+    /// Per-day property statistics (empty when not kept).
+    pub fn stats(&self) -> &[DayStat] {
+        self.extra.as_deref().map_or(&[], |x| &x.stats)
+    }
+
+    /// Distinct values as `[key, bits…]` entries (empty when not kept).
+    pub fn values(&self) -> &[u64] {
+        self.extra.as_deref().map_or(&[], |x| &x.values)
     }
 
     /// The active-day bits (when kept).
@@ -172,21 +192,24 @@ impl StreamState {
         let cap = s.cap;
         let words = words(cap);
         let moved = self.head != NO_DAY && day > self.head;
-        let (counts, bits_, stats) = (&mut self.counts, &mut self.bits, &mut self.stats);
-        let (users, values) = (&mut self.users, &mut self.values);
+        let (counts, bits_, users) = (&mut self.counts, &mut self.bits, &mut self.users);
+        let extra = &mut self.extra;
         let fresh = day::advance(&mut self.head, cap, day, |d| {
             let slot = d.rem_euclid(cap as Day) as usize;
             counts.clear(slot);
-            if let Some(st) = stats.get_mut(slot) {
-                *st = DayStat::default();
+            if let Some(x) = extra.as_deref_mut() {
+                if let Some(st) = x.stats.get_mut(slot) {
+                    *st = DayStat::default();
+                }
+                for entry in x.values.chunks_mut(words + 1) {
+                    bits::clear(&mut entry[1..], cap, d);
+                }
             }
             for w in bits_.chunks_mut(words) {
                 bits::clear(w, cap, d);
             }
-            for v in [&mut *users, &mut *values] {
-                for entry in v.chunks_mut(words + 1) {
-                    bits::clear(&mut entry[1..], cap, d);
-                }
+            for entry in users.chunks_mut(words + 1) {
+                bits::clear(&mut entry[1..], cap, d);
             }
         });
         if !fresh {
@@ -194,7 +217,9 @@ impl StreamState {
         }
         if moved {
             prune(&mut self.users, words);
-            prune(&mut self.values, words);
+            if let Some(x) = self.extra.as_deref_mut() {
+                prune(&mut x.values, words);
+            }
         }
         let slot = day.rem_euclid(cap as Day) as usize;
         self.counts.increment(slot);
@@ -210,7 +235,10 @@ impl StreamState {
         }
         if let (Some(p), Some(name)) = (e.properties, &s.needs.stats) {
             if let Some(v) = plan::number(p, name) {
-                let st = &mut self.stats[slot];
+                let Some(x) = self.extra.as_deref_mut() else {
+                    return true;
+                };
+                let st = &mut x.stats[slot];
                 if st.n == 0 {
                     *st = DayStat {
                         sum: v,
@@ -228,7 +256,9 @@ impl StreamState {
         }
         if let (Some(p), Some(name)) = (e.properties, &s.needs.values) {
             if let Some(k) = plan::value_key(p, name) {
-                mark(&mut self.values, words, k, cap, day);
+                if let Some(x) = self.extra.as_deref_mut() {
+                    mark(&mut x.values, words, k, cap, day);
+                }
             }
         }
         true
@@ -240,8 +270,12 @@ impl StreamState {
     pub fn heap_bytes(&self) -> usize {
         self.counts.heap_bytes()
             + self.bits.len() * 8
-            + self.stats.len() * std::mem::size_of::<DayStat>()
-            + (self.users.capacity() + self.values.capacity()) * 8
+            + self.users.capacity() * 8
+            + self.extra.as_deref().map_or(0, |x| {
+                std::mem::size_of::<Extra>()
+                    + x.stats.len() * std::mem::size_of::<DayStat>()
+                    + x.values.capacity() * 8
+            })
     }
 }
 
@@ -679,7 +713,9 @@ impl AccountState {
         self.surveys.shrink_to_fit();
         for st in self.streams.iter_mut().flatten() {
             st.users.shrink_to_fit();
-            st.values.shrink_to_fit();
+            if let Some(x) = st.extra.as_deref_mut() {
+                x.values.shrink_to_fit();
+            }
         }
     }
 }
