@@ -231,6 +231,15 @@ pub enum ActivityKind {
 }
 
 impl ActivityKind {
+    /// Every kind, in the order of `NAMES`.
+    pub const ALL: [ActivityKind; 6] = [
+        ActivityKind::Meeting,
+        ActivityKind::Email,
+        ActivityKind::Call,
+        ActivityKind::Training,
+        ActivityKind::Ebr,
+        ActivityKind::ExecutiveSponsorMeeting,
+    ];
     pub const NAMES: &'static [&'static str] = &[
         "meeting",
         "email",

@@ -212,7 +212,7 @@ impl Plan {
                 MeasureSource::Activities => {
                     plan.activity_horizon = plan.activity_horizon.max(window(spec));
                     let kinds: &[ActivityKind] = if spec.activities.is_empty() {
-                        &ALL_ACTIVITIES
+                        &ActivityKind::ALL
                     } else {
                         &spec.activities
                     };
@@ -508,15 +508,6 @@ impl Plan {
         self.measure_index.get(name).map(|i| &self.measures[*i])
     }
 }
-
-const ALL_ACTIVITIES: [ActivityKind; 6] = [
-    ActivityKind::Meeting,
-    ActivityKind::Email,
-    ActivityKind::Call,
-    ActivityKind::Training,
-    ActivityKind::Ebr,
-    ActivityKind::ExecutiveSponsorMeeting,
-];
 
 fn window(spec: &Measure) -> u32 {
     match spec.compare {

@@ -15,7 +15,7 @@ use tenure_domain::model::Band;
 use tenure_domain::ModelVersion;
 use tenure_engine::Summary;
 
-use crate::api::authenticate;
+use crate::api::{authenticate, internal};
 use crate::{ApiError, AppState, EngineService};
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -209,15 +209,6 @@ fn unknown_account(id: &str) -> ApiError {
         status: StatusCode::NOT_FOUND,
         code: "unknown_account",
         message: format!("no account `{id}`: neither the store nor any product event names it"),
-    }
-}
-
-fn internal(message: String) -> ApiError {
-    tracing::error!(%message, "account request failed");
-    ApiError {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        code: "internal",
-        message,
     }
 }
 

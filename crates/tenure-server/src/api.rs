@@ -115,8 +115,9 @@ async fn data_quality(
     ))
 }
 
-fn internal(message: String) -> ApiError {
-    tracing::error!(%message, "data-quality report failed");
+/// A 500 for a failure that is not the caller's, logged.
+pub(crate) fn internal(message: String) -> ApiError {
+    tracing::error!(%message, "request failed");
     ApiError {
         status: StatusCode::INTERNAL_SERVER_ERROR,
         code: "internal",

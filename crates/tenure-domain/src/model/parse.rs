@@ -633,17 +633,7 @@ impl Parser {
             let mut activities = Vec::new();
             for a in self.r.strings(&obj, "activities") {
                 match ActivityKind::NAMES.iter().position(|n| *n == a.value) {
-                    Some(i) => activities.push(enum_at(
-                        &[
-                            ActivityKind::Meeting,
-                            ActivityKind::Email,
-                            ActivityKind::Call,
-                            ActivityKind::Training,
-                            ActivityKind::Ebr,
-                            ActivityKind::ExecutiveSponsorMeeting,
-                        ],
-                        i,
-                    )),
+                    Some(i) => activities.push(enum_at(&ActivityKind::ALL, i)),
                     None => self.r.unknown_name(
                         a.span,
                         &super::reader::child_path(&obj.path, "activities"),
