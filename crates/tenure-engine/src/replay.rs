@@ -35,22 +35,6 @@ impl Replay {
         }
     }
 
-    /// Applies the events of `day` (any order within the day; days must come in order), then
-    /// returns every account's snapshot at the end of that day — and of any day skipped
-    /// since the previous call.
-    pub fn day<'a>(
-        &mut self,
-        day: Day,
-        events: impl IntoIterator<Item = EventSignal<'a>>,
-    ) -> Vec<HealthSnapshot> {
-        let mut out = self.begin(day);
-        for e in events {
-            self.apply(day, e);
-        }
-        out.extend(self.end(day));
-        out
-    }
-
     /// Starts `day`: the snapshots of the days skipped since the last one ended.
     pub fn begin(&mut self, day: Day) -> Vec<HealthSnapshot> {
         let mut out = Vec::new();
@@ -85,13 +69,5 @@ impl Replay {
         }
         let end = day::start_of(day + 1) - 1;
         self.engine.snapshots_of_live(end)
-    }
-
-    pub fn engine(&mut self) -> &mut Engine {
-        &mut self.engine
-    }
-
-    pub fn into_engine(self) -> Engine {
-        self.engine
     }
 }

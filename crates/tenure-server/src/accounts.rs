@@ -246,11 +246,7 @@ async fn history(
         .store
         .health_history(&id, &version, from, to)
         .await
-        .map_err(|e| ApiError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            code: "store_unavailable",
-            message: e.to_string(),
-        })?;
+        .map_err(crate::error::store_unavailable)?;
     if rows.is_empty() && engine.summaries().iter().all(|s| s.account != id) {
         return Err(unknown_account(&id));
     }

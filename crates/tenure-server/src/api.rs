@@ -53,11 +53,7 @@ pub(crate) async fn authenticate(
     let credential = store
         .credential_by_hash(&secret::hash(token))
         .await
-        .map_err(|e| ApiError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            code: "store_unavailable",
-            message: e.to_string(),
-        })?;
+        .map_err(crate::error::store_unavailable)?;
     match credential {
         Some(c) if c.revoked_at.is_none() && c.kind != CredentialKind::WriteKey => Ok(c.id),
         Some(c) if c.kind == CredentialKind::WriteKey => Err(unauthorized(
@@ -94,11 +90,7 @@ async fn data_quality(
     };
     let rules = Rules::current(state.store.as_ref())
         .await
-        .map_err(|e| ApiError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            code: "store_unavailable",
-            message: e.to_string(),
-        })?;
+        .map_err(crate::error::store_unavailable)?;
     let now = chrono::Utc::now().fixed_offset();
     let report = tokio::task::spawn_blocking(move || {
         lake.current(|s| DataQuality {

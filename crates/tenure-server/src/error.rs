@@ -27,3 +27,12 @@ pub(crate) async fn not_found(method: Method, uri: Uri) -> ApiError {
         message: format!("no route for {method} {}", uri.path()),
     }
 }
+
+/// A 503: the store did not answer.
+pub(crate) fn store_unavailable(e: impl std::fmt::Display) -> ApiError {
+    ApiError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        code: "store_unavailable",
+        message: e.to_string(),
+    }
+}

@@ -386,7 +386,7 @@ pub async fn score(data_dir: &DataDir, args: ScoreArgs, now: tenure_domain::Time
                 ))
             })?;
             if let Some(measure) = &args.lineage {
-                return lineage(data_dir, &plan, &view, measure, args.json);
+                return lineage(data_dir, &engine, &view, measure, at, args.json);
             }
             if args.json {
                 println!(
@@ -419,22 +419,18 @@ pub async fn score(data_dir: &DataDir, args: ScoreArgs, now: tenure_domain::Time
 
 fn lineage(
     data_dir: &DataDir,
-    plan: &Plan,
+    engine: &Engine,
     view: &AccountView,
     measure: &str,
+    at: Micros,
     json: bool,
 ) -> Outcome {
-    let Some(m) = view
-        .health
-        .measures
-        .iter()
-        .find(|m| m.measure == measure)
-        .map(|m| m.lineage.clone())
-        .or_else(|| {
-            plan.measure(measure)
-                .map(|_| tenure_engine::features::Lineage::Account { field: "" })
-        })
-    else {
+    let plan = engine.plan();
+    // Any measure of the model, in the health score or not, evaluated on the same day.
+    let (Some(mp), Some(state)) = (
+        plan.measure(measure),
+        engine.account_state(&view.summary.account),
+    ) else {
         let names: Vec<&str> = plan.measures.iter().map(|m| m.name.as_str()).collect();
         return Err(Failure::rejected(format!(
             "error: no measure `{measure}` in model {}: expected one of {}",
@@ -442,7 +438,7 @@ fn lineage(
             names.join(", ")
         )));
     };
-    let mp = plan.measure(measure).expect("checked above");
+    let m = tenure_engine::features::evaluate(plan, state, mp, at).lineage;
     let mut rows = Vec::new();
     if let tenure_engine::features::Lineage::Events { from, to, .. } = &m {
         let events = Events::open(data_dir, plan)?;
