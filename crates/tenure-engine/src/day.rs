@@ -79,30 +79,53 @@ pub mod bits {
         words[s / 64] &= !(1 << (s % 64));
     }
 
-    /// Days set in `from ..= to` (already clipped to the ring).
-    pub fn count(words: &[u64], cap: u32, from: Day, to: Day) -> u32 {
-        let mut n = 0;
+    /// The slots of `from ..= to` (already clipped to the ring) as (word, mask) runs: as
+    /// many days at a time as fit in one word without wrapping.
+    fn runs(cap: u32, from: Day, to: Day) -> impl Iterator<Item = (usize, u64)> {
         let mut d = from;
-        while d <= to {
+        std::iter::from_fn(move || {
+            if d > to {
+                return None;
+            }
             let s = slot(d, cap);
             let bit = s % 64;
-            // Take as many days as fit in this word without wrapping.
             let run = ((64 - bit) as Day)
                 .min(to - d + 1)
                 .min((cap as usize - s) as Day);
+            d += run;
             let mask = if run == 64 {
                 u64::MAX
             } else {
                 ((1u64 << run) - 1) << bit
             };
-            n += (words[s / 64] & mask).count_ones();
-            d += run;
-        }
-        n
+            Some((s / 64, mask))
+        })
+    }
+
+    /// Days set in `from ..= to` (already clipped to the ring).
+    pub fn count(words: &[u64], cap: u32, from: Day, to: Day) -> u32 {
+        runs(cap, from, to)
+            .map(|(w, mask)| (words[w] & mask).count_ones())
+            .sum()
     }
 
     pub fn any(words: &[u64], cap: u32, from: Day, to: Day) -> bool {
-        count(words, cap, from, to) > 0
+        runs(cap, from, to).any(|(w, mask)| words[w] & mask != 0)
+    }
+
+    /// Per-word masks of the slots of `from ..= to` (already clipped to the ring): test many
+    /// rings against one window with `hits`.
+    pub fn masks(cap: u32, from: Day, to: Day) -> Vec<u64> {
+        let mut m = vec![0u64; (cap as usize).div_ceil(64)];
+        for (w, mask) in runs(cap, from, to) {
+            m[w] |= mask;
+        }
+        m
+    }
+
+    /// Whether a ring has a day set under `masks`.
+    pub fn hits(words: &[u64], masks: &[u64]) -> bool {
+        words.iter().zip(masks).any(|(w, m)| w & m != 0)
     }
 }
 
@@ -148,6 +171,14 @@ mod tests {
             "a window wrapping past the ring's end"
         );
         assert!(bits::get(&w, cap, 255));
+        for (from, to) in [(128, 255), (191, 192), (129, 131), (200, 210), (250, 257)] {
+            let (lo, hi) = clip(from, to, 257, cap).unwrap();
+            assert_eq!(
+                bits::hits(&w, &bits::masks(cap, lo, hi)),
+                bits::any(&w, cap, lo, hi),
+                "{from}..={to}"
+            );
+        }
         assert!(!bits::any(&w, cap, 131, 190));
     }
 

@@ -3,8 +3,10 @@
 //! the marked accounts; `tick(now)` handles a change of day (windows slide, daily snapshots).
 //! Nothing here reads a clock or touches a file: time is an argument, state is a value.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::{Hash, Hasher as _};
+use std::collections::BTreeMap;
+
+use hashbrown::{HashMap, HashSet};
+use std::hash::{BuildHasher as _, Hash, Hasher as _};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -127,26 +129,48 @@ pub struct AccountView {
     pub features: BTreeMap<String, Option<f64>>,
 }
 
+/// An account's state, made on its first signal, and marked changed.
+fn state_of<'a>(
+    accounts: &'a mut HashMap<Box<str>, Box<AccountState>, Hasher>,
+    dirty: &mut HashSet<Box<str>, Hasher>,
+    plan: &Plan,
+    account: &str,
+) -> &'a mut AccountState {
+    let state = accounts
+        .entry_ref(account)
+        .or_insert_with(|| Box::new(AccountState::new(plan)));
+    if !state.dirty {
+        state.dirty = true;
+        dirty.insert(account.into());
+    }
+    state
+}
+
 /// A fast hasher with fixed keys (account ids are not attacker-chosen keys of a public
 /// table: they come from the operator's own records and write keys).
 type Hasher = foldhash::fast::FixedState;
 
+/// The engine's state as saved: `A` is the account state, owned when restoring and
+/// borrowed when saving (so saving copies nothing).
 #[derive(Serialize, Deserialize)]
-struct Saved {
+struct Saved<K: Ord, A> {
     model_version: String,
     partition: Partition,
     watermark: Option<Micros>,
     day: Day,
-    accounts: BTreeMap<String, AccountState>,
+    accounts: BTreeMap<K, A>,
     applied: u64,
 }
 
 pub struct Engine {
     plan: Arc<Plan>,
     partition: Partition,
-    accounts: HashMap<Box<str>, AccountState, Hasher>,
+    /// Boxed: the table's slots stay small, so growing it never moves whole states.
+    accounts: HashMap<Box<str>, Box<AccountState>, Hasher>,
     /// Accounts changed since the last refresh.
     dirty: HashSet<Box<str>, Hasher>,
+    /// The account ids in order (for daily snapshots), rebuilt when accounts are added.
+    sorted: Vec<Box<str>>,
     /// The newest product event seen from any account.
     watermark: Option<Micros>,
     /// The day of the last `tick`.
@@ -162,6 +186,7 @@ impl Engine {
             partition,
             accounts: HashMap::default(),
             dirty: HashSet::default(),
+            sorted: Vec::new(),
             watermark: None,
             day: NO_DAY,
             distributions: Distributions::new(),
@@ -190,19 +215,6 @@ impl Engine {
         self.accounts.keys().map(|k| &**k)
     }
 
-    fn state(&mut self, account: &str) -> &mut AccountState {
-        if !self.accounts.contains_key(account) {
-            self.accounts
-                .insert(account.into(), AccountState::new(&self.plan));
-        }
-        let state = self.accounts.get_mut(account).expect("inserted above");
-        if !state.dirty {
-            state.dirty = true;
-            self.dirty.insert(account.into());
-        }
-        state
-    }
-
     /// Folds one signal into its account's state. Signals of accounts outside this engine's
     /// partition, and records that carry no feature (contacts, releases, tasks), are ignored.
     /// `now` is when the engine learns of it.
@@ -214,7 +226,7 @@ impl Engine {
             return;
         }
         self.applied += 1;
-        let plan = Arc::clone(&self.plan);
+        let plan = &*self.plan;
         match signal {
             Signal::Event(e) => {
                 let user = e.user.map(crate::state::user_key);
@@ -222,9 +234,9 @@ impl Engine {
                 if e.at <= now {
                     self.watermark = Some(self.watermark.map_or(e.at, |w| w.max(e.at)));
                 }
-                let state = self.state(account);
+                let state = state_of(&mut self.accounts, &mut self.dirty, plan, account);
                 state.apply_event(
-                    &plan,
+                    plan,
                     &Event {
                         offset: e.offset,
                         user,
@@ -240,18 +252,18 @@ impl Engine {
                 });
             }
             Signal::Record(r) => {
-                let state = self.state(account);
+                let state = state_of(&mut self.accounts, &mut self.dirty, plan, account);
                 match r {
                     Record::Account(a) => state.apply_account(a),
                     Record::Subscription(s) => state.apply_subscription(s),
                     Record::Ticket(t) => state.apply_ticket(t),
                     Record::SurveyResponse(s) => state.apply_survey(s),
-                    Record::Activity(a) => state.apply_activity(&plan, a),
+                    Record::Activity(a) => state.apply_activity(plan, a),
                     _ => return,
                 }
                 state.last_cause = Some(Cause::Record {
                     record: r.kind(),
-                    id: r.external_id().to_owned(),
+                    id: r.external_id().into(),
                     at: now,
                 });
             }
@@ -262,9 +274,17 @@ impl Engine {
     /// (the invariants tests check it), and one account's signals together touch its state
     /// while it is in cache.
     pub fn apply_batch(&mut self, signals: &mut [Signal<'_>], now: Micros) {
-        signals.sort_by(|a, b| a.account().cmp(&b.account()));
-        for s in signals.iter() {
-            self.apply(*s, now);
+        // Grouped by a hash of the account (cheaper to sort than the ids themselves); each
+        // account's signals keep their order, so the last one applied is the same.
+        let hasher = Hasher::default();
+        let mut order: Vec<(u64, u32)> = signals
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.account().map_or(0, |a| hasher.hash_one(a)), i as u32))
+            .collect();
+        order.sort_unstable();
+        for (_, i) in order {
+            self.apply(signals[i as usize], now);
         }
     }
 
@@ -407,23 +427,23 @@ impl Engine {
         for s in self.accounts.values_mut() {
             journey::latch(&plan, s, at);
         }
-        let mut ids: Vec<&Box<str>> = self
-            .accounts
-            .iter()
-            .filter(|(_, s)| keep(s))
-            .map(|(k, _)| k)
-            .collect();
-        ids.sort();
-        let mut out = Vec::with_capacity(ids.len());
+        // Accounts are never dropped, so the sorted ids change only when the count does.
+        if self.sorted.len() != self.accounts.len() {
+            self.sorted = self.accounts.keys().cloned().collect();
+            self.sorted.sort_unstable();
+        }
+        let mut out = Vec::with_capacity(self.sorted.len());
         let version = plan.version.clone();
         let computed_at = chrono::DateTime::from_timestamp_micros(at)
             .unwrap_or_default()
             .fixed_offset();
-        for id in ids {
+        for id in &self.sorted {
+            let Some(state) = self.accounts.get(&**id).filter(|s| keep(s)) else {
+                continue;
+            };
             let Ok(account) = AccountId::parse(&**id) else {
                 continue;
             };
-            let state = &self.accounts[id];
             let h =
                 health::score_with(&plan, state, at, self.watermark, &self.distributions, false);
             out.push(snapshot(account, &h, at, &version, computed_at));
@@ -491,11 +511,7 @@ impl Engine {
             partition: self.partition,
             watermark: self.watermark,
             day: self.day,
-            accounts: self
-                .accounts
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect(),
+            accounts: self.accounts.iter().map(|(k, v)| (&**k, &**v)).collect(),
             applied: self.applied,
         };
         serde_json::to_vec(&saved).unwrap_or_default()
@@ -504,7 +520,7 @@ impl Engine {
     /// An engine restored from `save`'s bytes; an error when they are unreadable or were saved
     /// under another model version or partition (then replay from the start instead).
     pub fn restore(plan: Arc<Plan>, partition: Partition, bytes: &[u8]) -> Result<Engine, String> {
-        let saved: Saved = serde_json::from_slice(bytes)
+        let saved: Saved<String, AccountState> = serde_json::from_slice(bytes)
             .map_err(|e| format!("unreadable engine snapshot: {e}"))?;
         if saved.model_version != plan.version.as_str() {
             return Err(format!(
@@ -523,7 +539,7 @@ impl Engine {
             .into_iter()
             .map(|(k, mut v)| {
                 v.dirty = true;
-                (k.into_boxed_str(), v)
+                (k.into_boxed_str(), Box::new(v))
             })
             .collect();
         e.applied = saved.applied;
@@ -551,19 +567,19 @@ impl Engine {
 
     /// Direct access to one account's state (tests and benchmarks).
     pub fn account_state(&self, account: &str) -> Option<&AccountState> {
-        self.accounts.get(account)
+        self.accounts.get(account).map(|s| &**s)
     }
 
     /// Bytes of live state: every account's state and its key, inline and on the heap, with
     /// the hash table's slots (allocator overhead not counted).
     pub fn state_bytes(&self) -> usize {
-        let slot = std::mem::size_of::<(Box<str>, AccountState)>() + 1;
+        let slot = std::mem::size_of::<(Box<str>, Box<AccountState>)>() + 1;
         let table = self.accounts.capacity() * slot;
         table
             + self
                 .accounts
                 .iter()
-                .map(|(k, v)| k.len() + v.heap_bytes())
+                .map(|(k, v)| k.len() + std::mem::size_of::<AccountState>() + v.heap_bytes())
                 .sum::<usize>()
     }
 
@@ -589,7 +605,7 @@ impl Engine {
             .map(|a| {
                 plan.any_streams
                     .iter()
-                    .filter_map(|s| a.streams[*s].as_deref().map(|st| (st, &plan.streams[*s])))
+                    .filter_map(|s| a.stream(plan, *s).map(|st| (st, &plan.streams[*s])))
                     .map(|(st, s)| st.users.len() / (crate::state::words(s.cap) + 1))
                     .max()
                     .unwrap_or(0)
@@ -610,7 +626,7 @@ fn cause_view(plan: &Plan, c: &Cause) -> CauseView {
         },
         Cause::Record { record, id, at } => CauseView {
             kind: record.name().into(),
-            what: id.clone(),
+            what: id.to_string(),
             offset: None,
             at: *at,
         },
@@ -648,8 +664,8 @@ fn summary(plan: &Plan, id: &str, s: &AccountState) -> Option<Summary> {
     let score = cur.score as f64;
     Some(Summary {
         account: id.to_owned(),
-        name: info.map(|i| i.name.clone()),
-        owner: info.and_then(|i| i.owner.clone()),
+        name: info.map(|i| i.name.to_string()),
+        owner: info.and_then(|i| i.owner.as_deref().map(str::to_owned)),
         tier: plan
             .model
             .tiers

@@ -8,7 +8,7 @@ use tenure_domain::SurveyScore;
 
 use crate::day::{self, bits, Day, Micros};
 use crate::plan::{MeasurePlan, Plan, Stream};
-use crate::state::{self, AccountState, StreamState};
+use crate::state::{self, AccountState, StreamRef};
 
 /// The rows behind a measure's value.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -113,7 +113,7 @@ fn evaluate_inner(
     match spec.source {
         MeasureSource::Events => {
             let si = m.stream.unwrap_or(0);
-            let (s, st) = (&plan.streams[si], state.streams[si].as_deref());
+            let (s, st) = (&plan.streams[si], state.stream(plan, si));
             let (last, last_offset) = st.map_or((Micros::MIN, 0), |st| (st.last, st.last_offset));
             let events = match &s.filter.events {
                 _ if !explain => Vec::new(),
@@ -201,15 +201,15 @@ fn evaluate_inner(
 }
 
 /// Events in `from ..= to` (all of the stream's events; for lineage).
-fn count(s: &Stream, st: Option<&StreamState>, from: Day, to: Day) -> u64 {
+fn count(s: &Stream, st: Option<StreamRef<'_>>, from: Day, to: Day) -> u64 {
     let Some(st) = st else { return 0 };
     let Some((lo, hi)) = day::clip(from, to, st.head, s.cap) else {
         return 0;
     };
-    if !st.counts.is_empty() {
-        (lo..=hi).map(|d| st.counts.get(slot(d, s)) as u64).sum()
-    } else if !st.stats().is_empty() {
-        (lo..=hi).map(|d| st.stats()[slot(d, s)].n as u64).sum()
+    if st.has_counts() {
+        (lo..=hi).map(|d| st.count(slot(d, s)) as u64).sum()
+    } else if st.has_stats() {
+        (lo..=hi).map(|d| st.stat(slot(d, s)).n as u64).sum()
     } else {
         0
     }
@@ -221,7 +221,7 @@ fn slot(d: Day, s: &Stream) -> usize {
 
 fn aggregate(
     s: &Stream,
-    st: Option<&StreamState>,
+    st: Option<StreamRef<'_>>,
     a: Aggregate,
     from: Day,
     to: Day,
@@ -234,21 +234,20 @@ fn aggregate(
         };
     };
     let words = state::words(s.cap);
-    let stats = || {
-        (lo..=hi)
-            .map(|d| st.stats()[slot(d, s)])
-            .filter(|x| x.n > 0)
-    };
+    let stats = || (lo..=hi).map(|d| st.stat(slot(d, s))).filter(|x| x.n > 0);
     match a {
-        Aggregate::Count => Some((lo..=hi).map(|d| st.counts.get(slot(d, s)) as f64).sum()),
-        Aggregate::DistinctUsers => Some(state::distinct(&st.users, s.cap, lo, hi) as f64),
+        Aggregate::Count => Some((lo..=hi).map(|d| st.count(slot(d, s)) as f64).sum()),
+        Aggregate::DistinctUsers => Some(state::distinct(st.users, s.cap, lo, hi) as f64),
         Aggregate::ActiveDays => Some(bits::count(st.days(s), s.cap, lo, hi) as f64),
-        Aggregate::DistinctFeatures => Some(
-            st.features(s)
-                .chunks(words.max(1))
-                .filter(|w| bits::any(w, s.cap, lo, hi))
-                .count() as f64,
-        ),
+        Aggregate::DistinctFeatures => {
+            let masks = bits::masks(s.cap, lo, hi);
+            Some(
+                st.features(s)
+                    .chunks(words.max(1))
+                    .filter(|w| bits::hits(w, &masks))
+                    .count() as f64,
+            )
+        }
         Aggregate::DistinctValues => Some(state::distinct(st.values(), s.cap, lo, hi) as f64),
         Aggregate::Sum => Some(stats().map(|x| x.sum).sum()),
         Aggregate::Average => {

@@ -14,6 +14,7 @@ pub mod journey;
 pub mod plan;
 pub mod replay;
 pub mod state;
+pub mod sym;
 
 pub use engine::{AccountView, Change, Engine, EventSignal, Partition, Signal, Summary};
 pub use health::Health;

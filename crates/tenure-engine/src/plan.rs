@@ -50,7 +50,30 @@ pub struct Stream {
     /// Whether accounts keep state for it (a stream read only by all-time milestones keeps
     /// none: the milestone keeps its own evidence).
     pub stores: bool,
+    /// Where its rings lie in an account's arena: with 16-bit and with 32-bit day counts.
+    pub regions: [Region; 2],
+    /// Its slots in an account's lists of users and of distinct values, when it keeps them.
+    pub users: Option<usize>,
+    pub values: Option<usize>,
 }
+
+/// A stored stream's place in an account's arena of 64-bit words (see `state`): a header
+/// (head day, latest event time, its log offset), then per-day counts, the day-bit rows
+/// (active days, then each feature area) and per-day property statistics, each present
+/// only when the stream needs it. Offsets are absolute word indexes.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Region {
+    pub at: usize,
+    pub counts: usize,
+    pub bits: usize,
+    pub stats: usize,
+    pub end: usize,
+}
+
+/// Header words of a stream's region.
+pub const REGION_HEADER: usize = 3;
+/// Words of property statistics per day: sum, count, min, max.
+pub const STAT_WORDS: usize = 4;
 
 #[derive(Debug, Clone)]
 pub struct MeasurePlan {
@@ -129,6 +152,10 @@ pub struct Plan {
     pub weights: Vec<Vec<PillarWeight>>,
     /// The activity kinds some measure reads.
     pub activity_kinds: Vec<tenure_domain::model::ActivityKind>,
+    /// Words of an account's arena, with 16-bit and with 32-bit day counts.
+    pub arena: [usize; 2],
+    /// Lists (users or distinct values) an account keeps.
+    pub lists: usize,
     /// How far back ticket, survey and activity state is kept (days).
     pub ticket_horizon: u32,
     pub survey_horizon: u32,
@@ -170,6 +197,8 @@ impl Plan {
             milestones: Vec::new(),
             weights: Vec::new(),
             activity_kinds: Vec::new(),
+            arena: [0; 2],
+            lists: 0,
             ticket_horizon: 0,
             survey_horizon: 0,
             activity_horizon: 0,
@@ -302,6 +331,7 @@ impl Plan {
                 || n.stats.is_some()
                 || n.values.is_some();
         }
+        plan.lay_out();
         let segments = model.segments.len().max(1);
         for tier in 0..model.tiers.len().max(1) {
             for segment in 0..segments {
@@ -354,6 +384,9 @@ impl Plan {
                     cap,
                     reads_properties,
                     stores: false,
+                    regions: Default::default(),
+                    users: None,
+                    values: None,
                 });
                 self.streams.len() - 1
             }
@@ -404,6 +437,50 @@ impl Plan {
         i
     }
 
+    /// Places every stored stream in the account arena and the account lists.
+    fn lay_out(&mut self) {
+        let features = self.features.len();
+        let mut lists = 0;
+        for s in self.streams.iter_mut().filter(|s| s.stores) {
+            let w = crate::state::words(s.cap);
+            let rows = s.needs.days as usize + if s.needs.features { features } else { 0 };
+            for (k, per_word) in [(0, 4), (1, 2)] {
+                let at = self.arena[k];
+                let counts = at + REGION_HEADER;
+                let bits = counts
+                    + if s.needs.counts {
+                        (s.cap as usize).div_ceil(per_word)
+                    } else {
+                        0
+                    };
+                let stats = bits + rows * w;
+                let end = stats
+                    + if s.needs.stats.is_some() {
+                        s.cap as usize * STAT_WORDS
+                    } else {
+                        0
+                    };
+                s.regions[k] = Region {
+                    at,
+                    counts,
+                    bits,
+                    stats,
+                    end,
+                };
+                self.arena[k] = end;
+            }
+            if s.needs.users {
+                s.users = Some(lists);
+                lists += 1;
+            }
+            if s.needs.values.is_some() {
+                s.values = Some(lists);
+                lists += 1;
+            }
+        }
+        self.lists = lists;
+    }
+
     fn separate(&mut self, like: usize, needs: Needs, cap: u32) -> usize {
         let reads_properties = true;
         let filter = self.streams[like].filter.clone();
@@ -413,6 +490,9 @@ impl Plan {
             cap,
             reads_properties,
             stores: false,
+            regions: Default::default(),
+            users: None,
+            values: None,
         });
         self.streams.len() - 1
     }

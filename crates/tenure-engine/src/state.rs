@@ -11,7 +11,8 @@ use tenure_domain::{
 };
 
 use crate::day::{self, bits, Day, Micros, NO_DAY};
-use crate::plan::{self, EventMilestone, MilestoneRule, Plan, Stream};
+use crate::plan::{self, EventMilestone, MilestoneRule, Plan, Region, Stream, STAT_WORDS};
+use crate::sym::Sym;
 
 /// The 64-bit key of a user id (FNV-1a: the same in every process and version).
 pub fn user_key(user: &str) -> u64 {
@@ -23,75 +24,8 @@ pub fn user_key(user: &str) -> u64 {
     h
 }
 
-/// Per-day event counts: 16 bits a day until a day passes 65,535, then 32.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum Counts {
-    Narrow(Box<[u16]>),
-    Wide(Box<[u32]>),
-}
-
-impl Counts {
-    fn new(days: usize) -> Counts {
-        Counts::Narrow(vec![0; days].into())
-    }
-
-    fn none() -> Counts {
-        Counts::Narrow(Box::default())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        match self {
-            Counts::Narrow(v) => v.is_empty(),
-            Counts::Wide(v) => v.is_empty(),
-        }
-    }
-
-    /// The count in `slot`.
-    pub fn get(&self, slot: usize) -> u32 {
-        match self {
-            Counts::Narrow(v) => v[slot] as u32,
-            Counts::Wide(v) => v[slot],
-        }
-    }
-
-    fn clear(&mut self, slot: usize) {
-        match self {
-            Counts::Narrow(v) => {
-                if let Some(c) = v.get_mut(slot) {
-                    *c = 0
-                }
-            }
-            Counts::Wide(v) => {
-                if let Some(c) = v.get_mut(slot) {
-                    *c = 0
-                }
-            }
-        }
-    }
-
-    fn increment(&mut self, slot: usize) {
-        match self {
-            Counts::Narrow(v) if v.is_empty() => {}
-            Counts::Narrow(v) if v[slot] < u16::MAX => v[slot] += 1,
-            Counts::Narrow(v) => {
-                let mut wide: Box<[u32]> = v.iter().map(|c| *c as u32).collect();
-                wide[slot] += 1;
-                *self = Counts::Wide(wide);
-            }
-            Counts::Wide(v) => v[slot] = v[slot].saturating_add(1),
-        }
-    }
-
-    fn heap_bytes(&self) -> usize {
-        match self {
-            Counts::Narrow(v) => v.len() * 2,
-            Counts::Wide(v) => v.len() * 4,
-        }
-    }
-}
-
 /// Per-day statistics of a numeric property.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct DayStat {
     pub sum: f64,
     pub n: u32,
@@ -99,184 +33,195 @@ pub struct DayStat {
     pub max: f64,
 }
 
-/// A stream's rings for one account (those its plan needs; the others stay empty). Users
-/// and distinct values are kept as 64-bit hashes followed by their day bits, `1 + words`
-/// words per entry, sorted by hash.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StreamState {
-    pub head: Day,
-    /// Latest event time seen (the max, whatever the arrival order) and its log offset.
-    pub last: Micros,
-    pub last_offset: u64,
-    pub counts: Counts,
-    /// Active-day bits, then each feature area's day bits.
-    pub bits: Box<[u64]>,
-    pub users: Vec<u64>,
-    /// Per-day property statistics and distinct values, for the few streams that keep them.
-    pub extra: Option<Box<Extra>>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Extra {
-    pub stats: Box<[DayStat]>,
-    pub values: Vec<u64>,
-}
-
 /// Days-ring words for a capacity.
 pub fn words(cap: u32) -> usize {
     cap.div_ceil(64) as usize
 }
 
-impl StreamState {
-    fn new(s: &Stream, features: usize) -> StreamState {
-        let words = words(s.cap);
-        let bit_rows = s.needs.days as usize + if s.needs.features { features } else { 0 };
-        StreamState {
-            head: NO_DAY,
-            last: Micros::MIN,
-            last_offset: 0,
-            counts: if s.needs.counts {
-                Counts::new(s.cap as usize)
-            } else {
-                Counts::none()
-            },
-            bits: vec![0; words * bit_rows].into(),
-            users: Vec::new(),
-            extra: (s.needs.stats.is_some() || s.needs.values.is_some()).then(|| {
-                Box::new(Extra {
-                    stats: if s.needs.stats.is_some() {
-                        vec![DayStat::default(); s.cap as usize].into()
-                    } else {
-                        Box::default()
-                    },
-                    values: Vec::new(),
-                })
-            }),
-        }
+/// One stored stream of an account, read from its arena (see `plan::Region`). Users and
+/// distinct values are kept apart, as 64-bit hashes followed by their day bits, `1 + words`
+/// words per entry, sorted by hash.
+#[derive(Clone, Copy)]
+pub struct StreamRef<'a> {
+    /// The latest day written (the ring holds `head-cap+1 ..= head`).
+    pub head: Day,
+    /// Latest event time seen (the max, whatever the arrival order) and its log offset.
+    pub last: Micros,
+    pub last_offset: u64,
+    pub users: &'a [u64],
+    values: &'a [u64],
+    arena: &'a [u64],
+    r: Region,
+    wide: bool,
+}
+
+impl<'a> StreamRef<'a> {
+    pub fn has_counts(&self) -> bool {
+        self.r.bits > self.r.counts
     }
 
-    /// Per-day property statistics (empty when not kept).
-    pub fn stats(&self) -> &[DayStat] {
-        self.extra.as_deref().map_or(&[], |x| &x.stats)
-    }
-
-    /// Distinct values as `[key, bits…]` entries (empty when not kept).
-    pub fn values(&self) -> &[u64] {
-        self.extra.as_deref().map_or(&[], |x| &x.values)
+    /// The event count in `slot`.
+    pub fn count(&self, slot: usize) -> u32 {
+        count_at(self.arena, &self.r, self.wide, slot)
     }
 
     /// The active-day bits (when kept).
-    pub fn days<'a>(&'a self, s: &Stream) -> &'a [u64] {
+    pub fn days(&self, s: &Stream) -> &'a [u64] {
         if s.needs.days {
-            &self.bits[..words(s.cap)]
+            &self.arena[self.r.bits..self.r.bits + words(s.cap)]
         } else {
             &[]
         }
     }
 
     /// Each feature area's day bits (when kept).
-    pub fn features<'a>(&'a self, s: &Stream) -> &'a [u64] {
+    pub fn features(&self, s: &Stream) -> &'a [u64] {
         if s.needs.features {
-            &self.bits[s.needs.days as usize * words(s.cap)..]
+            &self.arena[self.r.bits + s.needs.days as usize * words(s.cap)..self.r.stats]
         } else {
             &[]
         }
     }
 
-    /// Folds in one event on `day`. Returns false when the event is older than the ring.
-    fn add(&mut self, s: &Stream, day: Day, e: &Event<'_>, feature: Option<u16>) -> bool {
-        if e.at > self.last || (e.at == self.last && e.offset > self.last_offset) {
-            self.last = e.at;
-            self.last_offset = e.offset;
+    pub fn has_stats(&self) -> bool {
+        self.r.end > self.r.stats
+    }
+
+    /// The property statistics of `slot` (when kept).
+    pub fn stat(&self, slot: usize) -> DayStat {
+        let w = &self.arena[self.r.stats + slot * STAT_WORDS..];
+        DayStat {
+            sum: f64::from_bits(w[0]),
+            n: w[1] as u32,
+            min: f64::from_bits(w[2]),
+            max: f64::from_bits(w[3]),
         }
-        let cap = s.cap;
-        let words = words(cap);
-        let moved = self.head != NO_DAY && day > self.head;
-        let (counts, bits_, users) = (&mut self.counts, &mut self.bits, &mut self.users);
-        let extra = &mut self.extra;
-        let fresh = day::advance(&mut self.head, cap, day, |d| {
-            let slot = d.rem_euclid(cap as Day) as usize;
-            counts.clear(slot);
-            if let Some(x) = extra.as_deref_mut() {
-                if let Some(st) = x.stats.get_mut(slot) {
-                    *st = DayStat::default();
-                }
-                for entry in x.values.chunks_mut(words + 1) {
-                    bits::clear(&mut entry[1..], cap, d);
-                }
-            }
-            for w in bits_.chunks_mut(words) {
-                bits::clear(w, cap, d);
-            }
-            for entry in users.chunks_mut(words + 1) {
-                bits::clear(&mut entry[1..], cap, d);
-            }
-        });
-        if !fresh {
-            return false;
-        }
-        if moved {
-            prune(&mut self.users, words);
-            if let Some(x) = self.extra.as_deref_mut() {
-                prune(&mut x.values, words);
-            }
-        }
-        let slot = day.rem_euclid(cap as Day) as usize;
-        self.counts.increment(slot);
-        if s.needs.days {
-            bits::set(&mut self.bits[..words], cap, day);
-        }
-        if let (true, Some(u)) = (s.needs.users, e.user) {
-            mark(&mut self.users, words, u, cap, day);
-        }
-        if let (Some(f), true) = (feature, s.needs.features) {
-            let at = (s.needs.days as usize + f as usize) * words;
-            bits::set(&mut self.bits[at..at + words], cap, day);
-        }
-        if let (Some(p), Some(name)) = (e.properties, &s.needs.stats) {
-            if let Some(v) = plan::number(p, name) {
-                let Some(x) = self.extra.as_deref_mut() else {
-                    return true;
-                };
-                let st = &mut x.stats[slot];
-                if st.n == 0 {
-                    *st = DayStat {
-                        sum: v,
-                        n: 1,
-                        min: v,
-                        max: v,
-                    };
-                } else {
-                    st.sum += v;
-                    st.n += 1;
-                    st.min = st.min.min(v);
-                    st.max = st.max.max(v);
-                }
-            }
-        }
-        if let (Some(p), Some(name)) = (e.properties, &s.needs.values) {
-            if let Some(k) = plan::value_key(p, name) {
-                if let Some(x) = self.extra.as_deref_mut() {
-                    mark(&mut x.values, words, k, cap, day);
-                }
-            }
-        }
-        true
+    }
+
+    /// Distinct values as `[key, bits…]` entries (empty when not kept).
+    pub fn values(&self) -> &'a [u64] {
+        self.values
     }
 }
 
-impl StreamState {
-    /// Bytes this stream holds on the heap.
-    pub fn heap_bytes(&self) -> usize {
-        self.counts.heap_bytes()
-            + self.bits.len() * 8
-            + self.users.capacity() * 8
-            + self.extra.as_deref().map_or(0, |x| {
-                std::mem::size_of::<Extra>()
-                    + x.stats.len() * std::mem::size_of::<DayStat>()
-                    + x.values.capacity() * 8
-            })
+fn count_at(arena: &[u64], r: &Region, wide: bool, slot: usize) -> u32 {
+    if wide {
+        (arena[r.counts + slot / 2] >> ((slot % 2) * 32)) as u32
+    } else {
+        ((arena[r.counts + slot / 4] >> ((slot % 4) * 16)) & 0xffff) as u32
     }
+}
+
+fn clear_count(arena: &mut [u64], r: &Region, wide: bool, slot: usize) {
+    if wide {
+        arena[r.counts + slot / 2] &= !(0xffff_ffff << ((slot % 2) * 32));
+    } else {
+        arena[r.counts + slot / 4] &= !(0xffff << ((slot % 4) * 16));
+    }
+}
+
+/// Adds one to the count in `slot`; the caller widened the counts first if it was full.
+fn increment(arena: &mut [u64], r: &Region, wide: bool, slot: usize) {
+    if wide {
+        if count_at(arena, r, wide, slot) < u32::MAX {
+            arena[r.counts + slot / 2] += 1 << ((slot % 2) * 32);
+        }
+    } else {
+        arena[r.counts + slot / 4] += 1 << ((slot % 4) * 16);
+    }
+}
+
+fn read_head(arena: &[u64], r: &Region) -> Day {
+    arena[r.at] as u32 as i32
+}
+
+/// Folds one event on `day` into a stream's region and lists. Returns false when the event
+/// is older than the ring.
+#[allow(clippy::too_many_arguments)]
+fn add(
+    arena: &mut [u64],
+    r: &Region,
+    wide: bool,
+    lists: &mut [Vec<u64>],
+    s: &Stream,
+    day: Day,
+    e: &Event<'_>,
+    feature: Option<u16>,
+) -> bool {
+    let last = arena[r.at + 1] as i64;
+    if e.at > last || (e.at == last && e.offset > arena[r.at + 2]) {
+        arena[r.at + 1] = e.at as u64;
+        arena[r.at + 2] = e.offset;
+    }
+    let cap = s.cap;
+    let words = words(cap);
+    let mut head = read_head(arena, r);
+    let moved = head != NO_DAY && day > head;
+    let fresh = {
+        let arena = &mut *arena;
+        let lists = &mut *lists;
+        let fresh = day::advance(&mut head, cap, day, |d| {
+            let slot = d.rem_euclid(cap as Day) as usize;
+            if r.bits > r.counts {
+                clear_count(arena, r, wide, slot);
+            }
+            if r.end > r.stats {
+                let at = r.stats + slot * STAT_WORDS;
+                arena[at..at + STAT_WORDS].fill(0);
+            }
+            for w in arena[r.bits..r.stats].chunks_mut(words) {
+                bits::clear(w, cap, d);
+            }
+            for list in [s.users, s.values].into_iter().flatten() {
+                for entry in lists[list].chunks_mut(words + 1) {
+                    bits::clear(&mut entry[1..], cap, d);
+                }
+            }
+        });
+        arena[r.at] = head as u32 as u64;
+        fresh
+    };
+    if !fresh {
+        return false;
+    }
+    if moved {
+        for list in [s.users, s.values].into_iter().flatten() {
+            prune(&mut lists[list], words);
+        }
+    }
+    let slot = day.rem_euclid(cap as Day) as usize;
+    if s.needs.counts {
+        increment(arena, r, wide, slot);
+    }
+    if s.needs.days {
+        bits::set(&mut arena[r.bits..r.bits + words], cap, day);
+    }
+    if let (Some(list), Some(u)) = (s.users, e.user) {
+        mark(&mut lists[list], words, u, cap, day);
+    }
+    if let (Some(f), true) = (feature, s.needs.features) {
+        let at = r.bits + (s.needs.days as usize + f as usize) * words;
+        bits::set(&mut arena[at..at + words], cap, day);
+    }
+    if let (Some(p), Some(name)) = (e.properties, &s.needs.stats) {
+        if let Some(v) = plan::number(p, name) {
+            let w = &mut arena[r.stats + slot * STAT_WORDS..][..STAT_WORDS];
+            if w[1] == 0 {
+                w.copy_from_slice(&[v.to_bits(), 1, v.to_bits(), v.to_bits()]);
+            } else {
+                w[0] = (f64::from_bits(w[0]) + v).to_bits();
+                w[1] += 1;
+                w[2] = f64::from_bits(w[2]).min(v).to_bits();
+                w[3] = f64::from_bits(w[3]).max(v).to_bits();
+            }
+        }
+    }
+    if let (Some(p), Some(name), Some(list)) = (e.properties, &s.needs.values, s.values) {
+        if let Some(k) = plan::value_key(p, name) {
+            mark(&mut lists[list], words, k, cap, day);
+        }
+    }
+    true
 }
 
 /// Sets `day` for `key` in an interleaved `[key, bits…]` list sorted by key.
@@ -321,9 +266,12 @@ fn prune(list: &mut Vec<u64>, words: usize) {
 
 /// The entries of an interleaved list with some day in `from ..= to` (already clipped).
 pub fn distinct(list: &[u64], cap: u32, from: Day, to: Day) -> usize {
-    let words = words(cap);
-    list.chunks(words + 1)
-        .filter(|e| bits::any(&e[1..], cap, from, to))
+    if list.is_empty() {
+        return 0;
+    }
+    let masks = bits::masks(cap, from, to);
+    list.chunks(words(cap) + 1)
+        .filter(|e| bits::hits(&e[1..], &masks))
         .count()
 }
 
@@ -391,13 +339,13 @@ pub struct MilestoneState {
 /// The account's own attributes (from the account record).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Info {
-    pub name: String,
-    pub plan: Option<String>,
-    pub industry: Option<String>,
-    pub region: Option<String>,
-    pub country: Option<String>,
-    pub size_band: Option<String>,
-    pub owner: Option<String>,
+    pub name: Box<str>,
+    pub plan: Option<Sym>,
+    pub industry: Option<Sym>,
+    pub region: Option<Sym>,
+    pub country: Option<Sym>,
+    pub size_band: Option<Sym>,
+    pub owner: Option<Sym>,
     pub signed_up: Option<Micros>,
     pub executive_sponsor: bool,
 }
@@ -405,7 +353,7 @@ pub struct Info {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sub {
     pub id: Box<str>,
-    pub plan: String,
+    pub plan: Sym,
     pub seats: u32,
     /// Annual recurring revenue in major units.
     pub arr: f64,
@@ -473,7 +421,7 @@ pub enum Cause {
     },
     Record {
         record: tenure_domain::RecordKind,
-        id: String,
+        id: Box<str>,
         at: Micros,
     },
 }
@@ -494,10 +442,17 @@ pub struct Memo {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AccountState {
-    pub info: Option<Info>,
+    /// Boxed: most of the engine's work never reads it.
+    pub info: Option<Box<Info>>,
     pub subscriptions: Vec<Sub>,
-    /// Made at the stream's first event.
-    pub streams: Vec<Option<Box<StreamState>>>,
+    /// Every stored stream's rings, laid out by the plan (`plan::Region`): one allocation
+    /// per account, made at its first product event.
+    pub arena: Box<[u64]>,
+    /// Whether the arena's day counts are 32-bit (once some day passed 65,535 events).
+    pub wide: bool,
+    /// The users and distinct values of the streams that keep them (`Stream::users`,
+    /// `Stream::values`).
+    pub lists: Box<[Vec<u64>]>,
     pub milestones: Vec<MilestoneState>,
     pub tickets: Vec<TicketEntry>,
     pub surveys: Vec<SurveyEntry>,
@@ -529,14 +484,23 @@ impl AccountState {
         AccountState {
             info: None,
             subscriptions: Vec::new(),
-            streams: vec![None; plan.streams.len()],
+            arena: Box::default(),
+            wide: false,
+            lists: Box::default(),
             milestones: plan
                 .milestones
                 .iter()
                 .map(|m| MilestoneState {
                     reached: None,
+                    // Reached at the first matching event needs no evidence beyond the
+                    // earliest day; other all-time conditions keep the deciding days.
                     ever: match &m.rule {
-                        MilestoneRule::Events(e) if e.window.is_none() => Some(Box::default()),
+                        MilestoneRule::Events(e)
+                            if e.window.is_none()
+                                && (e.min_count > 1 || e.min_users > 0 || e.min_days > 0) =>
+                        {
+                            Some(Box::default())
+                        }
                         _ => None,
                     },
                 })
@@ -573,9 +537,25 @@ impl AccountState {
                     continue;
                 }
             }
-            self.streams[si]
-                .get_or_insert_with(|| Box::new(StreamState::new(s, plan.features.len())))
-                .add(s, day, e, feature);
+            if self.arena.is_empty() {
+                self.make_arena(plan);
+            }
+            if !self.wide && s.needs.counts && self.count_full(s, day) {
+                self.widen(plan);
+            }
+            let r = s.regions[self.wide as usize];
+            if self.arena.len() >= r.end {
+                add(
+                    &mut self.arena,
+                    &r,
+                    self.wide,
+                    &mut self.lists,
+                    s,
+                    day,
+                    e,
+                    feature,
+                );
+            }
         }
         let milestones: &[usize] = match e.event {
             Some(i) => &plan.milestones_of_event[i as usize],
@@ -593,41 +573,116 @@ impl AccountState {
                     state.reached = ever.reached(rule);
                 }
                 (None, Some(w)) => {
-                    let Some(stream) = self.streams[rule.stream].as_deref() else {
+                    let reached = state.reached;
+                    let Some(stream) = self.stream(plan, rule.stream) else {
                         continue;
                     };
                     let last_end = (day + w as Day - 1).min(stream.head);
-                    let last_end = match state.reached {
+                    let last_end = match reached {
                         Some(r) => last_end.min(r - 1),
                         None => last_end,
                     };
-                    for end in day..=last_end {
-                        if window_holds(stream, s, rule, end - w as Day + 1, end) {
-                            state.reached = Some(end);
-                            break;
-                        }
+                    let found = (day..=last_end)
+                        .find(|end| window_holds(stream, s, rule, end - w as Day + 1, *end));
+                    if found.is_some() {
+                        self.milestones[mi].reached = found;
                     }
                 }
-                (None, None) => {}
+                (None, None) => state.reached = Some(state.reached.map_or(day, |r| r.min(day))),
             }
         }
     }
 
+    /// A stored stream's state; `None` before its first event.
+    pub fn stream<'a>(&'a self, plan: &Plan, si: usize) -> Option<StreamRef<'a>> {
+        let s = plan.streams.get(si)?;
+        let r = s.regions[self.wide as usize];
+        if !s.stores || self.arena.len() < r.end {
+            return None;
+        }
+        let head = read_head(&self.arena, &r);
+        let list = |l: Option<usize>| -> &'a [u64] {
+            l.and_then(|l| self.lists.get(l))
+                .map_or(&[], |v| v.as_slice())
+        };
+        (head != NO_DAY).then(|| StreamRef {
+            head,
+            last: self.arena[r.at + 1] as i64,
+            last_offset: self.arena[r.at + 2],
+            users: list(s.users),
+            values: list(s.values),
+            arena: &self.arena,
+            r,
+            wide: self.wide,
+        })
+    }
+
+    fn make_arena(&mut self, plan: &Plan) {
+        let mut arena = vec![0u64; plan.arena[self.wide as usize]];
+        for s in plan.streams.iter().filter(|s| s.stores) {
+            let r = s.regions[self.wide as usize];
+            arena[r.at] = NO_DAY as u32 as u64;
+            arena[r.at + 1] = Micros::MIN as u64;
+        }
+        self.arena = arena.into();
+        self.lists = vec![Vec::new(); plan.lists].into();
+    }
+
+    /// Whether adding an event on `day` would overflow a 16-bit day count of stream `s`.
+    fn count_full(&self, s: &Stream, day: Day) -> bool {
+        let r = s.regions[0];
+        if self.arena.len() < r.end {
+            return false;
+        }
+        let head = read_head(&self.arena, &r);
+        head != NO_DAY
+            && day <= head
+            && day > head - s.cap as Day
+            && count_at(
+                &self.arena,
+                &r,
+                false,
+                day.rem_euclid(s.cap as Day) as usize,
+            ) == u16::MAX as u32
+    }
+
+    /// Moves the arena to 32-bit day counts.
+    fn widen(&mut self, plan: &Plan) {
+        let mut wide = vec![0u64; plan.arena[1]];
+        for s in plan.streams.iter().filter(|s| s.stores) {
+            let [n, w] = s.regions;
+            if self.arena.len() < n.end || wide.len() < w.end {
+                continue;
+            }
+            wide[w.at..w.counts].copy_from_slice(&self.arena[n.at..n.counts]);
+            if n.bits > n.counts {
+                for slot in 0..s.cap as usize {
+                    let c = count_at(&self.arena, &n, false, slot) as u64;
+                    wide[w.counts + slot / 2] |= c << ((slot % 2) * 32);
+                }
+            }
+            wide[w.bits..w.end].copy_from_slice(&self.arena[n.bits..n.end]);
+        }
+        self.arena = wide.into();
+        self.wide = true;
+    }
+
     pub fn apply_account(&mut self, a: &Account) {
-        self.info = Some(Info {
-            name: a.name.clone(),
-            plan: a.plan.clone(),
-            industry: a.industry.clone(),
-            region: a.region.clone(),
-            country: a.country.clone(),
-            size_band: a.size_band.clone(),
-            owner: a.owner.as_ref().map(|o| o.as_str().to_owned()),
+        let sym = |s: &Option<String>| s.as_deref().map(Sym::new);
+        self.info = Some(Box::new(Info {
+            name: a.name.as_str().into(),
+            plan: sym(&a.plan),
+            industry: sym(&a.industry),
+            region: sym(&a.region),
+            country: sym(&a.country),
+            size_band: sym(&a.size_band),
+            owner: a.owner.as_ref().map(|o| Sym::new(o.as_str())),
             signed_up: a.signed_up_at.map(|t| t.timestamp_micros()),
             executive_sponsor: a
                 .executive_sponsor
                 .as_ref()
                 .is_some_and(|s| !s.trim().is_empty()),
-        });
+        }));
     }
 
     pub fn apply_subscription(&mut self, s: &Subscription) {
@@ -637,7 +692,7 @@ impl AccountState {
         };
         let sub = Sub {
             id: s.id.as_str().into(),
-            plan: s.plan.clone(),
+            plan: Sym::new(&s.plan),
             seats: s.seats,
             arr: minor / 10f64.powi(s.amount.currency.exponent() as i32),
             start: day::day_of_date(s.start),
@@ -711,11 +766,8 @@ impl AccountState {
         self.tickets.shrink_to_fit();
         self.activities.shrink_to_fit();
         self.surveys.shrink_to_fit();
-        for st in self.streams.iter_mut().flatten() {
-            st.users.shrink_to_fit();
-            if let Some(x) = st.extra.as_deref_mut() {
-                x.values.shrink_to_fit();
-            }
+        for list in self.lists.iter_mut() {
+            list.shrink_to_fit();
         }
     }
 }
@@ -738,28 +790,18 @@ impl AccountState {
     /// activities, scores.
     pub fn heap_parts(&self) -> [(&'static str, usize); 8] {
         use std::mem::size_of;
-        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::capacity);
-        let info = self.info.as_ref().map_or(0, |i| {
-            i.name.capacity()
-                + opt(&i.plan)
-                + opt(&i.industry)
-                + opt(&i.region)
-                + opt(&i.country)
-                + opt(&i.size_band)
-                + opt(&i.owner)
-        });
+        // Interned attributes are shared by every account: not counted here.
+        let info = self
+            .info
+            .as_ref()
+            .map_or(0, |i| size_of::<Info>() + i.name.len());
         let subs = self.subscriptions.capacity() * size_of::<Sub>()
+            + self.subscriptions.iter().map(|s| s.id.len()).sum::<usize>();
+        let streams = self.arena.len() * 8
             + self
-                .subscriptions
+                .lists
                 .iter()
-                .map(|s| s.id.len() + s.plan.capacity())
-                .sum::<usize>();
-        let streams = self.streams.capacity() * size_of::<Option<Box<StreamState>>>()
-            + self
-                .streams
-                .iter()
-                .flatten()
-                .map(|s| size_of::<StreamState>() + s.heap_bytes())
+                .map(|l| size_of::<Vec<u64>>() + l.capacity() * 8)
                 .sum::<usize>();
         let milestones = self.milestones.capacity() * size_of::<MilestoneState>()
             + self
@@ -778,7 +820,7 @@ impl AccountState {
         let activities = self.activities.capacity() * size_of::<ActivityEntry>()
             + self.activities.iter().map(|t| t.id.len()).sum::<usize>();
         let cause = |c: &Option<Cause>| match c {
-            Some(Cause::Record { id, .. }) => id.capacity(),
+            Some(Cause::Record { id, .. }) => id.len(),
             _ => 0,
         };
         let memo = |m: &Option<Memo>| {
@@ -803,7 +845,7 @@ impl AccountState {
 
 /// Whether a windowed event milestone's condition holds over `from ..= to`.
 pub fn window_holds(
-    stream: &StreamState,
+    stream: StreamRef<'_>,
     s: &Stream,
     rule: &EventMilestone,
     from: Day,
@@ -813,7 +855,7 @@ pub fn window_holds(
         return false;
     };
     let count: u64 = (lo..=hi)
-        .map(|d| stream.counts.get(d.rem_euclid(s.cap as Day) as usize) as u64)
+        .map(|d| stream.count(d.rem_euclid(s.cap as Day) as usize) as u64)
         .sum();
     if count < rule.min_count as u64 {
         return false;
@@ -821,7 +863,7 @@ pub fn window_holds(
     if rule.min_days > 0 && bits::count(stream.days(s), s.cap, lo, hi) < rule.min_days {
         return false;
     }
-    rule.min_users == 0 || distinct(&stream.users, s.cap, lo, hi) >= rule.min_users as usize
+    rule.min_users == 0 || distinct(stream.users, s.cap, lo, hi) >= rule.min_users as usize
 }
 
 fn upsert<T>(v: &mut Vec<T>, item: T, id: impl Fn(&T) -> &str) {
@@ -837,15 +879,41 @@ mod tests {
 
     #[test]
     fn counts_widen_past_sixteen_bits_without_losing_any() {
-        let mut c = Counts::new(4);
-        for _ in 0..70_000 {
-            c.increment(2);
+        use tenure_domain::SuccessModel;
+        let plan = Plan::new(SuccessModel::default_model());
+        let report = plan.events["report_created"];
+        let mut st = AccountState::new(&plan);
+        let day0 = 20_000;
+        let event = |day: Day, i: u64, user: u64| Event {
+            offset: i,
+            user: Some(user),
+            event: Some(report),
+            at: day::start_of(day) + i as i64,
+            properties: None,
+        };
+        for i in 0..3 {
+            st.apply_event(&plan, &event(day0 - 1, i, 1));
         }
-        c.increment(1);
-        assert_eq!((c.get(2), c.get(1), c.get(0)), (70_000, 1, 0));
-        assert!(matches!(c, Counts::Wide(_)));
-        c.clear(2);
-        assert_eq!(c.get(2), 0);
+        for i in 0..70_000 {
+            st.apply_event(&plan, &event(day0, 10 + i, 2 + i % 5));
+        }
+        assert!(st.wide, "the arena moved to 32-bit counts");
+        let now = day::start_of(day0) + 86_399_999_999;
+        let measure = |name: &str| {
+            let m = &plan.measures[plan.measure_index[name]];
+            crate::features::evaluate(&plan, &st, m, now).raw
+        };
+        assert_eq!(measure("core_actions_30d"), Some(70_003.0));
+        assert_eq!(measure("active_days_30d"), Some(2.0));
+        assert_eq!(measure("active_users_7d"), Some(6.0));
+        // Days pass: the wide slots clear like the narrow ones did.
+        st.apply_event(&plan, &event(day0 + 40, 80_000, 1));
+        let later = day::start_of(day0 + 40) + 1;
+        let m = &plan.measures[plan.measure_index["core_actions_30d"]];
+        assert_eq!(
+            crate::features::evaluate(&plan, &st, m, later).raw,
+            Some(1.0)
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The `tenure` binary: parses the command line, sets up logging, runs one command and turns
 //! its outcome into an exit code. Everything else lives in the library crates.
 
+mod alloc;
 mod cli;
 mod commands;
 mod data_dir;
@@ -11,9 +12,12 @@ use clap::Parser;
 /// Ingestion and import allocate many small JSON values; mimalloc handles that pattern
 /// markedly faster than the system allocator (measured with `tenure bench ingest`).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: alloc::Counting = alloc::Counting;
 
 fn main() {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "bench") {
+        alloc::count();
+    }
     let cli = cli::Cli::parse();
     cli::init_logging(&cli.global);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

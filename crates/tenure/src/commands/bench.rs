@@ -362,13 +362,6 @@ impl Sink for Collect {
     }
 }
 
-/// Resident memory of this process now (Linux), in bytes.
-fn rss_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
-}
-
 pub fn engine(accounts: u32, months: u32, seed: u64) -> Outcome {
     use std::sync::Arc;
     use tenure_engine::{Engine, EventSignal, Partition, Plan, Signal};
@@ -389,7 +382,7 @@ pub fn engine(accounts: u32, months: u32, seed: u64) -> Outcome {
         started.elapsed().as_secs_f64()
     );
     let plan = Arc::new(Plan::new(tenure_domain::SuccessModel::default_model()));
-    let rss_before = rss_bytes();
+    let heap_before = crate::alloc::live();
     let mut engine = Engine::new(Arc::clone(&plan), Partition::ALL);
     let started = Instant::now();
     for r in &sink.records {
@@ -448,7 +441,7 @@ pub fn engine(accounts: u32, months: u32, seed: u64) -> Outcome {
     let refresh_secs = started.elapsed().as_secs_f64();
     // The server ticks at every change of day: records older than every window are trimmed.
     engine.tick(end);
-    let rss_after = rss_bytes();
+    let heap_after = crate::alloc::live();
     let signals = sink.events.len() as f64;
     println!(
         "  apply: {:.0} events/s on one core ({} events in {events_secs:.2} s); {} records in {records_secs:.2} s",
@@ -464,14 +457,14 @@ pub fn engine(accounts: u32, months: u32, seed: u64) -> Outcome {
         "  score: {scored} accounts re-scored with explanations in {refresh_secs:.3} s ({:.1} µs per account)",
         refresh_secs * 1e6 / scored.max(1) as f64
     );
-    if let (Some(a), Some(b)) = (rss_before, rss_after) {
+    if let (Some(a), Some(b)) = (heap_before, heap_after) {
         let n = engine.len().max(1) as f64;
         println!(
-            "  live state: {:.1} MiB resident for {} accounts ({} users in a window) = {:.0} bytes per account",
-            (b.saturating_sub(a)) as f64 / 1048576.0,
+            "  live state: {:.1} MiB of heap held by the engine for {} accounts ({} users in a window) = {:.0} bytes per account (allocator size classes included)",
+            (b - a) as f64 / 1048576.0,
             engine.len(),
             engine.users(),
-            b.saturating_sub(a) as f64 / n
+            (b - a) as f64 / n
         );
     }
     let n = engine.len().max(1);
