@@ -1,0 +1,76 @@
+//! Properties every retention figure keeps, on random ledgers.
+
+use chrono::NaiveDate;
+use proptest::prelude::*;
+use tenure_metrics::{Ledger, Move, Retention};
+
+fn day(n: i64) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2024, 1, 1).unwrap() + chrono::Duration::days(n)
+}
+
+/// Ledgers whose ARR never goes below zero, as real ones: each account's movements are
+/// built from a walk of ARR levels.
+fn ledger() -> impl Strategy<Value = Vec<Move>> {
+    prop::collection::vec(
+        (
+            0u32..12,
+            prop::collection::vec((0i64..730, 0i64..50_000), 1..8),
+        ),
+        1..30,
+    )
+    .prop_map(|accounts| {
+        let mut moves = Vec::new();
+        for (account, mut levels) in accounts {
+            levels.sort_by_key(|(d, _)| *d);
+            let mut arr = 0;
+            for (d, level) in levels {
+                // One level in five is zero: a churn.
+                let level = if level % 5 == 0 { 0 } else { level };
+                moves.push(Move {
+                    account,
+                    effective: day(d),
+                    arr_delta: level - arr,
+                });
+                arr = level;
+            }
+        }
+        moves
+    })
+}
+
+proptest! {
+    #[test]
+    fn retention_identities_hold(moves in ledger(), from in 0i64..700, len in 1i64..400) {
+        let ledger = Ledger::new(&moves);
+        let (from, to) = (day(from), day(from + len));
+        let r = ledger.retention(from, to, |_| true);
+        if let (Some(nrr), Some(grr), Some(exp)) = (r.nrr(), r.grr(), r.expansion_rate()) {
+            prop_assert!(grr <= 1.0 + 1e-12, "GRR {grr} above 100 %");
+            prop_assert!(grr >= 0.0);
+            prop_assert!((nrr - grr - exp).abs() < 1e-12, "NRR − GRR ≠ expansion share");
+            let churn = r.revenue_churn().unwrap();
+            let contraction = r.contraction_rate().unwrap();
+            prop_assert!((grr - (1.0 - churn - contraction)).abs() < 1e-12);
+        }
+        prop_assert_eq!(
+            r.start_arr,
+            r.retained_arr + r.churned_arr + r.contraction_arr
+        );
+        prop_assert_eq!(
+            r.end_arr,
+            r.end_arr_of_start + r.new_arr + r.reactivated_arr
+        );
+    }
+
+    #[test]
+    fn segments_add_up_to_the_total(moves in ledger(), from in 0i64..700, len in 1i64..400, k in 2u32..5) {
+        let ledger = Ledger::new(&moves);
+        let (from, to) = (day(from), day(from + len));
+        let total = ledger.retention(from, to, |_| true);
+        let mut sum = Retention::default();
+        for s in 0..k {
+            sum.merge(&ledger.retention(from, to, |a| a % k == s));
+        }
+        prop_assert_eq!(total, sum);
+    }
+}
