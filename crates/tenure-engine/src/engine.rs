@@ -225,6 +225,15 @@ impl Engine {
         if !self.partition.owns(account) {
             return;
         }
+        self.apply_owned(signal, now);
+    }
+
+    /// `apply`, for a signal the caller already routed to this engine's partition (a
+    /// signal of another partition would be kept here).
+    pub fn apply_owned(&mut self, signal: Signal<'_>, now: Micros) {
+        let Some(account) = signal.account() else {
+            return;
+        };
         self.applied += 1;
         let plan = &*self.plan;
         match signal {

@@ -52,6 +52,12 @@ impl Replay {
             .apply(Signal::Event(e), day::start_of(day + 1) - 1);
     }
 
+    /// `apply`, for an event the caller already routed to this replay's partition.
+    pub fn apply_owned(&mut self, day: Day, e: EventSignal<'_>) {
+        self.engine
+            .apply_owned(Signal::Event(e), day::start_of(day + 1) - 1);
+    }
+
     /// Ends `day`: every live account's snapshot.
     pub fn end(&mut self, day: Day) -> Vec<HealthSnapshot> {
         self.day = Some(day);

@@ -1,9 +1,9 @@
 //! The global allocator: mimalloc, optionally counting the bytes it has live.
 //!
-//! Counting is off unless a benchmark turns it on at start-up (`tenure bench …`): it then
-//! adds each block's usable size (the size class mimalloc really hands out, not the size
-//! asked for) on allocation and subtracts it on free, so a benchmark can read exactly how
-//! much heap a structure it builds holds.
+//! Counting is off unless a benchmark turns it on (`tenure bench engine`, just before it
+//! builds the engine): it then adds each block's usable size (the size class mimalloc really
+//! hands out, not the size asked for) on allocation and subtracts it on free, so the
+//! benchmark reads exactly how much heap the structure it builds holds.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering::Relaxed};
@@ -15,7 +15,8 @@ pub struct Counting;
 static ON: AtomicBool = AtomicBool::new(false);
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 
-/// Starts counting (for benchmarks; blocks allocated before are not counted).
+/// Starts counting. Blocks allocated before are not counted, so the benchmark must not free
+/// or grow them while it measures.
 pub fn count() {
     ON.store(true, Relaxed);
 }

@@ -15,9 +15,6 @@ use clap::Parser;
 static GLOBAL: alloc::Counting = alloc::Counting;
 
 fn main() {
-    if std::env::args_os().nth(1).is_some_and(|a| a == "bench") {
-        alloc::count();
-    }
     let cli = cli::Cli::parse();
     cli::init_logging(&cli.global);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

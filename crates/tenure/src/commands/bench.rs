@@ -382,6 +382,7 @@ pub fn engine(accounts: u32, months: u32, seed: u64) -> Outcome {
         started.elapsed().as_secs_f64()
     );
     let plan = Arc::new(Plan::new(tenure_domain::SuccessModel::default_model()));
+    crate::alloc::count();
     let heap_before = crate::alloc::live();
     let mut engine = Engine::new(Arc::clone(&plan), Partition::ALL);
     let started = Instant::now();
@@ -719,7 +720,7 @@ pub fn rescore(lake_dir: &std::path::Path, times: u32) -> Outcome {
     let stats =
         crate::commands::score::replay_lake(events, plan, Vec::new(), days, None, |_| true)?;
     println!(
-        "  replayed {} events day by day with {} daily account snapshots in {:.1} s: {:.0} events/s on {} fold threads (reading Parquet took {:.1} s on the reader thread)",
+        "  replayed {} events day by day with {} daily account snapshots in {:.1} s: {:.0} events/s on {} fold threads (reading and routing the lake took {:.1} s on the reader thread)",
         stats.events,
         stats.snapshots,
         stats.seconds,

@@ -132,76 +132,82 @@ impl Events {
         mut f: impl FnMut(EventSignal<'_>),
     ) {
         for b in batches {
-            let text = |name: &str| {
-                b.column_by_name(name)
-                    .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-            };
-            let (Some(kind), Some(event), Some(user), Some(anon), Some(acct)) = (
-                text("type"),
-                text("event"),
-                text("user_id"),
-                text("anonymous_id"),
-                text("account_id"),
-            ) else {
-                continue;
-            };
-            let props = text("properties");
-            let Some(offsets) = b
-                .column_by_name("offset")
-                .and_then(|c| c.as_any().downcast_ref::<UInt64Array>())
-            else {
-                continue;
-            };
-            let Some(times) = b
-                .column_by_name("timestamp")
-                .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
-            else {
-                continue;
-            };
+            let Some(c) = Columns::of(b) else { continue };
             for i in 0..b.num_rows() {
-                let offset = offsets.value(i);
-                if offset >= self.lake_next {
+                let Some(acc) = self.row_account(&c, i) else {
+                    continue;
+                };
+                if account.is_some_and(|a| a != acc) || !partition.owns(&acc) {
                     continue;
                 }
-                let k = kind.value(i);
-                if !matches!(k, "track" | "page" | "screen") {
-                    continue;
-                }
-                let user = if user.is_valid(i) {
-                    Some(user.value(i))
-                } else if anon.is_valid(i) {
-                    Some(anon.value(i))
-                } else {
-                    None
-                };
-                let fallback;
-                let acc = if acct.is_valid(i) {
-                    acct.value(i)
-                } else {
-                    fallback = user.and_then(|u| self.only_account(u));
-                    match &fallback {
-                        Some(a) => a.as_str(),
-                        None => continue,
-                    }
-                };
-                if account.is_some_and(|a| a != acc) || !partition.owns(acc) {
-                    continue;
-                }
-                let name = (k == "track" && event.is_valid(i)).then(|| event.value(i));
-                let parsed: Option<Map<String, Value>> = match props {
-                    Some(p) if plan.reads_properties(name) => serde_json::from_str(p.value(i)).ok(),
-                    _ => None,
-                };
-                f(EventSignal {
-                    offset,
-                    account: acc,
-                    user,
-                    event: name,
-                    at: times.value(i),
-                    properties: parsed.as_ref(),
-                });
+                c.signal(i, &acc, plan, &mut f);
             }
         }
+        self.for_each_in_tail(d, account, partition, f);
+    }
+
+    /// The lake rows of `batches` that are product events, as (batch, row) pairs for each of
+    /// `partitions` partitions: computed once (on the reader thread), so each fold thread
+    /// visits only its own rows.
+    pub fn route(&self, batches: &[RecordBatch], partitions: u32) -> Vec<Vec<(u32, u32)>> {
+        let mut out = vec![Vec::new(); partitions.max(1) as usize];
+        for (bi, b) in batches.iter().enumerate() {
+            let Some(c) = Columns::of(b) else { continue };
+            for i in 0..b.num_rows() {
+                if let Some(acc) = self.row_account(&c, i) {
+                    out[Partition::of(&acc, partitions) as usize].push((bi as u32, i as u32));
+                }
+            }
+        }
+        out
+    }
+
+    /// `for_each_of` over rows already routed to `partition` (see `route`).
+    pub fn for_each_routed(
+        &self,
+        d: Day,
+        batches: &[RecordBatch],
+        rows: &[(u32, u32)],
+        partition: Partition,
+        plan: &Plan,
+        mut f: impl FnMut(EventSignal<'_>),
+    ) {
+        let columns: Vec<Option<Columns<'_>>> = batches.iter().map(Columns::of).collect();
+        for &(b, i) in rows {
+            let Some(c) = columns.get(b as usize).and_then(Option::as_ref) else {
+                continue;
+            };
+            if let Some(acc) = self.row_account(c, i as usize) {
+                c.signal(i as usize, &acc, plan, &mut f);
+            }
+        }
+        self.for_each_in_tail(d, None, partition, f);
+    }
+
+    /// The account of lake row `i` when it is a product event not also in the tail: its
+    /// account id, or the only account its user belongs to.
+    fn row_account<'a>(&self, c: &Columns<'a>, i: usize) -> Option<std::borrow::Cow<'a, str>> {
+        if c.offsets.value(i) >= self.lake_next
+            || !matches!(c.kind.value(i), "track" | "page" | "screen")
+        {
+            return None;
+        }
+        if c.acct.is_valid(i) {
+            return Some(c.acct.value(i).into());
+        }
+        c.user(i)
+            .and_then(|u| self.only_account(u))
+            .map(std::borrow::Cow::Owned)
+    }
+
+    /// The product events of day `d` in the log's tail.
+    fn for_each_in_tail(
+        &self,
+        d: Day,
+        account: Option<&str>,
+        partition: Partition,
+        mut f: impl FnMut(EventSignal<'_>),
+    ) {
         for (offset, r) in self.tail.get(&d).into_iter().flatten() {
             let Some(m) = &r.message else { continue };
             if !matches!(
@@ -218,7 +224,7 @@ impl Events {
             let Some(acc) = m.account_id.as_deref().or(fallback.as_deref()) else {
                 continue;
             };
-            if account.is_some_and(|a| a != acc) {
+            if account.is_some_and(|a| a != acc) || !partition.owns(acc) {
                 continue;
             }
             f(EventSignal {
@@ -274,6 +280,71 @@ impl Events {
         (accounts.len() == 1)
             .then(|| accounts.into_keys().next())
             .flatten()
+    }
+}
+
+/// One lake batch's columns, as product events need them.
+struct Columns<'a> {
+    kind: &'a StringArray,
+    event: &'a StringArray,
+    user: &'a StringArray,
+    anon: &'a StringArray,
+    acct: &'a StringArray,
+    props: Option<&'a StringArray>,
+    offsets: &'a UInt64Array,
+    times: &'a TimestampMicrosecondArray,
+}
+
+impl<'a> Columns<'a> {
+    fn of(b: &'a RecordBatch) -> Option<Columns<'a>> {
+        let text = |name: &str| {
+            b.column_by_name(name)
+                .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+        };
+        Some(Columns {
+            kind: text("type")?,
+            event: text("event")?,
+            user: text("user_id")?,
+            anon: text("anonymous_id")?,
+            acct: text("account_id")?,
+            props: text("properties"),
+            offsets: b
+                .column_by_name("offset")
+                .and_then(|c| c.as_any().downcast_ref::<UInt64Array>())?,
+            times: b
+                .column_by_name("timestamp")
+                .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())?,
+        })
+    }
+
+    /// The user id of row `i`, else its anonymous id.
+    fn user(&self, i: usize) -> Option<&'a str> {
+        if self.user.is_valid(i) {
+            Some(self.user.value(i))
+        } else if self.anon.is_valid(i) {
+            Some(self.anon.value(i))
+        } else {
+            None
+        }
+    }
+
+    /// Calls `f` with row `i` as an event of `account` (properties parsed only when some
+    /// measure reads them).
+    fn signal(&self, i: usize, account: &str, plan: &Plan, f: &mut impl FnMut(EventSignal<'_>)) {
+        let k = self.kind.value(i);
+        let name = (k == "track" && self.event.is_valid(i)).then(|| self.event.value(i));
+        let parsed: Option<Map<String, Value>> = match self.props {
+            Some(p) if plan.reads_properties(name) => serde_json::from_str(p.value(i)).ok(),
+            _ => None,
+        };
+        f(EventSignal {
+            offset: self.offsets.value(i),
+            account,
+            user: self.user(i),
+            event: name,
+            at: self.times.value(i),
+            properties: parsed.as_ref(),
+        });
     }
 }
 
@@ -814,7 +885,7 @@ pub async fn rescore(
         stats.events
     );
     println!(
-        "  replay {:.1} s ({:.0} events/s, {} partitions; reading Parquet {:.1} s of it on its own thread), writing the store {write_secs:.1} s",
+        "  replay {:.1} s ({:.0} events/s, {} partitions; reading and routing the lake {:.1} s of it on its own thread), writing the store {write_secs:.1} s",
         stats.seconds,
         stats.events as f64 / stats.seconds.max(1e-9),
         stats.partitions,
@@ -851,7 +922,8 @@ pub fn replay_lake(
         .clamp(1, 8) as u32;
     let records = Arc::new(records);
     let end = days.last().map_or(0, |d| day::start_of(d + 1) - 1);
-    type Day_ = Arc<(Day, Vec<RecordBatch>)>;
+    /// A day's lake batches and, for each partition, the rows it owns.
+    type Day_ = Arc<(Day, Vec<RecordBatch>, Vec<Vec<(u32, u32)>>)>;
     let mut inputs = Vec::new();
     let (out_tx, out_rx) =
         std::sync::mpsc::sync_channel::<(Vec<tenure_domain::HealthSnapshot>, u64)>(16);
@@ -874,12 +946,13 @@ pub fn replay_lake(
             replay.snapshot_from(from);
             replay.records(records.iter(), end);
             for input in in_rx {
-                let (d, batches) = &*input;
+                let (d, batches, routes) = &*input;
                 let mut applied = 0;
                 let mut snaps = replay.begin(*d);
-                events.for_each_of(*d, batches, None, partition, &plan, |e| {
+                let rows = routes.get(index as usize).map_or(&[][..], |r| &r[..]);
+                events.for_each_routed(*d, batches, rows, partition, &plan, |e| {
                     applied += 1;
-                    replay.apply(*d, e);
+                    replay.apply_owned(*d, e);
                 });
                 snaps.extend(replay.end(*d));
                 if out_tx.send((snaps, applied)).is_err() {
@@ -894,8 +967,9 @@ pub fn replay_lake(
         for d in days {
             let t = Instant::now();
             let batches = events.read_day(d)?;
+            let routes = events.route(&batches, partitions);
             secs += t.elapsed().as_secs_f64();
-            let input = Arc::new((d, batches));
+            let input = Arc::new((d, batches, routes));
             for tx in &inputs {
                 if tx.send(Arc::clone(&input)).is_err() {
                     return Ok(secs);
