@@ -16,6 +16,8 @@
 //! Every field of `Retention` is a sum over accounts, so the figures of disjoint sets of
 //! accounts add up to the figures of their union.
 
+use std::collections::BTreeMap;
+
 use chrono::NaiveDate;
 use serde::Serialize;
 
@@ -93,16 +95,32 @@ impl Ledger {
         to: NaiveDate,
         include: impl Fn(u32) -> bool,
     ) -> Retention {
-        let mut r = Retention::default();
+        self.retention_by(from, to, |a| include(a).then_some(()))
+            .remove(&())
+            .unwrap_or_default()
+    }
+
+    /// The retention figures over `from ..= to` of each group of accounts `key` names (an
+    /// account without a key is left out), in one pass over the accounts.
+    pub fn retention_by<K: Ord>(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+        key: impl Fn(u32) -> Option<K>,
+    ) -> BTreeMap<K, Retention> {
+        let mut out: BTreeMap<K, Retention> = BTreeMap::new();
         let before = from.pred_opt().unwrap_or(from);
         for a in 0..self.steps.len() as u32 {
-            if !include(a) {
+            let (start, end) = (self.arr(a, before).max(0), self.arr(a, to).max(0));
+            if start == 0 && end == 0 {
                 continue;
             }
-            let (start, end) = (self.arr(a, before).max(0), self.arr(a, to).max(0));
-            r.add(start, end, || self.paid_before(a, from));
+            let Some(k) = key(a) else { continue };
+            out.entry(k)
+                .or_default()
+                .add(start, end, || self.paid_before(a, from));
         }
-        r
+        out
     }
 }
 

@@ -26,7 +26,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/coverage", get(coverage))
 }
 
-fn bad(code: &'static str, message: String) -> ApiError {
+pub(crate) fn bad(code: &'static str, message: String) -> ApiError {
     ApiError {
         status: StatusCode::BAD_REQUEST,
         code,
@@ -39,7 +39,7 @@ fn now() -> i64 {
 }
 
 /// Rejects parameters other than `allowed`, naming the valid ones.
-fn only(params: &HashMap<String, String>, allowed: &[&str]) -> Result<(), ApiError> {
+pub(crate) fn only(params: &HashMap<String, String>, allowed: &[&str]) -> Result<(), ApiError> {
     let mut unknown: Vec<&String> = params
         .keys()
         .filter(|k| !allowed.contains(&k.as_str()))
@@ -212,7 +212,7 @@ fn unknown_account(id: &str) -> ApiError {
     }
 }
 
-fn date_param(
+pub(crate) fn date_param(
     params: &HashMap<String, String>,
     name: &str,
 ) -> Result<Option<chrono::NaiveDate>, ApiError> {

@@ -10,6 +10,7 @@ mod error;
 mod health;
 mod ingest;
 mod lake;
+pub mod metrics;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub lake: Option<Arc<LakeService>>,
     /// The scoring engine fed by the ingestion log and the store, when this server scores.
     pub engine: Option<Arc<EngineService>>,
+    /// The revenue ledger last read for metrics (see `metrics::RevenueCache`).
+    pub revenue: Arc<metrics::RevenueCache>,
 }
 
 /// The whole HTTP application.
@@ -43,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ingest::routes())
         .merge(api::routes())
         .merge(accounts::routes())
+        .merge(metrics::routes())
         .fallback(error::not_found)
         .with_state(state)
 }

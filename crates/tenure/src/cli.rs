@@ -162,6 +162,13 @@ pub enum Command {
         #[arg(long)]
         account: Option<String>,
     },
+    /// Reports: revenue retention metrics per period (NRR, GRR, logo and revenue churn,
+    /// expansion, contraction, reactivation), optionally by plan, CSM, industry, region, size
+    /// band or sign-up cohort. Works beside a running server.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
     /// Measure Tenure's speed on this machine.
     Bench {
         #[command(subcommand)]
@@ -213,6 +220,34 @@ pub struct SimulateArgs {
 pub enum SimMode {
     B2b,
     Consumer,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Revenue retention per period (definitions: docs/metrics.md).
+    Metrics {
+        /// month, quarter, year or ttm (trailing twelve months).
+        #[arg(long, default_value = "quarter")]
+        period: String,
+        /// Periods ending on or after this day (YYYY-MM-DD) [default: a year before --to].
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+        /// Periods ending on or before this day (YYYY-MM-DD) [default: today].
+        #[arg(long, value_name = "DATE")]
+        to: Option<String>,
+        /// Break down by plan, csm, industry, region, size_band or cohort.
+        #[arg(long, value_name = "GROUP")]
+        by: Option<String>,
+        /// The reporting currency [default: the currency most revenue changes are in].
+        #[arg(long)]
+        currency: Option<String>,
+        /// Print JSON (the same document as GET /api/v1/metrics/revenue_retention).
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// Print CSV, one row per period (and group).
+        #[arg(long)]
+        csv: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -286,6 +321,17 @@ pub enum BenchCommand {
         /// Probe events sent (one every 20 ms).
         #[arg(long, default_value_t = 500)]
         probes: usize,
+    },
+    /// Metric query time: revenue retention over a synthetic ledger of ACCOUNTS accounts and
+    /// MONTHS months (sign-ups, expansions, contractions, churn, reactivations), per period
+    /// kind and grouping.
+    Metrics {
+        #[arg(long, default_value_t = 100_000)]
+        accounts: u32,
+        #[arg(long, default_value_t = 24)]
+        months: u32,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
     },
     /// Simulator throughput (events per second on one core) and peak memory, writing nowhere.
     Simulate {

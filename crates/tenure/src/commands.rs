@@ -8,6 +8,7 @@ mod import;
 mod init;
 mod model;
 mod privacy;
+mod report;
 mod score;
 mod send;
 mod serve;
@@ -73,6 +74,7 @@ pub async fn run(cli: Cli) -> Outcome {
             privacy::forget(&data_dir, privacy::Subject::from_args(user, account)?).await
         }
         Command::Bench { command } => bench::run(command, now).await,
+        Command::Report { command } => report::run(&data_dir, command, now).await,
         Command::Send {
             url,
             write_key,

@@ -15,6 +15,14 @@ use clap::Parser;
 static GLOBAL: alloc::Counting = alloc::Counting;
 
 fn main() {
+    // Rust ignores SIGPIPE, so printing into a closed pipe (`tenure report metrics | head`)
+    // would fail; restoring the default ends the process quietly, as other Unix tools do.
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; SIG_DFL is a valid
+    // disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = cli::Cli::parse();
     cli::init_logging(&cli.global);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -201,6 +201,8 @@ pub async fn run(
     );
     score::print_portfolio(&mut |id| engine.view(id, scored_at), &rows);
     println!();
+    super::report::print_last_quarters(store.as_ref(), now.date_naive()).await?;
+    println!();
     // The last 90 days of daily history (every event is replayed; `tenure rescore` without
     // --from stores all of it).
     let from = (now.date_naive() - chrono::Days::new(90)).to_string();
@@ -214,7 +216,7 @@ pub async fn run(
     }
     println!();
     println!(
-        "Serving on {url}  (with the admin token: {url}/api/v1/accounts, /api/v1/accounts/ID, /api/v1/data-quality; health: /healthz; Ctrl-C stops)"
+        "Serving on {url}  (with the admin token: {url}/api/v1/accounts, /api/v1/accounts/ID, /api/v1/metrics/nrr, /api/v1/data-quality; health: /healthz; Ctrl-C stops)"
     );
     serve::wait(running).await
 }

@@ -1,0 +1,396 @@
+//! Revenue retention reports: records in, one row per period (and group) out.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use tenure_domain::model::Period;
+use tenure_domain::{Account, Currency, SubscriptionChange};
+
+use crate::period::{spans, Span};
+use crate::revenue::{Ledger, Move, Retention};
+
+/// What a report can be broken down by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    Plan,
+    Csm,
+    Industry,
+    Region,
+    SizeBand,
+    /// The sign-up month (else the month of the first revenue).
+    Cohort,
+}
+
+impl GroupBy {
+    pub const NAMES: [&'static str; 6] =
+        ["plan", "csm", "industry", "region", "size_band", "cohort"];
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    pub fn parse(s: &str) -> Option<GroupBy> {
+        Some(match s {
+            "plan" => GroupBy::Plan,
+            "csm" => GroupBy::Csm,
+            "industry" => GroupBy::Industry,
+            "region" => GroupBy::Region,
+            "size_band" => GroupBy::SizeBand,
+            "cohort" => GroupBy::Cohort,
+            _ => return None,
+        })
+    }
+}
+
+/// The value shown for an account with no value for the grouping.
+pub const NONE: &str = "(none)";
+
+#[derive(Debug, Clone, Default)]
+struct Attributes {
+    plan: Option<String>,
+    csm: Option<String>,
+    industry: Option<String>,
+    region: Option<String>,
+    size_band: Option<String>,
+    cohort: Option<String>,
+}
+
+/// The ledger of one reporting currency with each account's attributes.
+#[derive(Debug, Clone)]
+pub struct RevenueData {
+    pub currency: Currency,
+    ledger: Ledger,
+    accounts: Vec<Attributes>,
+    /// Changes left out because they are in another currency.
+    pub other_currency: u64,
+    /// The first and last effective dates in the ledger.
+    pub first: Option<NaiveDate>,
+    pub last: Option<NaiveDate>,
+}
+
+impl RevenueData {
+    /// Builds the ledger from subscription changes in `currency` (default: the currency most
+    /// changes are in) and the accounts' attributes.
+    pub fn new(
+        accounts: &[Account],
+        changes: &[SubscriptionChange],
+        currency: Option<Currency>,
+    ) -> RevenueData {
+        let currency = currency.unwrap_or_else(|| {
+            let mut n: BTreeMap<Currency, u64> = BTreeMap::new();
+            for c in changes {
+                *n.entry(c.arr_delta.currency).or_default() += 1;
+            }
+            n.into_iter()
+                .max_by_key(|(c, k)| (*k, std::cmp::Reverse(*c)))
+                .map_or(Currency::USD, |(c, _)| c)
+        });
+        let mut index: HashMap<&str, u32> = HashMap::new();
+        let mut attrs: Vec<Attributes> = Vec::new();
+        for a in accounts {
+            index.entry(a.id.as_str()).or_insert_with(|| {
+                attrs.push(Attributes {
+                    plan: a.plan.clone(),
+                    csm: a.owner.as_ref().map(|o| o.as_str().to_owned()),
+                    industry: a.industry.clone(),
+                    region: a.region.clone(),
+                    size_band: a.size_band.clone(),
+                    cohort: a.signed_up_at.map(|t| t.format("%Y-%m").to_string()),
+                });
+                attrs.len() as u32 - 1
+            });
+        }
+        let mut moves = Vec::with_capacity(changes.len());
+        let mut other_currency = 0;
+        for c in changes {
+            if c.arr_delta.currency != currency {
+                other_currency += 1;
+                continue;
+            }
+            let account = *index.entry(c.account.as_str()).or_insert_with(|| {
+                attrs.push(Attributes::default());
+                attrs.len() as u32 - 1
+            });
+            moves.push(Move {
+                account,
+                effective: c.effective,
+                arr_delta: c.arr_delta.minor,
+            });
+        }
+        // Accounts without a sign-up date join the cohort of their first revenue.
+        let mut first_revenue: Vec<Option<NaiveDate>> = vec![None; attrs.len()];
+        for m in moves.iter().filter(|m| m.arr_delta > 0) {
+            let f = &mut first_revenue[m.account as usize];
+            *f = Some(f.map_or(m.effective, |d| d.min(m.effective)));
+        }
+        for (a, f) in attrs.iter_mut().zip(first_revenue) {
+            if a.cohort.is_none() {
+                a.cohort = f.map(|d| d.format("%Y-%m").to_string());
+            }
+        }
+        RevenueData {
+            currency,
+            first: moves.iter().map(|m| m.effective).min(),
+            last: moves.iter().map(|m| m.effective).max(),
+            ledger: Ledger::new(&moves),
+            accounts: attrs,
+            other_currency,
+        }
+    }
+
+    fn group(&self, account: u32, by: GroupBy) -> &str {
+        let Some(a) = self.accounts.get(account as usize) else {
+            return NONE;
+        };
+        let v = match by {
+            GroupBy::Plan => &a.plan,
+            GroupBy::Csm => &a.csm,
+            GroupBy::Industry => &a.industry,
+            GroupBy::Region => &a.region,
+            GroupBy::SizeBand => &a.size_band,
+            GroupBy::Cohort => &a.cohort,
+        };
+        v.as_deref().unwrap_or(NONE)
+    }
+
+    /// Each account's group under `by` as an index into the sorted group names.
+    fn group_ids(&self, by: GroupBy) -> (Vec<u32>, Vec<&str>) {
+        let mut names: Vec<&str> = (0..self.accounts.len() as u32)
+            .map(|a| self.group(a, by))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        let index: HashMap<&str, u32> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (*n, i as u32))
+            .collect();
+        let ids = (0..self.accounts.len() as u32)
+            .map(|a| index[self.group(a, by)])
+            .collect();
+        (ids, names)
+    }
+
+    /// One row per period of `kind` ending in `from ..= to` (and per group, with `by`).
+    pub fn retention(
+        &self,
+        kind: Period,
+        from: NaiveDate,
+        to: NaiveDate,
+        by: Option<GroupBy>,
+    ) -> Vec<RetentionRow> {
+        // Each account's group as a number (names in order), worked out once for all periods.
+        let (ids, names) = match by {
+            Some(by) => self.group_ids(by),
+            None => (Vec::new(), Vec::new()),
+        };
+        let mut rows = Vec::new();
+        for span in spans(kind, from, to) {
+            match by {
+                None => rows.push(RetentionRow::new(
+                    &span,
+                    None,
+                    self.ledger.retention(span.from, span.to, |_| true),
+                )),
+                Some(_) => {
+                    let groups = self
+                        .ledger
+                        .retention_by(span.from, span.to, |a| ids.get(a as usize).copied());
+                    for (g, r) in groups {
+                        rows.push(RetentionRow::new(
+                            &span,
+                            Some(names[g as usize].to_owned()),
+                            r,
+                        ));
+                    }
+                }
+            }
+        }
+        rows
+    }
+}
+
+/// A period's retention figures (amounts in minor units; ratios 0–1, `null` without start
+/// customers).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RetentionRow {
+    pub period: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    pub nrr: Option<f64>,
+    pub grr: Option<f64>,
+    pub logo_churn: Option<f64>,
+    pub revenue_churn: Option<f64>,
+    pub expansion_rate: Option<f64>,
+    pub contraction_rate: Option<f64>,
+    #[serde(flatten)]
+    pub amounts: Retention,
+}
+
+impl RetentionRow {
+    fn new(span: &Span, group: Option<String>, r: Retention) -> RetentionRow {
+        RetentionRow {
+            period: span.label.clone(),
+            from: span.from,
+            to: span.to,
+            group,
+            nrr: r.nrr(),
+            grr: r.grr(),
+            logo_churn: r.logo_churn(),
+            revenue_churn: r.revenue_churn(),
+            expansion_rate: r.expansion_rate(),
+            contraction_rate: r.contraction_rate(),
+            amounts: r,
+        }
+    }
+
+    /// The CSV header matching `csv_line`.
+    pub const CSV_HEADER: &'static str = "period,from,to,group,nrr,grr,logo_churn,revenue_churn,expansion_rate,contraction_rate,start_customers,start_arr,end_arr_of_start,retained_arr,expansion_arr,contraction_arr,churned_customers,churned_arr,new_customers,new_arr,reactivated_customers,reactivated_arr,end_customers,end_arr";
+
+    pub fn csv_line(&self) -> String {
+        let ratio = |x: Option<f64>| x.map_or(String::new(), |v| format!("{v:.6}"));
+        let g = self.group.as_deref().unwrap_or("");
+        let g = if g.contains([',', '"', '\n']) {
+            format!("\"{}\"", g.replace('"', "\"\""))
+        } else {
+            g.to_owned()
+        };
+        let a = &self.amounts;
+        format!(
+            "{},{},{},{g},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            self.period,
+            self.from,
+            self.to,
+            ratio(self.nrr),
+            ratio(self.grr),
+            ratio(self.logo_churn),
+            ratio(self.revenue_churn),
+            ratio(self.expansion_rate),
+            ratio(self.contraction_rate),
+            a.start_customers,
+            a.start_arr,
+            a.end_arr_of_start,
+            a.retained_arr,
+            a.expansion_arr,
+            a.contraction_arr,
+            a.churned_customers,
+            a.churned_arr,
+            a.new_customers,
+            a.new_arr,
+            a.reactivated_customers,
+            a.reactivated_arr,
+            a.end_customers,
+            a.end_arr
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tenure_domain::{
+        AccountId, ChangeKind, Money, SubscriptionChangeId, SubscriptionId, UserId,
+    };
+
+    fn account(id: &str, plan: &str, owner: Option<&str>, signed_up: Option<&str>) -> Account {
+        Account {
+            id: AccountId::parse(id).unwrap(),
+            name: id.to_owned(),
+            plan: Some(plan.to_owned()),
+            industry: None,
+            region: None,
+            country: None,
+            size_band: None,
+            owner: owner.map(|o| UserId::parse(o).unwrap()),
+            parent: None,
+            signed_up_at: signed_up.map(|s| chrono::DateTime::parse_from_rfc3339(s).unwrap()),
+            executive_sponsor: None,
+        }
+    }
+
+    fn change(
+        n: u32,
+        account: &str,
+        day: &str,
+        minor: i64,
+        currency: Currency,
+    ) -> SubscriptionChange {
+        SubscriptionChange {
+            id: SubscriptionChangeId::parse(format!("chg-{n}")).unwrap(),
+            subscription: SubscriptionId::parse(format!("sub-{account}")).unwrap(),
+            account: AccountId::parse(account).unwrap(),
+            kind: if minor >= 0 {
+                ChangeKind::Expansion
+            } else {
+                ChangeKind::Contraction
+            },
+            effective: day.parse().unwrap(),
+            arr_delta: Money::new(minor, currency),
+            seats_delta: 0,
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn groups_currencies_and_cohorts() {
+        let eur = Currency::EUR;
+        let usd = Currency::USD;
+        let accounts = [
+            account("a", "pro", Some("csm-1"), Some("2025-01-15T00:00:00Z")),
+            account("b", "basic", Some("csm-1"), None),
+        ];
+        let changes = [
+            change(1, "a", "2025-01-20", 12_000, usd),
+            change(2, "a", "2025-05-01", 3_000, usd),
+            change(3, "b", "2025-02-03", 6_000, usd),
+            change(4, "b", "2025-04-10", -6_000, usd),
+            // An account with no account record, and a change in another currency.
+            change(5, "c", "2025-03-01", 1_000, usd),
+            change(6, "a", "2025-05-02", 9_999, eur),
+        ];
+        let data = RevenueData::new(&accounts, &changes, None);
+        assert_eq!(data.currency, usd, "the currency most changes are in");
+        assert_eq!(data.other_currency, 1);
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let q2 = data.retention(Period::Quarter, d("2025-04-01"), d("2025-06-30"), None);
+        assert_eq!(q2.len(), 1);
+        let r = &q2[0];
+        assert_eq!(r.period, "2025-Q2");
+        assert_eq!(r.amounts.start_arr, 19_000);
+        assert_eq!(r.amounts.end_arr_of_start, 16_000);
+        assert_eq!(r.amounts.churned_arr, 6_000);
+        assert_eq!(r.nrr, Some(16_000.0 / 19_000.0));
+        let by_plan = data.retention(
+            Period::Quarter,
+            d("2025-04-01"),
+            d("2025-06-30"),
+            Some(GroupBy::Plan),
+        );
+        let groups: Vec<(&str, i64)> = by_plan
+            .iter()
+            .map(|r| (r.group.as_deref().unwrap(), r.amounts.start_arr))
+            .collect();
+        assert_eq!(groups, [(NONE, 1_000), ("basic", 6_000), ("pro", 12_000)]);
+        let by_cohort = data.retention(
+            Period::Quarter,
+            d("2025-04-01"),
+            d("2025-06-30"),
+            Some(GroupBy::Cohort),
+        );
+        let cohorts: Vec<&str> = by_cohort
+            .iter()
+            .map(|r| r.group.as_deref().unwrap())
+            .collect();
+        // a signed up in January; b and c join the cohort of their first revenue.
+        assert_eq!(cohorts, ["2025-01", "2025-02", "2025-03"]);
+        let line = r.csv_line();
+        assert_eq!(
+            line.split(',').count(),
+            RetentionRow::CSV_HEADER.split(',').count()
+        );
+        assert!(line.starts_with("2025-Q2,2025-04-01,2025-06-30,,0.842105,"));
+    }
+}

@@ -1,0 +1,267 @@
+//! `/api/v1/metrics/{name}`: revenue retention (NRR, GRR, logo and revenue churn, expansion,
+//! contraction, reactivation) per period, optionally by plan, CSM, industry, region, size
+//! band or sign-up cohort. Computed from the store's subscription changes and accounts;
+//! definitions in docs/metrics.md.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{Months, NaiveDate};
+use serde_json::{json, Value};
+use tenure_domain::model::Period;
+use tenure_domain::{Currency, Record, RecordKind};
+use tenure_metrics::{GroupBy, RetentionRow, RevenueData};
+use tenure_store::{Store, StoreError};
+
+use crate::accounts::{bad, date_param, only};
+use crate::api::authenticate;
+use crate::{ApiError, AppState};
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new().route("/api/v1/metrics/{name}", get(metric))
+}
+
+/// The metrics this endpoint serves; `revenue_retention` returns every figure.
+pub const METRICS: [&str; 8] = [
+    "nrr",
+    "grr",
+    "logo_churn",
+    "revenue_churn",
+    "expansion",
+    "contraction",
+    "reactivation",
+    "revenue_retention",
+];
+
+pub const PERIODS: [&str; 4] = ["month", "quarter", "year", "ttm"];
+
+pub fn parse_period(s: &str) -> Option<Period> {
+    Some(match s {
+        "month" => Period::Month,
+        "quarter" => Period::Quarter,
+        "year" => Period::Year,
+        "ttm" => Period::Ttm,
+        _ => return None,
+    })
+}
+
+pub fn period_name(p: Period) -> &'static str {
+    match p {
+        Period::Month => "month",
+        Period::Quarter => "quarter",
+        Period::Year => "year",
+        Period::Ttm => "ttm",
+    }
+}
+
+/// The value a metric takes in a row: a ratio (0–1) for rates, revenue in minor units for
+/// reactivation; `None` when undefined (no start customers).
+pub fn value_of(name: &str, r: &RetentionRow) -> Option<f64> {
+    match name {
+        "nrr" => r.nrr,
+        "grr" => r.grr,
+        "logo_churn" => r.logo_churn,
+        "revenue_churn" => r.revenue_churn,
+        "expansion" => r.expansion_rate,
+        "contraction" => r.contraction_rate,
+        "reactivation" => Some(r.amounts.reactivated_arr as f64),
+        _ => None,
+    }
+}
+
+/// Reads every account and subscription change from the store (in pages) into the ledger of
+/// `currency` (default: the currency most changes are in).
+pub async fn load_revenue(
+    store: &dyn Store,
+    currency: Option<Currency>,
+) -> Result<RevenueData, StoreError> {
+    let (mut accounts, mut changes) = (Vec::new(), Vec::new());
+    for kind in [RecordKind::Account, RecordKind::SubscriptionChange] {
+        let mut after: Option<String> = None;
+        loop {
+            let page = store.list(kind, after.as_deref(), 5000).await?;
+            let last = page.last().map(|r| r.external_id().to_owned());
+            let full = page.len() == 5000;
+            for r in page {
+                match r {
+                    Record::Account(a) => accounts.push(a),
+                    Record::SubscriptionChange(c) => changes.push(c),
+                    _ => {}
+                }
+            }
+            match last {
+                Some(l) if full => after = Some(l),
+                _ => break,
+            }
+        }
+    }
+    Ok(RevenueData::new(&accounts, &changes, currency))
+}
+
+/// The revenue ledger last read from the store. A request reuses it while the store holds
+/// as many accounts and subscription changes as when it was read, for at most a minute (so a
+/// change edited in place shows within a minute; a new one at once).
+#[derive(Default)]
+pub struct RevenueCache(tokio::sync::Mutex<Option<Cached>>);
+
+struct Cached {
+    data: Arc<RevenueData>,
+    currency: Option<Currency>,
+    counts: (u64, u64),
+    at: Instant,
+}
+
+const CACHE_FOR: Duration = Duration::from_secs(60);
+
+impl RevenueCache {
+    pub async fn get(
+        &self,
+        store: &dyn Store,
+        currency: Option<Currency>,
+    ) -> Result<Arc<RevenueData>, StoreError> {
+        let counts = (
+            store.count(RecordKind::Account).await?,
+            store.count(RecordKind::SubscriptionChange).await?,
+        );
+        let mut cached = self.0.lock().await;
+        if let Some(c) = cached
+            .as_ref()
+            .filter(|c| c.currency == currency && c.counts == counts && c.at.elapsed() < CACHE_FOR)
+        {
+            return Ok(Arc::clone(&c.data));
+        }
+        let data = Arc::new(load_revenue(store, currency).await?);
+        *cached = Some(Cached {
+            data: Arc::clone(&data),
+            currency,
+            counts,
+            at: Instant::now(),
+        });
+        Ok(data)
+    }
+}
+
+/// Parsed query of a metrics request.
+pub struct MetricQuery {
+    pub period: Period,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub by: Option<GroupBy>,
+    pub currency: Option<Currency>,
+}
+
+const PARAMS: [&str; 5] = ["period", "from", "to", "by", "currency"];
+
+pub fn parse_query(
+    params: &HashMap<String, String>,
+    today: NaiveDate,
+) -> Result<MetricQuery, ApiError> {
+    only(params, &PARAMS)?;
+    let period = match params.get("period") {
+        None => Period::Quarter,
+        Some(p) => parse_period(p).ok_or_else(|| {
+            bad(
+                "invalid_period",
+                format!("`period` must be one of {}, got `{p}`", PERIODS.join(", ")),
+            )
+        })?,
+    };
+    let to = date_param(params, "to")?.unwrap_or(today);
+    let from = match date_param(params, "from")? {
+        Some(f) => f,
+        None => to
+            .checked_sub_months(Months::new(12))
+            .and_then(|d| d.succ_opt())
+            .unwrap_or(to),
+    };
+    if from > to {
+        return Err(bad(
+            "invalid_range",
+            format!("`from` ({from}) is after `to` ({to})"),
+        ));
+    }
+    let by = match params.get("by") {
+        None => None,
+        Some(b) => Some(GroupBy::parse(b).ok_or_else(|| {
+            bad(
+                "invalid_group",
+                format!(
+                    "`by` must be one of {}, got `{b}`",
+                    GroupBy::NAMES.join(", ")
+                ),
+            )
+        })?),
+    };
+    let currency = match params.get("currency") {
+        None => None,
+        Some(c) => Some(Currency::parse(c).map_err(|_| {
+            bad(
+                "invalid_currency",
+                format!("`currency` must be a three-letter ISO 4217 code such as USD, got `{c}`"),
+            )
+        })?),
+    };
+    Ok(MetricQuery {
+        period,
+        from,
+        to,
+        by,
+        currency,
+    })
+}
+
+/// The JSON document of a metric: its rows, each with `value` when the metric has one.
+pub fn document(name: &str, q: &MetricQuery, data: &RevenueData, rows: &[RetentionRow]) -> Value {
+    let rows: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
+            if name != "revenue_retention" {
+                v["value"] = json!(value_of(name, r));
+            }
+            v
+        })
+        .collect();
+    json!({
+        "metric": name,
+        "period": period_name(q.period),
+        "from": q.from,
+        "to": q.to,
+        "by": q.by.map(GroupBy::name),
+        "currency": data.currency.to_string(),
+        "excluded_other_currency": data.other_currency,
+        "rows": rows,
+    })
+}
+
+async fn metric(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    authenticate(state.store.as_ref(), &headers).await?;
+    if !METRICS.contains(&name.as_str()) {
+        return Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            code: "unknown_metric",
+            message: format!(
+                "unknown metric `{name}`: expected one of {}",
+                METRICS.join(", ")
+            ),
+        });
+    }
+    let q = parse_query(&params, chrono::Utc::now().date_naive())?;
+    let data = state
+        .revenue
+        .get(state.store.as_ref(), q.currency)
+        .await
+        .map_err(crate::error::store_unavailable)?;
+    let rows = data.retention(q.period, q.from, q.to, q.by);
+    Ok(Json(document(&name, &q, &data, &rows)))
+}

@@ -1,0 +1,133 @@
+//! `tenure report metrics`: revenue retention per period from the store's subscription
+//! changes and accounts (the same figures as `GET /api/v1/metrics/{name}`).
+
+use std::collections::HashMap;
+
+use anyhow::Context;
+use tenure_server::metrics::{document, load_revenue, parse_query};
+
+use crate::cli::ReportCommand;
+use crate::data_dir::DataDir;
+use crate::failure::{Failure, Outcome};
+
+pub async fn run(
+    data_dir: &DataDir,
+    command: ReportCommand,
+    now: tenure_domain::Timestamp,
+) -> Outcome {
+    let ReportCommand::Metrics {
+        period,
+        from,
+        to,
+        by,
+        currency,
+        json,
+        csv,
+    } = command;
+    let mut params = HashMap::from([("period".to_owned(), period)]);
+    for (k, v) in [
+        ("from", from),
+        ("to", to),
+        ("by", by),
+        ("currency", currency),
+    ] {
+        if let Some(v) = v {
+            params.insert(k.to_owned(), v);
+        }
+    }
+    let q = parse_query(&params, now.date_naive()).map_err(|e| Failure::rejected(e.message))?;
+    let store = data_dir.open_store().await?;
+    let data = load_revenue(store.as_ref(), q.currency)
+        .await
+        .context("reading subscription changes and accounts")?;
+    let rows = data.retention(q.period, q.from, q.to, q.by);
+    if json {
+        let doc = document("revenue_retention", &q, &data, &rows);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).context("encoding the report")?
+        );
+        return Ok(());
+    }
+    if csv {
+        println!("{}", tenure_metrics::RetentionRow::CSV_HEADER);
+        for r in &rows {
+            println!("{}", r.csv_line());
+        }
+        return Ok(());
+    }
+    print_table(&data, &q, &rows);
+    Ok(())
+}
+
+/// Prints retention rows as a table.
+pub fn print_table(
+    data: &tenure_metrics::RevenueData,
+    q: &tenure_server::metrics::MetricQuery,
+    rows: &[tenure_metrics::RetentionRow],
+) {
+    let pct = |x: Option<f64>| x.map_or("—".to_owned(), |v| format!("{:.1} %", v * 100.0));
+    let unit = 10f64.powi(data.currency.exponent() as i32);
+    let money = |minor: i64| format!("{:.0}", minor as f64 / unit);
+    println!(
+        "Revenue retention ({}; ARR in {}{})",
+        tenure_server::metrics::period_name(q.period),
+        data.currency,
+        if data.other_currency > 0 {
+            format!(
+                "; {} changes in other currencies left out",
+                data.other_currency
+            )
+        } else {
+            String::new()
+        }
+    );
+    if rows.is_empty() {
+        println!("  no period ends between {} and {}", q.from, q.to);
+        return;
+    }
+    println!(
+        "  {:<16} {:<14} {:>8} {:>8} {:>10} {:>10} {:>9} {:>11} {:>12} {:>12} {:>12}",
+        "period",
+        "group",
+        "NRR",
+        "GRR",
+        "logo churn",
+        "rev churn",
+        "expansion",
+        "contraction",
+        "start ARR",
+        "new ARR",
+        "reactivated"
+    );
+    for r in rows {
+        println!(
+            "  {:<16} {:<14} {:>8} {:>8} {:>10} {:>10} {:>9} {:>11} {:>12} {:>12} {:>12}",
+            r.period,
+            r.group.as_deref().unwrap_or("all"),
+            pct(r.nrr),
+            pct(r.grr),
+            pct(r.logo_churn),
+            pct(r.revenue_churn),
+            pct(r.expansion_rate),
+            pct(r.contraction_rate),
+            money(r.amounts.start_arr),
+            money(r.amounts.new_arr),
+            money(r.amounts.reactivated_arr)
+        );
+    }
+}
+
+/// The demo's summary: NRR and GRR of the last four whole quarters.
+pub async fn print_last_quarters(
+    store: &dyn tenure_store::Store,
+    today: chrono::NaiveDate,
+) -> Outcome {
+    let q = parse_query(&HashMap::new(), today).map_err(|e| Failure::rejected(e.message))?;
+    let data = load_revenue(store, None)
+        .await
+        .context("reading subscription changes and accounts")?;
+    let rows = data.retention(q.period, q.from, q.to, None);
+    print_table(&data, &q, &rows);
+    Ok(())
+}

@@ -1,0 +1,244 @@
+//! Revenue retention end to end: a simulated company imported into a data directory;
+//! `tenure report metrics` and `GET /api/v1/metrics/{name}` give the same figures, which keep
+//! their identities and end where the simulator's subscriptions end; bad input is refused
+//! precisely.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use chrono::{Datelike, Months, NaiveDate};
+use serde_json::Value;
+
+mod common;
+
+use common::{tenure, text, Server};
+
+fn get(addr: &str, path: &str, token: &str) -> (u16, Value) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n\r\n"
+    );
+    s.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    s.read_to_end(&mut response).unwrap();
+    let response = String::from_utf8(response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let (_, rest) = response.split_once("\r\n\r\n").unwrap();
+    (status, serde_json::from_str(rest).unwrap_or(Value::Null))
+}
+
+/// The ARR (minor units) of the simulator's subscriptions in force at its end.
+fn simulated_arr(sim: &std::path::Path) -> i64 {
+    let text = std::fs::read_to_string(sim.join("subscriptions.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (amount, interval, status) = (col("amount"), col("billing_interval"), col("status"));
+    lines
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|f| f[status] == "active")
+        .map(|f| {
+            let minor = (f[amount].parse::<f64>().unwrap() * 100.0).round() as i64;
+            if f[interval] == "month" {
+                minor * 12
+            } else {
+                minor
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn revenue_retention_from_the_cli_and_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = tenure(d, &["init", "--data-dir", "d", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let keys: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let admin = keys["admin_token"].as_str().unwrap().to_owned();
+    // Eighteen whole months, ending with the last day of the previous month.
+    let today = chrono::Utc::now().date_naive();
+    let this_month = NaiveDate::from_ymd_opt(today.year(), today.month(), 1).unwrap();
+    let start = this_month.checked_sub_months(Months::new(18)).unwrap();
+    let last = this_month.pred_opt().unwrap();
+    let out = tenure(
+        d,
+        &[
+            "simulate",
+            "--accounts",
+            "60",
+            "--months",
+            "18",
+            "--seed",
+            "11",
+            "--start",
+            &start.to_string(),
+            "--out",
+            "sim",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = tenure(d, &["import", "--data-dir", "d", "sim"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let report = |args: &[&str]| {
+        let mut all = vec!["report", "metrics", "--data-dir", "d"];
+        all.extend_from_slice(args);
+        let out = tenure(d, &all);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        out
+    };
+    let json = |args: &[&str]| -> Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        serde_json::from_slice(&report(&a).stdout).unwrap()
+    };
+    let from = start.to_string();
+    let to = last.to_string();
+    let months = json(&["--period", "month", "--from", &from, "--to", &to]);
+    let rows = months["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 18, "one row per whole month");
+    assert_eq!(months["currency"], "USD");
+    for r in rows {
+        let n = |k: &str| r[k].as_i64().unwrap();
+        assert_eq!(
+            n("start_arr"),
+            n("retained_arr") + n("churned_arr") + n("contraction_arr")
+        );
+        assert_eq!(
+            n("end_arr"),
+            n("end_arr_of_start") + n("new_arr") + n("reactivated_arr")
+        );
+        if let (Some(nrr), Some(grr), Some(e)) = (
+            r["nrr"].as_f64(),
+            r["grr"].as_f64(),
+            r["expansion_rate"].as_f64(),
+        ) {
+            assert!(grr <= 1.0);
+            assert!((nrr - grr - e).abs() < 1e-9);
+        }
+    }
+    // The first month's start customers are none: the company starts then.
+    assert_eq!(rows[0]["start_customers"], 0);
+    assert!(rows[0]["nrr"].is_null());
+    // Month by month the ledger ends where the simulator's subscriptions end.
+    let end = rows.last().unwrap()["end_arr"].as_i64().unwrap();
+    assert_eq!(end, simulated_arr(&d.join("sim")));
+    // Consecutive months chain: one month's end is the next month's start plus new and
+    // reactivated revenue of accounts that had none.
+    for w in rows.windows(2) {
+        assert_eq!(
+            w[0]["end_arr"].as_i64().unwrap(),
+            w[1]["start_arr"].as_i64().unwrap()
+        );
+    }
+
+    // Groups add up to the total, for every grouping.
+    let quarters = json(&["--from", &from, "--to", &to]);
+    for by in ["plan", "csm", "industry", "region", "size_band", "cohort"] {
+        let grouped = json(&["--from", &from, "--to", &to, "--by", by]);
+        for q in quarters["rows"].as_array().unwrap() {
+            let sum: i64 = grouped["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|g| g["period"] == q["period"])
+                .map(|g| g["start_arr"].as_i64().unwrap())
+                .sum();
+            assert_eq!(
+                sum,
+                q["start_arr"].as_i64().unwrap(),
+                "by {by}, {}",
+                q["period"]
+            );
+        }
+    }
+    // CSV: a header and one line per row.
+    let csv = text(&report(&["--from", &from, "--to", &to, "--csv"]).stdout);
+    assert_eq!(
+        csv.lines().count(),
+        1 + quarters["rows"].as_array().unwrap().len()
+    );
+    assert!(csv.starts_with("period,from,to,group,nrr,grr,"));
+
+    // Bad input: a precise message and a non-zero exit.
+    for (args, says) in [
+        (
+            vec!["--period", "week"],
+            "`period` must be one of month, quarter, year, ttm",
+        ),
+        (vec!["--by", "colour"], "`by` must be one of plan, csm"),
+        (
+            vec!["--from", "2026-13-01"],
+            "`from` must be a date as YYYY-MM-DD",
+        ),
+        (
+            vec!["--from", "2026-05-01", "--to", "2026-04-01"],
+            "is after `to`",
+        ),
+    ] {
+        let mut all = vec!["report", "metrics", "--data-dir", "d"];
+        all.extend_from_slice(&args);
+        let out = tenure(d, &all);
+        assert!(!out.status.success());
+        assert!(text(&out.stderr).contains(says), "{}", text(&out.stderr));
+    }
+
+    // The API serves the same figures.
+    let (mut server, addr) = Server::start(d, "d");
+    let (status, nrr) = get(
+        &addr,
+        &format!("/api/v1/metrics/nrr?from={from}&to={to}"),
+        &admin,
+    );
+    assert_eq!(status, 200, "{nrr}");
+    let api: Vec<Value> = nrr["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["value"].clone())
+        .collect();
+    let cli: Vec<Value> = quarters["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["nrr"].clone())
+        .collect();
+    assert_eq!(api, cli);
+    let (status, body) = get(&addr, "/api/v1/metrics/arpu", &admin);
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("unknown_metric"))
+    );
+    let (status, body) = get(&addr, "/api/v1/metrics/grr?by=colour", &admin);
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_group"))
+    );
+    let (status, body) = get(&addr, "/api/v1/metrics/grr?limit=3", &admin);
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("unknown_parameter"))
+    );
+    let (status, _) = get(&addr, "/api/v1/metrics/grr", "not-a-token");
+    assert_eq!(status, 401);
+
+    // A change imported while the server runs is in the next answer.
+    let all = format!("/api/v1/metrics/revenue_retention?period=month&from={to}&to={to}");
+    let (_, before) = get(&addr, &all, &admin);
+    let new_arr = |v: &Value| v["rows"][0]["new_arr"].as_i64().unwrap();
+    std::fs::create_dir_all(d.join("more")).unwrap();
+    std::fs::write(
+        d.join("more/subscription_changes.csv"),
+        format!(
+            "change_id,subscription_id,account_id,kind,effective_date,arr_delta,currency,seats_delta,reason\n\
+             late-chg-1,late-sub-1,late-acct-1,new,{last},1234.00,USD,3,\n"
+        ),
+    )
+    .unwrap();
+    let out = tenure(d, &["import", "--data-dir", "d", "more"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (_, after) = get(&addr, &all, &admin);
+    assert_eq!(new_arr(&after), new_arr(&before) + 123_400);
+    server.stop();
+}
