@@ -3,11 +3,14 @@
 //! Data flow: `revenue` turns the ledger of revenue movements (subscription changes) into each
 //! account's ARR on any day and a period's retention figures for any set of accounts;
 //! `period` lays out months, quarters, years and trailing twelve months; `report` builds the
-//! ledger from records and produces one row per period and group.
+//! ledger from records and produces one row per period and group; `cohort` follows cohorts of
+//! accounts month by month from their first revenue.
 
+pub mod cohort;
 pub mod period;
 pub mod report;
 pub mod revenue;
 
+pub use cohort::CohortRow;
 pub use report::{GroupBy, RetentionRow, RevenueData};
 pub use revenue::{Ledger, Move, Retention};

@@ -7,6 +7,7 @@ use serde::Serialize;
 use tenure_domain::model::Period;
 use tenure_domain::{Account, Currency, SubscriptionChange};
 
+use crate::cohort::CohortRow;
 use crate::period::{spans, Span};
 use crate::revenue::{Ledger, Move, Retention};
 
@@ -170,6 +171,15 @@ impl RevenueData {
             .map(|a| index[self.group(a, by)])
             .collect();
         (ids, names)
+    }
+
+    /// The cohort matrix by `by` (`GroupBy::Cohort`: the sign-up month) over `months`
+    /// months, as of `as_of` (see `cohort`).
+    pub fn cohorts(&self, by: GroupBy, as_of: NaiveDate, months: u32) -> Vec<CohortRow> {
+        let (ids, names) = self.group_ids(by);
+        crate::cohort::matrix(&self.ledger, as_of, months, |a| {
+            ids.get(a as usize).map(|g| names[*g as usize])
+        })
     }
 
     /// One row per period of `kind` ending in `from ..= to` (and per group, with `by`).

@@ -81,6 +81,15 @@ impl Ledger {
         }
     }
 
+    /// The first day the account's ARR was above zero.
+    pub fn first_revenue(&self, account: u32) -> Option<NaiveDate> {
+        self.steps
+            .get(account as usize)?
+            .iter()
+            .find(|(_, a)| *a > 0)
+            .map(|(d, _)| *d)
+    }
+
     /// Whether the account had ARR above zero at the end of some day before `day`.
     fn paid_before(&self, account: u32, day: NaiveDate) -> bool {
         self.steps

@@ -74,3 +74,33 @@ proptest! {
         prop_assert_eq!(total, sum);
     }
 }
+
+proptest! {
+    #[test]
+    fn cohort_cells_are_shares_and_month_zero_is_whole(moves in ledger(), as_of in 30i64..760, months in 1u32..30) {
+        let ledger = Ledger::new(&moves);
+        let rows = tenure_metrics::cohort::matrix(&ledger, day(as_of), months, |a| Some(a % 3));
+        let mut accounts = 0;
+        for r in &rows {
+            accounts += r.accounts;
+            prop_assert_eq!(r.observed.len(), months as usize);
+            for w in r.observed.windows(2) {
+                prop_assert!(w[0] >= w[1], "fewer accounts are observable later");
+            }
+            for (k, l) in r.logo.iter().enumerate() {
+                prop_assert_eq!(l.is_some(), r.observed[k] > 0);
+                if let Some(l) = l {
+                    prop_assert!((0.0..=1.0).contains(l));
+                }
+            }
+            if let Some(r0) = r.revenue[0] {
+                prop_assert!((r0 - 1.0).abs() < 1e-12, "month 0 revenue retention is 100 %");
+            }
+        }
+        // Every account with revenue by `as_of` is in exactly one cohort.
+        let with_revenue = (0..ledger.accounts() as u32)
+            .filter(|a| ledger.first_revenue(*a).is_some_and(|f| f <= day(as_of)))
+            .count() as u64;
+        prop_assert_eq!(accounts, with_revenue);
+    }
+}

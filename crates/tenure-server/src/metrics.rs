@@ -23,7 +23,108 @@ use crate::api::authenticate;
 use crate::{ApiError, AppState};
 
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/metrics/{name}", get(metric))
+    Router::new()
+        .route("/api/v1/metrics/{name}", get(metric))
+        .route("/api/v1/cohorts/{kind}", get(cohorts))
+}
+
+/// Cohort kinds: `signup` (the sign-up month) or an account attribute.
+pub const COHORT_KINDS: [&str; 6] = ["signup", "plan", "csm", "industry", "region", "size_band"];
+
+pub fn parse_cohort_kind(kind: &str) -> Option<GroupBy> {
+    match kind {
+        "signup" => Some(GroupBy::Cohort),
+        "cohort" => None,
+        other => GroupBy::parse(other),
+    }
+}
+
+/// Parsed query of a cohorts request.
+pub struct CohortQuery {
+    pub by: GroupBy,
+    pub as_of: NaiveDate,
+    pub months: u32,
+    pub currency: Option<Currency>,
+}
+
+pub fn parse_cohort_query(
+    kind: &str,
+    params: &HashMap<String, String>,
+    today: NaiveDate,
+) -> Result<CohortQuery, ApiError> {
+    let by = parse_cohort_kind(kind).ok_or_else(|| ApiError {
+        status: StatusCode::NOT_FOUND,
+        code: "unknown_cohort_kind",
+        message: format!(
+            "unknown cohort kind `{kind}`: expected one of {}",
+            COHORT_KINDS.join(", ")
+        ),
+    })?;
+    only(params, &["months", "as_of", "currency"])?;
+    let months = match params.get("months") {
+        None => 24,
+        Some(m) => m
+            .parse::<u32>()
+            .ok()
+            .filter(|m| (1..=120).contains(m))
+            .ok_or_else(|| {
+                bad(
+                    "invalid_months",
+                    format!("`months` must be a whole number from 1 to 120, got `{m}`"),
+                )
+            })?,
+    };
+    let as_of = date_param(params, "as_of")?.unwrap_or(today);
+    Ok(CohortQuery {
+        by,
+        as_of,
+        months,
+        currency: currency_param(params)?,
+    })
+}
+
+fn currency_param(params: &HashMap<String, String>) -> Result<Option<Currency>, ApiError> {
+    params
+        .get("currency")
+        .map(|c| {
+            Currency::parse(c).map_err(|_| {
+                bad(
+                    "invalid_currency",
+                    format!(
+                        "`currency` must be a three-letter ISO 4217 code such as USD, got `{c}`"
+                    ),
+                )
+            })
+        })
+        .transpose()
+}
+
+/// The JSON document of a cohort matrix.
+pub fn cohort_document(kind: &str, q: &CohortQuery, data: &RevenueData) -> Value {
+    json!({
+        "kind": kind,
+        "as_of": q.as_of,
+        "months": q.months,
+        "currency": data.currency.to_string(),
+        "excluded_other_currency": data.other_currency,
+        "rows": data.cohorts(q.by, q.as_of, q.months),
+    })
+}
+
+async fn cohorts(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(kind): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    authenticate(state.store.as_ref(), &headers).await?;
+    let q = parse_cohort_query(&kind, &params, chrono::Utc::now().date_naive())?;
+    let data = state
+        .revenue
+        .get(state.store.as_ref(), q.currency)
+        .await
+        .map_err(crate::error::store_unavailable)?;
+    Ok(Json(cohort_document(&kind, &q, &data)))
 }
 
 /// The metrics this endpoint serves; `revenue_retention` returns every figure.
@@ -197,15 +298,7 @@ pub fn parse_query(
             )
         })?),
     };
-    let currency = match params.get("currency") {
-        None => None,
-        Some(c) => Some(Currency::parse(c).map_err(|_| {
-            bad(
-                "invalid_currency",
-                format!("`currency` must be a three-letter ISO 4217 code such as USD, got `{c}`"),
-            )
-        })?),
-    };
+    let currency = currency_param(params)?;
     Ok(MetricQuery {
         period,
         from,

@@ -248,6 +248,31 @@ pub enum ReportCommand {
         #[arg(long)]
         csv: bool,
     },
+    /// Cohort retention matrices: accounts followed month by month from their first revenue,
+    /// grouped by sign-up month or an account attribute (definitions: docs/metrics.md).
+    Cohorts {
+        /// signup, plan, csm, industry, region or size_band.
+        #[arg(long, default_value = "signup")]
+        by: String,
+        /// Months followed (1–120).
+        #[arg(long, default_value_t = 12)]
+        months: u32,
+        /// The day the matrix is as of (YYYY-MM-DD) [default: today].
+        #[arg(long, value_name = "DATE")]
+        as_of: Option<String>,
+        /// Which retention the table shows: logo or revenue.
+        #[arg(long, default_value = "logo")]
+        metric: String,
+        /// The reporting currency [default: the currency most revenue changes are in].
+        #[arg(long)]
+        currency: Option<String>,
+        /// Print JSON (the same document as GET /api/v1/cohorts/{kind}).
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// Print CSV: one line per cohort and month.
+        #[arg(long)]
+        csv: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

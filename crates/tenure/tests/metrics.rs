@@ -48,6 +48,23 @@ fn simulated_arr(sim: &std::path::Path) -> i64 {
         .sum()
 }
 
+/// The accounts with some revenue in the simulator's subscription changes.
+fn accounts_with_revenue(sim: &std::path::Path) -> u64 {
+    let text = std::fs::read_to_string(sim.join("subscription_changes.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (account, delta) = (col("account_id"), col("arr_delta"));
+    let mut ids: Vec<String> = lines
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|f| f[delta].parse::<f64>().unwrap() > 0.0)
+        .map(|f| f[account].to_owned())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids.len() as u64
+}
+
 #[test]
 fn revenue_retention_from_the_cli_and_the_api() {
     let dir = tempfile::tempdir().unwrap();
@@ -184,6 +201,63 @@ fn revenue_retention_from_the_cli_and_the_api() {
         assert!(text(&out.stderr).contains(says), "{}", text(&out.stderr));
     }
 
+    // Cohorts: every account with revenue in one sign-up cohort; month 0 keeps all revenue.
+    let cohorts: Value = serde_json::from_slice(
+        &tenure(
+            d,
+            &[
+                "report",
+                "cohorts",
+                "--data-dir",
+                "d",
+                "--months",
+                "18",
+                "--as-of",
+                &to,
+                "--json",
+            ],
+        )
+        .stdout,
+    )
+    .unwrap();
+    let crows = cohorts["rows"].as_array().unwrap();
+    assert!(crows.len() >= 12, "a cohort per sign-up month");
+    let in_cohorts: u64 = crows.iter().map(|r| r["accounts"].as_u64().unwrap()).sum();
+    assert_eq!(in_cohorts, accounts_with_revenue(&d.join("sim")));
+    for r in crows {
+        if let Some(r0) = r["revenue"][0].as_f64() {
+            assert!((r0 - 1.0).abs() < 1e-12);
+        }
+    }
+    let table = text(
+        &tenure(
+            d,
+            &[
+                "report",
+                "cohorts",
+                "--data-dir",
+                "d",
+                "--metric",
+                "revenue",
+            ],
+        )
+        .stdout,
+    );
+    assert!(
+        table.starts_with("Revenue retention by signup cohort"),
+        "{table}"
+    );
+    let out = tenure(
+        d,
+        &["report", "cohorts", "--data-dir", "d", "--by", "colour"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("expected one of signup, plan"),
+        "{}",
+        text(&out.stderr)
+    );
+
     // The API serves the same figures.
     let (mut server, addr) = Server::start(d, "d");
     let (status, nrr) = get(
@@ -222,6 +296,23 @@ fn revenue_retention_from_the_cli_and_the_api() {
     );
     let (status, _) = get(&addr, "/api/v1/metrics/grr", "not-a-token");
     assert_eq!(status, 401);
+    let (status, api_cohorts) = get(
+        &addr,
+        &format!("/api/v1/cohorts/signup?months=18&as_of={to}"),
+        &admin,
+    );
+    assert_eq!(status, 200, "{api_cohorts}");
+    assert_eq!(api_cohorts["rows"], cohorts["rows"]);
+    let (status, body) = get(&addr, "/api/v1/cohorts/colour", &admin);
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("unknown_cohort_kind"))
+    );
+    let (status, body) = get(&addr, "/api/v1/cohorts/industry?months=0", &admin);
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_months"))
+    );
 
     // A change imported while the server runs is in the next answer.
     let all = format!("/api/v1/metrics/revenue_retention?period=month&from={to}&to={to}");

@@ -15,15 +15,38 @@ pub async fn run(
     command: ReportCommand,
     now: tenure_domain::Timestamp,
 ) -> Outcome {
-    let ReportCommand::Metrics {
-        period,
-        from,
-        to,
-        by,
-        currency,
-        json,
-        csv,
-    } = command;
+    let (period, from, to, by, currency, json, csv) = match command {
+        ReportCommand::Metrics {
+            period,
+            from,
+            to,
+            by,
+            currency,
+            json,
+            csv,
+        } => (period, from, to, by, currency, json, csv),
+        ReportCommand::Cohorts {
+            by,
+            months,
+            as_of,
+            metric,
+            currency,
+            json,
+            csv,
+        } => {
+            return cohorts(
+                data_dir,
+                &by,
+                months,
+                as_of,
+                &metric,
+                currency,
+                (json, csv),
+                now,
+            )
+            .await
+        }
+    };
     let mut params = HashMap::from([("period".to_owned(), period)]);
     for (k, v) in [
         ("from", from),
@@ -129,5 +152,97 @@ pub async fn print_last_quarters(
         .context("reading subscription changes and accounts")?;
     let rows = data.retention(q.period, q.from, q.to, None);
     print_table(&data, &q, &rows);
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn cohorts(
+    data_dir: &DataDir,
+    by: &str,
+    months: u32,
+    as_of: Option<String>,
+    metric: &str,
+    currency: Option<String>,
+    (json, csv): (bool, bool),
+    now: tenure_domain::Timestamp,
+) -> Outcome {
+    if !matches!(metric, "logo" | "revenue") {
+        return Err(Failure::rejected(format!(
+            "--metric must be logo or revenue, got `{metric}`"
+        )));
+    }
+    let mut params = HashMap::from([("months".to_owned(), months.to_string())]);
+    for (k, v) in [("as_of", as_of), ("currency", currency)] {
+        if let Some(v) = v {
+            params.insert(k.to_owned(), v);
+        }
+    }
+    let q = tenure_server::metrics::parse_cohort_query(by, &params, now.date_naive())
+        .map_err(|e| Failure::rejected(e.message))?;
+    let store = data_dir.open_store().await?;
+    let data = load_revenue(store.as_ref(), q.currency)
+        .await
+        .context("reading subscription changes and accounts")?;
+    if json {
+        let doc = tenure_server::metrics::cohort_document(by, &q, &data);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).context("encoding the report")?
+        );
+        return Ok(());
+    }
+    let rows = data.cohorts(q.by, q.as_of, q.months);
+    if csv {
+        println!("cohort,month,accounts_observed,logo_retention,revenue_retention");
+        for r in &rows {
+            for k in 0..r.observed.len() {
+                if r.observed[k] == 0 {
+                    continue;
+                }
+                let f = |x: Option<f64>| x.map_or(String::new(), |v| format!("{v:.6}"));
+                let cohort = if r.cohort.contains([',', '"']) {
+                    format!("\"{}\"", r.cohort.replace('"', "\"\""))
+                } else {
+                    r.cohort.clone()
+                };
+                println!(
+                    "{cohort},{k},{},{},{}",
+                    r.observed[k],
+                    f(r.logo[k]),
+                    f(r.revenue[k])
+                );
+            }
+        }
+        return Ok(());
+    }
+    println!(
+        "{} retention by {} cohort, month 0 = the month of first revenue (as of {}; ARR in {})",
+        if metric == "logo" { "Logo" } else { "Revenue" },
+        by,
+        q.as_of,
+        data.currency
+    );
+    let header: Vec<String> = (0..q.months)
+        .map(|k| format!("{:>5}", format!("m{k}")))
+        .collect();
+    let w = rows
+        .iter()
+        .map(|r| r.cohort.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(6);
+    println!("  {:<w$} {:>8}  {}", "cohort", "accounts", header.join(" "));
+    for r in &rows {
+        let cells = if metric == "logo" {
+            &r.logo
+        } else {
+            &r.revenue
+        };
+        let cells: Vec<String> = cells
+            .iter()
+            .map(|c| c.map_or(format!("{:>5}", "·"), |v| format!("{:>5.0}", v * 100.0)))
+            .collect();
+        println!("  {:<w$} {:>8}  {}", r.cohort, r.accounts, cells.join(" "));
+    }
     Ok(())
 }
