@@ -75,8 +75,7 @@ pub fn renewal(state: &AccountState, day: Day) -> Option<Day> {
         .subscriptions
         .iter()
         .filter(|s| s.active_on(day))
-        .filter_map(|s| s.end)
-        .filter(|e| *e >= day)
+        .filter_map(|s| s.term_end_after(day))
         .min()
 }
 

@@ -359,10 +359,37 @@ pub struct Sub {
     pub arr: f64,
     pub start: Day,
     pub end: Option<Day>,
+    /// Months per term (0: unknown; the end date is then the renewal date).
+    #[serde(default)]
+    pub term_months: u32,
     pub status: SubscriptionStatus,
 }
 
 impl Sub {
+    /// The end of the term running on `day` (the renewal date then): term after term from the
+    /// start, each `term_months` long; a cancelled or expired subscription's terms stop at its
+    /// end date. The record's end date alone would be the *current* term's end, which a day in
+    /// the past did not know.
+    pub fn term_end_after(&self, day: Day) -> Option<Day> {
+        let stopped = matches!(
+            self.status,
+            SubscriptionStatus::Cancelled | SubscriptionStatus::Expired
+        );
+        if self.term_months == 0 {
+            return self.end.filter(|e| *e >= day);
+        }
+        let mut end = day::date_of(self.start);
+        let target = day::date_of(day);
+        while end < target {
+            end = end.checked_add_months(chrono::Months::new(self.term_months))?;
+        }
+        let mut on = day::day_of_date(end);
+        if let (true, Some(e)) = (stopped, self.end) {
+            on = on.min(e);
+        }
+        (on >= day).then_some(on)
+    }
+
     /// Whether the subscription is in force on `day`. An active subscription whose end date
     /// passed without an update is taken as renewed; a cancelled or expired one runs to its
     /// end date.
@@ -697,6 +724,7 @@ impl AccountState {
             arr: minor / 10f64.powi(s.amount.currency.exponent() as i32),
             start: day::day_of_date(s.start),
             end: s.end.map(day::day_of_date),
+            term_months: s.term_months,
             status: s.status,
         };
         upsert(&mut self.subscriptions, sub, |x| &x.id);
@@ -914,6 +942,34 @@ mod tests {
             crate::features::evaluate(&plan, &st, m, later).raw,
             Some(1.0)
         );
+    }
+
+    #[test]
+    fn the_renewal_date_on_a_past_day_is_that_terms_end() {
+        let d = |s: &str| day::day_of_date(s.parse().unwrap());
+        let mut sub = Sub {
+            id: "s".into(),
+            plan: Sym::new("pro"),
+            seats: 1,
+            arr: 1.0,
+            start: d("2025-01-31"),
+            // The record as it stands today: renewed twice, the current term ends in April.
+            end: Some(d("2025-04-28")),
+            term_months: 1,
+            status: SubscriptionStatus::Active,
+        };
+        // Terms run month after month from the start: Feb 28, Mar 28, Apr 28.
+        assert_eq!(sub.term_end_after(d("2025-02-10")), Some(d("2025-02-28")));
+        assert_eq!(sub.term_end_after(d("2025-02-28")), Some(d("2025-02-28")));
+        assert_eq!(sub.term_end_after(d("2025-03-01")), Some(d("2025-03-28")));
+        // Cancelled at the end of its second term: no term after that.
+        sub.status = SubscriptionStatus::Cancelled;
+        sub.end = Some(d("2025-03-28"));
+        assert_eq!(sub.term_end_after(d("2025-03-10")), Some(d("2025-03-28")));
+        assert_eq!(sub.term_end_after(d("2025-03-29")), None);
+        // Without a term length, the end date is the renewal date.
+        sub.term_months = 0;
+        assert_eq!(sub.term_end_after(d("2025-02-10")), Some(d("2025-03-28")));
     }
 
     #[test]

@@ -4,9 +4,11 @@
 //! account's ARR on any day and a period's retention figures for any set of accounts;
 //! `period` lays out months, quarters, years and trailing twelve months; `report` builds the
 //! ledger from records and produces one row per period and group; `cohort` follows cohorts of
-//! accounts month by month from their first revenue.
+//! accounts month by month from their first revenue; `evidence` derives renewal decisions and
+//! measures how well a signal or a score separated renewals from churn (AUC, quantile lift).
 
 pub mod cohort;
+pub mod evidence;
 pub mod period;
 pub mod report;
 pub mod revenue;

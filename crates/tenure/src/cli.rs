@@ -248,6 +248,17 @@ pub enum ReportCommand {
         #[arg(long)]
         csv: bool,
     },
+    /// Evidence behind the health score: every renewal decision scored as it stood
+    /// LEAD_DAYS before; the health-score backtest (AUC against an activity-only score, churn
+    /// by band) and each measure's AUC, churn by quartile and a suggested weight.
+    Signals {
+        /// Days before each renewal at which scores are read (0–365).
+        #[arg(long, default_value_t = 30)]
+        lead_days: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Cohort retention matrices: accounts followed month by month from their first revenue,
     /// grouped by sign-up month or an account attribute (definitions: docs/metrics.md).
     Cohorts {

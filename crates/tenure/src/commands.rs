@@ -4,6 +4,7 @@
 mod bench;
 mod demo;
 mod dq;
+mod evidence;
 mod import;
 mod init;
 mod model;

@@ -48,6 +48,17 @@ fn simulated_arr(sim: &std::path::Path) -> i64 {
         .sum()
 }
 
+/// The simulator's renewal decisions and churns (truth.csv).
+fn truth_renewals(sim: &std::path::Path) -> (u64, u64) {
+    let text = std::fs::read_to_string(sim.join("truth.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let churned = header.iter().position(|h| *h == "churned").unwrap();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let churns = rows.iter().filter(|f| f[churned] == "1").count() as u64;
+    (rows.len() as u64, churns)
+}
+
 /// The accounts with some revenue in the simulator's subscription changes.
 fn accounts_with_revenue(sim: &std::path::Path) -> u64 {
     let text = std::fs::read_to_string(sim.join("subscription_changes.csv")).unwrap();
@@ -257,6 +268,41 @@ fn revenue_retention_from_the_cli_and_the_api() {
         "{}",
         text(&out.stderr)
     );
+
+    // Signals and the health-score backtest: every churn the simulator recorded is a decision.
+    let out = tenure(d, &["report", "signals", "--data-dir", "d", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let ev: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (truth_decisions, truth_churned) = truth_renewals(&d.join("sim"));
+    assert_eq!(ev["churned"].as_u64().unwrap(), truth_churned);
+    // Renewals falling after the simulation stopped count as renewed.
+    assert!(ev["decisions"].as_u64().unwrap() >= truth_decisions);
+    let banded: u64 = ev["by_band"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["decisions"].as_u64().unwrap())
+        .sum();
+    assert_eq!(banded, ev["decisions"].as_u64().unwrap());
+    for key in ["health_auc", "activity_only_auc"] {
+        let a = ev[key].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&a), "{key} {a}");
+    }
+    let signals = ev["signals"].as_array().unwrap();
+    let weights: u64 = signals
+        .iter()
+        .map(|s| s["suggested_weight"].as_u64().unwrap())
+        .sum();
+    assert!(
+        (97..=103).contains(&weights),
+        "weights are shares of 100 (rounded): {weights}"
+    );
+    let out = tenure(
+        d,
+        &["report", "signals", "--data-dir", "d", "--lead-days", "400"],
+    );
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("--lead-days must be from 0 to 365"));
 
     // The API serves the same figures.
     let (mut server, addr) = Server::start(d, "d");

@@ -203,6 +203,10 @@ pub async fn run(
     println!();
     super::report::print_last_quarters(store.as_ref(), now.date_naive()).await?;
     println!();
+    let evidence = super::evidence::compute(&data_dir, 30, now).await?;
+    super::evidence::print_backtest(&evidence);
+    println!("  (each measure's evidence and suggested weights: tenure report signals)");
+    println!();
     // The last 90 days of daily history (every event is replayed; `tenure rescore` without
     // --from stores all of it).
     let from = (now.date_naive() - chrono::Days::new(90)).to_string();

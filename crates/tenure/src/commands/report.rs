@@ -46,6 +46,9 @@ pub async fn run(
             )
             .await
         }
+        ReportCommand::Signals { lead_days, json } => {
+            return super::evidence::run(data_dir, lead_days, json, now).await
+        }
     };
     let mut params = HashMap::from([("period".to_owned(), period)]);
     for (k, v) in [
