@@ -694,6 +694,22 @@ pub enum Period {
     Ttm,
 }
 
+impl Period {
+    pub const ALL: [Period; 4] = [Period::Month, Period::Quarter, Period::Year, Period::Ttm];
+    pub const NAMES: [&'static str; 4] = ["month", "quarter", "year", "ttm"];
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    pub fn parse(s: &str) -> Option<Period> {
+        Self::NAMES
+            .iter()
+            .position(|n| *n == s)
+            .map(|i| Self::ALL[i])
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricDefinition {
     pub title: String,

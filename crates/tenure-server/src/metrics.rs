@@ -139,27 +139,6 @@ pub const METRICS: [&str; 8] = [
     "revenue_retention",
 ];
 
-pub const PERIODS: [&str; 4] = ["month", "quarter", "year", "ttm"];
-
-pub fn parse_period(s: &str) -> Option<Period> {
-    Some(match s {
-        "month" => Period::Month,
-        "quarter" => Period::Quarter,
-        "year" => Period::Year,
-        "ttm" => Period::Ttm,
-        _ => return None,
-    })
-}
-
-pub fn period_name(p: Period) -> &'static str {
-    match p {
-        Period::Month => "month",
-        Period::Quarter => "quarter",
-        Period::Year => "year",
-        Period::Ttm => "ttm",
-    }
-}
-
 /// The value a metric takes in a row: a ratio (0–1) for rates, revenue in minor units for
 /// reactivation; `None` when undefined (no start customers).
 pub fn value_of(name: &str, r: &RetentionRow) -> Option<f64> {
@@ -265,10 +244,13 @@ pub fn parse_query(
     only(params, &PARAMS)?;
     let period = match params.get("period") {
         None => Period::Quarter,
-        Some(p) => parse_period(p).ok_or_else(|| {
+        Some(p) => Period::parse(p).ok_or_else(|| {
             bad(
                 "invalid_period",
-                format!("`period` must be one of {}, got `{p}`", PERIODS.join(", ")),
+                format!(
+                    "`period` must be one of {}, got `{p}`",
+                    Period::NAMES.join(", ")
+                ),
             )
         })?,
     };
@@ -322,7 +304,7 @@ pub fn document(name: &str, q: &MetricQuery, data: &RevenueData, rows: &[Retenti
         .collect();
     json!({
         "metric": name,
-        "period": period_name(q.period),
+        "period": q.period.name(),
         "from": q.from,
         "to": q.to,
         "by": q.by.map(GroupBy::name),

@@ -3,29 +3,12 @@
 //! their identities and end where the simulator's subscriptions end; bad input is refused
 //! precisely.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-
 use chrono::{Datelike, Months, NaiveDate};
 use serde_json::Value;
 
 mod common;
 
-use common::{tenure, text, Server};
-
-fn get(addr: &str, path: &str, token: &str) -> (u16, Value) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: Bearer {token}\r\n\r\n"
-    );
-    s.write_all(request.as_bytes()).unwrap();
-    let mut response = Vec::new();
-    s.read_to_end(&mut response).unwrap();
-    let response = String::from_utf8(response).unwrap();
-    let status = response[9..12].parse().unwrap();
-    let (_, rest) = response.split_once("\r\n\r\n").unwrap();
-    (status, serde_json::from_str(rest).unwrap_or(Value::Null))
-}
+use common::{get, tenure, text, Server};
 
 /// The ARR (minor units) of the simulator's subscriptions in force at its end.
 fn simulated_arr(sim: &std::path::Path) -> i64 {

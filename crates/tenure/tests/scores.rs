@@ -4,35 +4,11 @@
 //! filters, sorting, paging and bad parameters; `tenure rescore` fills the history the API
 //! serves; a restart from the engine snapshot gives the same scores.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-
 use serde_json::Value;
 
 mod common;
 
-use common::{tenure, text, Server};
-
-/// One HTTP/1.1 request; the status and the JSON body.
-fn http(method: &str, addr: &str, path: &str, auth: &str, body: &str) -> (u16, Value) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nAuthorization: {auth}\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(request.as_bytes()).unwrap();
-    let mut response = Vec::new();
-    s.read_to_end(&mut response).unwrap();
-    let response = String::from_utf8(response).unwrap();
-    let status = response[9..12].parse().unwrap();
-    let (_, rest) = response.split_once("\r\n\r\n").unwrap();
-    // The server answers with Content-Length (no chunking) for JSON bodies.
-    (status, serde_json::from_str(rest).unwrap_or(Value::Null))
-}
-
-fn get(addr: &str, path: &str, token: &str) -> (u16, Value) {
-    http("GET", addr, path, &format!("Bearer {token}"), "")
-}
+use common::{get, http, tenure, text, Server};
 
 struct Company {
     dir: tempfile::TempDir,

@@ -1939,8 +1939,8 @@ impl Parser {
             }
             let period = self
                 .r
-                .choice(&obj, "period", &["month", "quarter", "year", "ttm"], true)
-                .map(|p| [Period::Month, Period::Quarter, Period::Year, Period::Ttm][p.value]);
+                .choice(&obj, "period", &Period::NAMES, true)
+                .map(|p| Period::ALL[p.value]);
             let target = self.r.number(&obj, "target", false).map(|t| t.value);
             if let (Some(title), Some(description), Some(owner), Some((kind, _)), Some(period)) =
                 (title, description, owner, kind, period)

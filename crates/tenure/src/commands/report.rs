@@ -97,7 +97,7 @@ pub fn print_table(
     let money = |minor: i64| format!("{:.0}", minor as f64 / unit);
     println!(
         "Revenue retention ({}; ARR in {}{})",
-        tenure_server::metrics::period_name(q.period),
+        q.period.name(),
         data.currency,
         if data.other_currency > 0 {
             format!(

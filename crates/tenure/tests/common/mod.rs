@@ -4,9 +4,12 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
 
 /// Runs `tenure ARGS` in `dir`, without the environment's data-directory overrides.
 pub fn tenure(dir: &Path, args: &[&str]) -> Output {
@@ -74,4 +77,25 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// One HTTP/1.1 request; the status and the JSON body.
+pub fn http(method: &str, addr: &str, path: &str, auth: &str, body: &str) -> (u16, Value) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nAuthorization: {auth}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    s.read_to_end(&mut response).unwrap();
+    let response = String::from_utf8(response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let (_, rest) = response.split_once("\r\n\r\n").unwrap();
+    // The server answers with Content-Length (no chunking) for JSON bodies.
+    (status, serde_json::from_str(rest).unwrap_or(Value::Null))
+}
+
+pub fn get(addr: &str, path: &str, token: &str) -> (u16, Value) {
+    http("GET", addr, path, &format!("Bearer {token}"), "")
 }
