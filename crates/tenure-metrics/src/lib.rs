@@ -5,14 +5,19 @@
 //! `period` lays out months, quarters, years and trailing twelve months; `report` builds the
 //! ledger from records and produces one row per period and group; `cohort` follows cohorts of
 //! accounts month by month from their first revenue; `evidence` derives renewal decisions and
-//! measures how well a signal or a score separated renewals from churn (AUC, quantile lift).
+//! measures how well a signal or a score separated renewals from churn (AUC, quantile lift);
+//! `experience` gives NPS, CSAT, CES and ticket figures per period; `directory` holds the
+//! accounts' attributes every report groups by.
 
 pub mod cohort;
+pub mod directory;
 pub mod evidence;
+pub mod experience;
 pub mod period;
 pub mod report;
 pub mod revenue;
 
 pub use cohort::CohortRow;
+pub use experience::{ExperienceData, ExperienceRow};
 pub use report::{GroupBy, RetentionRow, RevenueData};
 pub use revenue::{Ledger, Move, Retention};

@@ -1,6 +1,6 @@
 //! Revenue retention reports: records in, one row per period (and group) out.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -8,6 +8,7 @@ use tenure_domain::model::Period;
 use tenure_domain::{Account, Currency, SubscriptionChange};
 
 use crate::cohort::CohortRow;
+use crate::directory::Directory;
 use crate::period::{spans, Span};
 use crate::revenue::{Ledger, Move, Retention};
 
@@ -44,25 +45,14 @@ impl GroupBy {
     }
 }
 
-/// The value shown for an account with no value for the grouping.
-pub const NONE: &str = "(none)";
-
-#[derive(Debug, Clone, Default)]
-struct Attributes {
-    plan: Option<String>,
-    csm: Option<String>,
-    industry: Option<String>,
-    region: Option<String>,
-    size_band: Option<String>,
-    cohort: Option<String>,
-}
+pub use crate::directory::NONE;
 
 /// The ledger of one reporting currency with each account's attributes.
 #[derive(Debug, Clone)]
 pub struct RevenueData {
     pub currency: Currency,
     ledger: Ledger,
-    accounts: Vec<Attributes>,
+    accounts: Directory,
     /// Changes left out because they are in another currency.
     pub other_currency: u64,
     /// The first and last effective dates in the ledger.
@@ -87,21 +77,7 @@ impl RevenueData {
                 .max_by_key(|(c, k)| (*k, std::cmp::Reverse(*c)))
                 .map_or(Currency::USD, |(c, _)| c)
         });
-        let mut index: HashMap<&str, u32> = HashMap::new();
-        let mut attrs: Vec<Attributes> = Vec::new();
-        for a in accounts {
-            index.entry(a.id.as_str()).or_insert_with(|| {
-                attrs.push(Attributes {
-                    plan: a.plan.clone(),
-                    csm: a.owner.as_ref().map(|o| o.as_str().to_owned()),
-                    industry: a.industry.clone(),
-                    region: a.region.clone(),
-                    size_band: a.size_band.clone(),
-                    cohort: a.signed_up_at.map(|t| t.format("%Y-%m").to_string()),
-                });
-                attrs.len() as u32 - 1
-            });
-        }
+        let mut dir = Directory::new(accounts);
         let mut moves = Vec::with_capacity(changes.len());
         let mut other_currency = 0;
         for c in changes {
@@ -109,74 +85,33 @@ impl RevenueData {
                 other_currency += 1;
                 continue;
             }
-            let account = *index.entry(c.account.as_str()).or_insert_with(|| {
-                attrs.push(Attributes::default());
-                attrs.len() as u32 - 1
-            });
             moves.push(Move {
-                account,
+                account: dir.id(c.account.as_str()),
                 effective: c.effective,
                 arr_delta: c.arr_delta.minor,
             });
         }
         // Accounts without a sign-up date join the cohort of their first revenue.
-        let mut first_revenue: Vec<Option<NaiveDate>> = vec![None; attrs.len()];
+        let mut first_revenue: Vec<Option<NaiveDate>> = vec![None; dir.len()];
         for m in moves.iter().filter(|m| m.arr_delta > 0) {
             let f = &mut first_revenue[m.account as usize];
             *f = Some(f.map_or(m.effective, |d| d.min(m.effective)));
         }
-        for (a, f) in attrs.iter_mut().zip(first_revenue) {
-            if a.cohort.is_none() {
-                a.cohort = f.map(|d| d.format("%Y-%m").to_string());
-            }
-        }
+        dir.fill_cohorts(|a| first_revenue[a as usize]);
         RevenueData {
             currency,
             first: moves.iter().map(|m| m.effective).min(),
             last: moves.iter().map(|m| m.effective).max(),
             ledger: Ledger::new(&moves),
-            accounts: attrs,
+            accounts: dir,
             other_currency,
         }
-    }
-
-    fn group(&self, account: u32, by: GroupBy) -> &str {
-        let Some(a) = self.accounts.get(account as usize) else {
-            return NONE;
-        };
-        let v = match by {
-            GroupBy::Plan => &a.plan,
-            GroupBy::Csm => &a.csm,
-            GroupBy::Industry => &a.industry,
-            GroupBy::Region => &a.region,
-            GroupBy::SizeBand => &a.size_band,
-            GroupBy::Cohort => &a.cohort,
-        };
-        v.as_deref().unwrap_or(NONE)
-    }
-
-    /// Each account's group under `by` as an index into the sorted group names.
-    fn group_ids(&self, by: GroupBy) -> (Vec<u32>, Vec<&str>) {
-        let mut names: Vec<&str> = (0..self.accounts.len() as u32)
-            .map(|a| self.group(a, by))
-            .collect();
-        names.sort_unstable();
-        names.dedup();
-        let index: HashMap<&str, u32> = names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (*n, i as u32))
-            .collect();
-        let ids = (0..self.accounts.len() as u32)
-            .map(|a| index[self.group(a, by)])
-            .collect();
-        (ids, names)
     }
 
     /// The cohort matrix by `by` (`GroupBy::Cohort`: the sign-up month) over `months`
     /// months, as of `as_of` (see `cohort`).
     pub fn cohorts(&self, by: GroupBy, as_of: NaiveDate, months: u32) -> Vec<CohortRow> {
-        let (ids, names) = self.group_ids(by);
+        let (ids, names) = self.accounts.group_ids(by);
         crate::cohort::matrix(&self.ledger, as_of, months, |a| {
             ids.get(a as usize).map(|g| names[*g as usize])
         })
@@ -192,7 +127,7 @@ impl RevenueData {
     ) -> Vec<RetentionRow> {
         // Each account's group as a number (names in order), worked out once for all periods.
         let (ids, names) = match by {
-            Some(by) => self.group_ids(by),
+            Some(by) => self.accounts.group_ids(by),
             None => (Vec::new(), Vec::new()),
         };
         let mut rows = Vec::new();

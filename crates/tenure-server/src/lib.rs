@@ -35,8 +35,8 @@ pub struct AppState {
     pub lake: Option<Arc<LakeService>>,
     /// The scoring engine fed by the ingestion log and the store, when this server scores.
     pub engine: Option<Arc<EngineService>>,
-    /// The revenue ledger last read for metrics (see `metrics::RevenueCache`).
-    pub revenue: Arc<metrics::RevenueCache>,
+    /// The data metrics were last computed from (see `metrics::MetricsCache`).
+    pub metrics: Arc<metrics::MetricsCache>,
 }
 
 /// The whole HTTP application.

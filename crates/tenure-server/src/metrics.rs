@@ -15,7 +15,7 @@ use chrono::{Months, NaiveDate};
 use serde_json::{json, Value};
 use tenure_domain::model::Period;
 use tenure_domain::{Currency, Record, RecordKind};
-use tenure_metrics::{GroupBy, RetentionRow, RevenueData};
+use tenure_metrics::{ExperienceData, ExperienceRow, GroupBy, RetentionRow, RevenueData};
 use tenure_store::{Store, StoreError};
 
 use crate::accounts::{bad, date_param, only};
@@ -120,15 +120,15 @@ async fn cohorts(
     authenticate(state.store.as_ref(), &headers).await?;
     let q = parse_cohort_query(&kind, &params, chrono::Utc::now().date_naive())?;
     let data = state
-        .revenue
-        .get(state.store.as_ref(), q.currency)
+        .metrics
+        .revenue(state.store.as_ref(), q.currency)
         .await
         .map_err(crate::error::store_unavailable)?;
     Ok(Json(cohort_document(&kind, &q, &data)))
 }
 
 /// The metrics this endpoint serves; `revenue_retention` returns every figure.
-pub const METRICS: [&str; 8] = [
+pub const METRICS: [&str; 14] = [
     "nrr",
     "grr",
     "logo_churn",
@@ -137,7 +137,57 @@ pub const METRICS: [&str; 8] = [
     "contraction",
     "reactivation",
     "revenue_retention",
+    "nps",
+    "csat",
+    "ces",
+    "ticket_volume",
+    "resolution_time",
+    "experience",
 ];
+
+/// The experience metrics (the others are revenue retention).
+const EXPERIENCE: [&str; 6] = [
+    "nps",
+    "csat",
+    "ces",
+    "ticket_volume",
+    "resolution_time",
+    "experience",
+];
+
+/// The value an experience metric takes in a row.
+pub fn experience_value(name: &str, r: &ExperienceRow) -> Option<f64> {
+    match name {
+        "nps" => r.nps,
+        "csat" => r.csat,
+        "ces" => r.ces,
+        "ticket_volume" => Some(r.tickets_opened as f64),
+        "resolution_time" => r.resolution_hours_median,
+        _ => None,
+    }
+}
+
+/// The JSON document of an experience metric.
+pub fn experience_document(name: &str, q: &MetricQuery, rows: &[ExperienceRow]) -> Value {
+    let rows: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
+            if name != "experience" {
+                v["value"] = json!(experience_value(name, r));
+            }
+            v
+        })
+        .collect();
+    json!({
+        "metric": name,
+        "period": q.period.name(),
+        "from": q.from,
+        "to": q.to,
+        "by": q.by.map(GroupBy::name),
+        "rows": rows,
+    })
+}
 
 /// The value a metric takes in a row: a ratio (0–1) for rates, revenue in minor units for
 /// reactivation; `None` when undefined (no start customers).
@@ -161,69 +211,148 @@ pub async fn load_revenue(
     currency: Option<Currency>,
 ) -> Result<RevenueData, StoreError> {
     let (mut accounts, mut changes) = (Vec::new(), Vec::new());
-    for kind in [RecordKind::Account, RecordKind::SubscriptionChange] {
+    for r in read_all(
+        store,
+        &[RecordKind::Account, RecordKind::SubscriptionChange],
+    )
+    .await?
+    {
+        match r {
+            Record::Account(a) => accounts.push(a),
+            Record::SubscriptionChange(c) => changes.push(c),
+            _ => {}
+        }
+    }
+    Ok(RevenueData::new(&accounts, &changes, currency))
+}
+
+/// The data metrics were last computed from, per source. A request reuses it while the store
+/// holds as many records of the kinds it was read from as when it was read, for at most a
+/// minute (so a record edited in place shows within a minute; a new one at once).
+#[derive(Default)]
+pub struct MetricsCache {
+    revenue: Cache<RevenueData>,
+    experience: Cache<ExperienceData>,
+}
+
+struct Cache<T>(tokio::sync::Mutex<Option<Cached<T>>>);
+
+impl<T> Default for Cache<T> {
+    fn default() -> Self {
+        Cache(tokio::sync::Mutex::new(None))
+    }
+}
+
+struct Cached<T> {
+    data: Arc<T>,
+    key: (Option<Currency>, Vec<u64>),
+    at: Instant,
+}
+
+const CACHE_FOR: Duration = Duration::from_secs(60);
+
+impl<T> Cache<T> {
+    async fn get<F: std::future::Future<Output = Result<T, StoreError>>>(
+        &self,
+        store: &dyn Store,
+        kinds: &[RecordKind],
+        currency: Option<Currency>,
+        load: impl FnOnce() -> F,
+    ) -> Result<Arc<T>, StoreError> {
+        let mut counts = Vec::with_capacity(kinds.len());
+        for k in kinds {
+            counts.push(store.count(*k).await?);
+        }
+        let key = (currency, counts);
+        let mut cached = self.0.lock().await;
+        if let Some(c) = cached
+            .as_ref()
+            .filter(|c| c.key == key && c.at.elapsed() < CACHE_FOR)
+        {
+            return Ok(Arc::clone(&c.data));
+        }
+        let data = Arc::new(load().await?);
+        *cached = Some(Cached {
+            data: Arc::clone(&data),
+            key,
+            at: Instant::now(),
+        });
+        Ok(data)
+    }
+}
+
+impl MetricsCache {
+    pub async fn revenue(
+        &self,
+        store: &dyn Store,
+        currency: Option<Currency>,
+    ) -> Result<Arc<RevenueData>, StoreError> {
+        self.revenue
+            .get(
+                store,
+                &[RecordKind::Account, RecordKind::SubscriptionChange],
+                currency,
+                || load_revenue(store, currency),
+            )
+            .await
+    }
+
+    pub async fn experience(&self, store: &dyn Store) -> Result<Arc<ExperienceData>, StoreError> {
+        self.experience
+            .get(
+                store,
+                &[
+                    RecordKind::Account,
+                    RecordKind::SurveyResponse,
+                    RecordKind::Ticket,
+                ],
+                None,
+                || load_experience(store),
+            )
+            .await
+    }
+}
+
+/// Every record of `kinds`, read in pages.
+async fn read_all(store: &dyn Store, kinds: &[RecordKind]) -> Result<Vec<Record>, StoreError> {
+    let mut out = Vec::new();
+    for kind in kinds {
         let mut after: Option<String> = None;
         loop {
-            let page = store.list(kind, after.as_deref(), 5000).await?;
+            let page = store.list(*kind, after.as_deref(), 5000).await?;
             let last = page.last().map(|r| r.external_id().to_owned());
             let full = page.len() == 5000;
-            for r in page {
-                match r {
-                    Record::Account(a) => accounts.push(a),
-                    Record::SubscriptionChange(c) => changes.push(c),
-                    _ => {}
-                }
-            }
+            out.extend(page);
             match last {
                 Some(l) if full => after = Some(l),
                 _ => break,
             }
         }
     }
-    Ok(RevenueData::new(&accounts, &changes, currency))
+    Ok(out)
 }
 
-/// The revenue ledger last read from the store. A request reuses it while the store holds
-/// as many accounts and subscription changes as when it was read, for at most a minute (so a
-/// change edited in place shows within a minute; a new one at once).
-#[derive(Default)]
-pub struct RevenueCache(tokio::sync::Mutex<Option<Cached>>);
-
-struct Cached {
-    data: Arc<RevenueData>,
-    currency: Option<Currency>,
-    counts: (u64, u64),
-    at: Instant,
-}
-
-const CACHE_FOR: Duration = Duration::from_secs(60);
-
-impl RevenueCache {
-    pub async fn get(
-        &self,
-        store: &dyn Store,
-        currency: Option<Currency>,
-    ) -> Result<Arc<RevenueData>, StoreError> {
-        let counts = (
-            store.count(RecordKind::Account).await?,
-            store.count(RecordKind::SubscriptionChange).await?,
-        );
-        let mut cached = self.0.lock().await;
-        if let Some(c) = cached
-            .as_ref()
-            .filter(|c| c.currency == currency && c.counts == counts && c.at.elapsed() < CACHE_FOR)
-        {
-            return Ok(Arc::clone(&c.data));
+/// Reads every account, survey response and ticket from the store.
+pub async fn load_experience(store: &dyn Store) -> Result<ExperienceData, StoreError> {
+    let (mut accounts, mut surveys, mut tickets) = (Vec::new(), Vec::new(), Vec::new());
+    for r in read_all(
+        store,
+        &[
+            RecordKind::Account,
+            RecordKind::SurveyResponse,
+            RecordKind::Ticket,
+        ],
+    )
+    .await?
+    {
+        match r {
+            Record::Account(a) => accounts.push(a),
+            Record::SurveyResponse(s) => surveys.push(s),
+            Record::Ticket(t) => tickets.push(t),
+            _ => {}
         }
-        let data = Arc::new(load_revenue(store, currency).await?);
-        *cached = Some(Cached {
-            data: Arc::clone(&data),
-            currency,
-            counts,
-            at: Instant::now(),
-        });
-        Ok(data)
     }
+    Ok(ExperienceData::new(&accounts, &surveys, &tickets))
 }
 
 /// Parsed query of a metrics request.
@@ -332,9 +461,18 @@ async fn metric(
         });
     }
     let q = parse_query(&params, chrono::Utc::now().date_naive())?;
+    if EXPERIENCE.contains(&name.as_str()) {
+        let data = state
+            .metrics
+            .experience(state.store.as_ref())
+            .await
+            .map_err(crate::error::store_unavailable)?;
+        let rows = data.experience(q.period, q.from, q.to, q.by);
+        return Ok(Json(experience_document(&name, &q, &rows)));
+    }
     let data = state
-        .revenue
-        .get(state.store.as_ref(), q.currency)
+        .metrics
+        .revenue(state.store.as_ref(), q.currency)
         .await
         .map_err(crate::error::store_unavailable)?;
     let rows = data.retention(q.period, q.from, q.to, q.by);

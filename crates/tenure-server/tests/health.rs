@@ -35,7 +35,7 @@ async fn health_readiness_and_errors_over_http() {
         AppState {
             lake: None,
             engine: None,
-            revenue: Default::default(),
+            metrics: Default::default(),
             store: store.clone(),
             ingestion: None,
         },

@@ -57,7 +57,7 @@ async fn start(
         ingestion: Some(Arc::new(ingestion)),
         lake: Some(Arc::new(LakeService::new(lake, log.clone()))),
         engine: None,
-        revenue: Default::default(),
+        metrics: Default::default(),
     };
     tokio::spawn(tenure_server::serve(listener, state, async {
         let _ = stopped.await;
@@ -321,7 +321,7 @@ async fn serve_log(
         ingestion: Some(Arc::new(ingestion)),
         lake: None,
         engine: None,
-        revenue: Default::default(),
+        metrics: Default::default(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(tenure_server::serve(listener, state, async {

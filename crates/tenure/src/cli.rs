@@ -248,6 +248,28 @@ pub enum ReportCommand {
         #[arg(long)]
         csv: bool,
     },
+    /// Customer experience per period: NPS, CSAT and CES from survey responses; tickets
+    /// opened and resolved, resolution time (median, p90) and ticket CSAT.
+    Experience {
+        /// month, quarter, year or ttm (trailing twelve months).
+        #[arg(long, default_value = "quarter")]
+        period: String,
+        /// Periods ending on or after this day (YYYY-MM-DD) [default: a year before --to].
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+        /// Periods ending on or before this day (YYYY-MM-DD) [default: today].
+        #[arg(long, value_name = "DATE")]
+        to: Option<String>,
+        /// Break down by plan, csm, industry, region, size_band or cohort.
+        #[arg(long, value_name = "GROUP")]
+        by: Option<String>,
+        /// Print JSON (the same document as GET /api/v1/metrics/experience).
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// Print CSV, one row per period (and group).
+        #[arg(long)]
+        csv: bool,
+    },
     /// Evidence behind the health score: every renewal decision scored as it stood
     /// LEAD_DAYS before; the health-score backtest (AUC against an activity-only score, churn
     /// by band) and each measure's AUC, churn by quartile and a suggested weight.

@@ -31,6 +31,17 @@ fn simulated_arr(sim: &std::path::Path) -> i64 {
         .sum()
 }
 
+/// Runs `tenure report ARGS` on the data directory `d`, which must succeed.
+fn report_cmd(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["report"];
+    all.extend_from_slice(&args[..1]);
+    all.extend_from_slice(&["--data-dir", "d"]);
+    all.extend_from_slice(&args[1..]);
+    let out = tenure(dir, &all);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    out
+}
+
 /// The simulator's renewal decisions and churns (truth.csv).
 fn truth_renewals(sim: &std::path::Path) -> (u64, u64) {
     let text = std::fs::read_to_string(sim.join("truth.csv")).unwrap();
@@ -252,6 +263,57 @@ fn revenue_retention_from_the_cli_and_the_api() {
         text(&out.stderr)
     );
 
+    // Experience, month by month over the whole simulation: every NPS answer and every
+    // ticket is counted once.
+    let exp: Value = serde_json::from_slice(
+        &report_cmd(
+            d,
+            &[
+                "experience",
+                "--period",
+                "month",
+                "--from",
+                &from,
+                "--to",
+                &to,
+                "--json",
+            ],
+        )
+        .stdout,
+    )
+    .unwrap();
+    let erows = exp["rows"].as_array().unwrap();
+    assert_eq!(erows.len(), 18);
+    let total = |k: &str| erows.iter().map(|r| r[k].as_u64().unwrap()).sum::<u64>();
+    let sim = std::fs::read_to_string(d.join("sim/surveys.csv")).unwrap();
+    let nps_answers = sim
+        .lines()
+        .skip(1)
+        .filter(|l| l.split(',').nth(4) == Some("nps"))
+        .count() as u64;
+    assert_eq!(total("nps_responses"), nps_answers);
+    assert_eq!(
+        total("promoters") + total("passives") + total("detractors"),
+        nps_answers
+    );
+    let tickets = std::fs::read_to_string(d.join("sim/tickets.csv"))
+        .unwrap()
+        .lines()
+        .count() as u64
+        - 1;
+    assert_eq!(total("tickets_opened"), tickets);
+    for r in erows {
+        if let Some(n) = r["nps"].as_f64() {
+            assert!((-100.0..=100.0).contains(&n));
+        }
+        if let (Some(m), Some(p)) = (
+            r["resolution_hours_median"].as_f64(),
+            r["resolution_hours_p90"].as_f64(),
+        ) {
+            assert!(m <= p);
+        }
+    }
+
     // Signals and the health-score backtest: every churn the simulator recorded is a decision.
     let out = tenure(d, &["report", "signals", "--data-dir", "d", "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -307,6 +369,20 @@ fn revenue_retention_from_the_cli_and_the_api() {
         .iter()
         .map(|r| r["nrr"].clone())
         .collect();
+    assert_eq!(api, cli);
+    let (status, nps) = get(
+        &addr,
+        &format!("/api/v1/metrics/nps?period=month&from={from}&to={to}"),
+        &admin,
+    );
+    assert_eq!(status, 200, "{nps}");
+    let api: Vec<Value> = nps["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["value"].clone())
+        .collect();
+    let cli: Vec<Value> = erows.iter().map(|r| r["nps"].clone()).collect();
     assert_eq!(api, cli);
     let (status, body) = get(&addr, "/api/v1/metrics/arpu", &admin);
     assert_eq!(

@@ -186,7 +186,7 @@ async fn ingest_server(
         ingestion: Some(Arc::new(ingestion)),
         lake: None,
         engine: None,
-        revenue: Default::default(),
+        metrics: Default::default(),
     };
     tokio::spawn(tenure_server::serve(listener, state, async {
         let _ = stopped.await;
@@ -934,6 +934,99 @@ pub fn metrics(accounts: u32, months: u32, seed: u64, today: chrono::NaiveDate) 
         cells.push(format!("{name} {best:.1} ms ({rows} cohorts)"));
     }
     println!("  cohorts  {} ({months} months each)", cells.join(", "));
+
+    // Experience: an NPS answer per account per quarter, a CSAT answer per year and a ticket
+    // every two months, resolved within a week.
+    use tenure_domain::{
+        AccountId, SurveyResponse, SurveyResponseId, SurveyScore, Ticket, TicketId, TicketPriority,
+        TicketStatus,
+    };
+    let started = Instant::now();
+    let mut rng = Mix(seed ^ 0x5eed);
+    let (mut surveys, mut tickets) = (Vec::new(), Vec::new());
+    let span_days = (to - from).num_days().max(1) as u64;
+    for a in &accs {
+        let account: AccountId = a.id.clone();
+        for q in 0..(months / 3).max(1) {
+            let day = from + chrono::Days::new(rng.below(span_days));
+            let at = day
+                .and_hms_opt(12, 0, 0)
+                .map(|t| t.and_utc().fixed_offset());
+            let (Some(at), Ok(id)) = (
+                at,
+                SurveyResponseId::parse(format!("{}-s{q}", a.id.as_str())),
+            ) else {
+                continue;
+            };
+            let score = if q % 4 == 3 {
+                SurveyScore::Csat(1 + rng.below(5) as u8)
+            } else {
+                SurveyScore::Nps(rng.below(11) as u8)
+            };
+            surveys.push(SurveyResponse {
+                id,
+                account: account.clone(),
+                contact: None,
+                responded_at: at,
+                score,
+                comment: None,
+            });
+        }
+        for t in 0..(months / 2).max(1) {
+            let day = from + chrono::Days::new(rng.below(span_days));
+            let Some(opened) = day.and_hms_opt(9, 0, 0).map(|t| t.and_utc().fixed_offset()) else {
+                continue;
+            };
+            let Ok(id) = TicketId::parse(format!("{}-t{t}", a.id.as_str())) else {
+                continue;
+            };
+            tickets.push(Ticket {
+                id,
+                account: account.clone(),
+                contact: None,
+                subject: None,
+                opened_at: opened,
+                resolved_at: Some(
+                    opened + chrono::Duration::minutes(rng.below(7 * 24 * 60) as i64),
+                ),
+                priority: TicketPriority::Normal,
+                status: TicketStatus::Solved,
+                csat: Some(1 + rng.below(5) as u8),
+                category: None,
+            });
+        }
+    }
+    let made = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let exp = tenure_metrics::ExperienceData::new(&accs, &surveys, &tickets);
+    println!(
+        "  experience: {} survey answers and {} tickets (made in {made:.1} s), indexed in {:.0} ms",
+        surveys.len(),
+        tickets.len(),
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    for (name, period) in [
+        ("month", Period::Month),
+        ("quarter", Period::Quarter),
+        ("ttm", Period::Ttm),
+    ] {
+        let mut cells = Vec::new();
+        for by in [None, Some(GroupBy::Plan), Some(GroupBy::Csm)] {
+            let mut best = f64::MAX;
+            let mut rows = 0;
+            for _ in 0..3 {
+                let t = Instant::now();
+                rows = exp.experience(period, from, to, by).len();
+                best = best.min(t.elapsed().as_secs_f64() * 1e3);
+            }
+            worst = worst.max(best);
+            cells.push(format!(
+                "{} {best:.1} ms ({rows} rows)",
+                by.map_or("total", GroupBy::name)
+            ));
+        }
+        println!("  {name:<8} {}", cells.join(", "));
+    }
     println!("  slowest query {worst:.1} ms");
     Ok(())
 }

@@ -46,6 +46,17 @@ pub async fn run(
             )
             .await
         }
+        ReportCommand::Experience {
+            period,
+            from,
+            to,
+            by,
+            json,
+            csv,
+        } => {
+            let params = query_params(period, [("from", from), ("to", to), ("by", by)]);
+            return experience(data_dir, &params, json, csv, now).await;
+        }
         ReportCommand::Signals { lead_days, json } => {
             return super::evidence::run(data_dir, lead_days, json, now).await
         }
@@ -246,6 +257,114 @@ async fn cohorts(
             .map(|c| c.map_or(format!("{:>5}", "·"), |v| format!("{:>5.0}", v * 100.0)))
             .collect();
         println!("  {:<w$} {:>8}  {}", r.cohort, r.accounts, cells.join(" "));
+    }
+    Ok(())
+}
+
+fn query_params<const N: usize>(
+    period: String,
+    rest: [(&str, Option<String>); N],
+) -> HashMap<String, String> {
+    let mut params = HashMap::from([("period".to_owned(), period)]);
+    for (k, v) in rest {
+        if let Some(v) = v {
+            params.insert(k.to_owned(), v);
+        }
+    }
+    params
+}
+
+async fn experience(
+    data_dir: &DataDir,
+    params: &HashMap<String, String>,
+    json: bool,
+    csv: bool,
+    now: tenure_domain::Timestamp,
+) -> Outcome {
+    let q = parse_query(params, now.date_naive()).map_err(|e| Failure::rejected(e.message))?;
+    let store = data_dir.open_store().await?;
+    let data = tenure_server::metrics::load_experience(store.as_ref())
+        .await
+        .context("reading survey responses, tickets and accounts")?;
+    let rows = data.experience(q.period, q.from, q.to, q.by);
+    if json {
+        let doc = tenure_server::metrics::experience_document("experience", &q, &rows);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).context("encoding the report")?
+        );
+        return Ok(());
+    }
+    let f = |x: Option<f64>, digits: usize| x.map_or(String::new(), |v| format!("{v:.digits$}"));
+    if csv {
+        println!("period,from,to,group,nps,nps_responses,promoters,passives,detractors,csat,csat_satisfied,csat_responses,ces,ces_responses,tickets_opened,tickets_resolved,resolution_hours_median,resolution_hours_p90,ticket_csat");
+        for r in &rows {
+            let g = r.group.as_deref().unwrap_or("");
+            let g = if g.contains([',', '"']) {
+                format!("\"{}\"", g.replace('"', "\"\""))
+            } else {
+                g.to_owned()
+            };
+            println!(
+                "{},{},{},{g},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                r.period,
+                r.from.map_or(String::new(), |d| d.to_string()),
+                r.to.map_or(String::new(), |d| d.to_string()),
+                f(r.nps, 2),
+                r.nps_responses,
+                r.promoters,
+                r.passives,
+                r.detractors,
+                f(r.csat, 4),
+                f(r.csat_satisfied, 4),
+                r.csat_responses,
+                f(r.ces, 4),
+                r.ces_responses,
+                r.tickets_opened,
+                r.tickets_resolved,
+                f(r.resolution_hours_median, 2),
+                f(r.resolution_hours_p90, 2),
+                f(r.ticket_csat, 4)
+            );
+        }
+        return Ok(());
+    }
+    let dash =
+        |x: Option<f64>, digits: usize| x.map_or("—".to_owned(), |v| format!("{v:.digits$}"));
+    println!("Customer experience ({})", q.period.name());
+    if rows.is_empty() {
+        println!("  no period ends between {} and {}", q.from, q.to);
+        return Ok(());
+    }
+    println!(
+        "  {:<16} {:<14} {:>6} {:>6} {:>5} {:>5} {:>5} {:>8} {:>8} {:>9} {:>9}",
+        "period",
+        "group",
+        "NPS",
+        "(n)",
+        "CSAT",
+        "CES",
+        "(n)",
+        "tickets",
+        "resolved",
+        "median h",
+        "p90 h"
+    );
+    for r in &rows {
+        println!(
+            "  {:<16} {:<14} {:>6} {:>6} {:>5} {:>5} {:>5} {:>8} {:>8} {:>9} {:>9}",
+            r.period,
+            r.group.as_deref().unwrap_or("all"),
+            dash(r.nps, 1),
+            r.nps_responses,
+            dash(r.csat, 2),
+            dash(r.ces, 2),
+            r.csat_responses + r.ces_responses,
+            r.tickets_opened,
+            r.tickets_resolved,
+            dash(r.resolution_hours_median, 1),
+            dash(r.resolution_hours_p90, 1)
+        );
     }
     Ok(())
 }

@@ -112,7 +112,7 @@ pub async fn start(
         ingestion: Some(Arc::clone(&ingestion)),
         lake: Some(Arc::clone(&lake)),
         engine: Some(Arc::clone(&engine)),
-        revenue: Default::default(),
+        metrics: Default::default(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(tenure_server::serve(listener, state, async {
