@@ -378,6 +378,16 @@ impl Sub {
         if self.term_months == 0 {
             return self.end.filter(|e| *e >= day);
         }
+        // Within the record's current term, its end date is the renewal date, whatever the
+        // schedule says (co-termed and irregular contracts keep their own dates).
+        if let Some(e) = self.end {
+            let term_start = day::date_of(e)
+                .checked_sub_months(chrono::Months::new(self.term_months))
+                .map(day::day_of_date);
+            if term_start.is_some_and(|t| t < day) && day <= e {
+                return Some(e);
+            }
+        }
         let mut end = day::date_of(self.start);
         let target = day::date_of(day);
         while end < target {
@@ -967,6 +977,14 @@ mod tests {
         sub.end = Some(d("2025-03-28"));
         assert_eq!(sub.term_end_after(d("2025-03-10")), Some(d("2025-03-28")));
         assert_eq!(sub.term_end_after(d("2025-03-29")), None);
+        // A record whose current term does not follow the schedule keeps its own end date
+        // within that term.
+        sub.status = SubscriptionStatus::Active;
+        sub.end = Some(d("2025-05-10"));
+        assert_eq!(sub.term_end_after(d("2025-04-20")), Some(d("2025-05-10")));
+        assert_eq!(sub.term_end_after(d("2025-03-01")), Some(d("2025-03-28")));
+        sub.status = SubscriptionStatus::Cancelled;
+        sub.end = Some(d("2025-03-28"));
         // Without a term length, the end date is the renewal date.
         sub.term_months = 0;
         assert_eq!(sub.term_end_after(d("2025-02-10")), Some(d("2025-03-28")));

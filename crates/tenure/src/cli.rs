@@ -278,8 +278,11 @@ pub enum ReportCommand {
         #[arg(long, default_value_t = 30)]
         lead_days: u32,
         /// Print JSON.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "csv")]
         json: bool,
+        /// Print CSV: one line per measure, then the health score and the activity-only score.
+        #[arg(long)]
+        csv: bool,
     },
     /// Cohort retention matrices: accounts followed month by month from their first revenue,
     /// grouped by sign-up month or an account attribute (definitions: docs/metrics.md).

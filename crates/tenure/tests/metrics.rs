@@ -342,6 +342,9 @@ fn revenue_retention_from_the_cli_and_the_api() {
         (97..=103).contains(&weights),
         "weights are shares of 100 (rounded): {weights}"
     );
+    let csv = text(&report_cmd(d, &["signals", "--csv"]).stdout);
+    assert_eq!(csv.lines().count(), 1 + signals.len() + 2);
+    assert!(csv.starts_with("signal,decisions,auc,direction,suggested_weight,"));
     let out = tenure(
         d,
         &["report", "signals", "--data-dir", "d", "--lead-days", "400"],

@@ -268,6 +268,7 @@ pub async fn run(
     data_dir: &DataDir,
     lead: u32,
     json: bool,
+    csv: bool,
     now: tenure_domain::Timestamp,
 ) -> Outcome {
     if lead > 365 {
@@ -281,6 +282,34 @@ pub async fn run(
             "{}",
             serde_json::to_string_pretty(&e).context("encoding the report")?
         );
+        return Ok(());
+    }
+    if csv {
+        let f = |x: Option<f64>| x.map_or(String::new(), |v| format!("{v:.6}"));
+        println!(
+            "signal,decisions,auc,direction,suggested_weight,q1_churn,q2_churn,q3_churn,q4_churn"
+        );
+        let quartile = |q: &[Quantile], i: usize| f(q.get(i).map(|x| x.churn_rate));
+        for s in &e.signals {
+            println!(
+                "{},{},{},{},{},{},{},{},{}",
+                s.measure,
+                s.decisions,
+                f(s.auc),
+                s.direction,
+                s.suggested_weight,
+                quartile(&s.quartiles, 0),
+                quartile(&s.quartiles, 1),
+                quartile(&s.quartiles, 2),
+                quartile(&s.quartiles, 3)
+            );
+        }
+        for (name, auc) in [
+            ("(health score)", e.health_auc),
+            ("(activity-only score)", e.activity_only_auc),
+        ] {
+            println!("{name},{},{},higher_is_healthier,,,,,", e.decisions, f(auc));
+        }
         return Ok(());
     }
     print_backtest(&e);

@@ -57,9 +57,11 @@ pub async fn run(
             let params = query_params(period, [("from", from), ("to", to), ("by", by)]);
             return experience(data_dir, &params, json, csv, now).await;
         }
-        ReportCommand::Signals { lead_days, json } => {
-            return super::evidence::run(data_dir, lead_days, json, now).await
-        }
+        ReportCommand::Signals {
+            lead_days,
+            json,
+            csv,
+        } => return super::evidence::run(data_dir, lead_days, json, csv, now).await,
     };
     let mut params = HashMap::from([("period".to_owned(), period)]);
     for (k, v) in [
