@@ -169,12 +169,24 @@ pub fn experience_value(name: &str, r: &ExperienceRow) -> Option<f64> {
 
 /// The JSON document of an experience metric.
 pub fn experience_document(name: &str, q: &MetricQuery, rows: &[ExperienceRow]) -> Value {
+    rows_document(name, "experience", q, rows, |r| experience_value(name, r))
+}
+
+/// A metric's rows as JSON, each with its `value` unless `name` is the family's whole
+/// document (`all`).
+fn rows_document<R: serde::Serialize>(
+    name: &str,
+    all: &str,
+    q: &MetricQuery,
+    rows: &[R],
+    value: impl Fn(&R) -> Option<f64>,
+) -> Value {
     let rows: Vec<Value> = rows
         .iter()
         .map(|r| {
             let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
-            if name != "experience" {
-                v["value"] = json!(experience_value(name, r));
+            if name != all {
+                v["value"] = json!(value(r));
             }
             v
         })
@@ -421,26 +433,10 @@ pub fn parse_query(
 
 /// The JSON document of a metric: its rows, each with `value` when the metric has one.
 pub fn document(name: &str, q: &MetricQuery, data: &RevenueData, rows: &[RetentionRow]) -> Value {
-    let rows: Vec<Value> = rows
-        .iter()
-        .map(|r| {
-            let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
-            if name != "revenue_retention" {
-                v["value"] = json!(value_of(name, r));
-            }
-            v
-        })
-        .collect();
-    json!({
-        "metric": name,
-        "period": q.period.name(),
-        "from": q.from,
-        "to": q.to,
-        "by": q.by.map(GroupBy::name),
-        "currency": data.currency.to_string(),
-        "excluded_other_currency": data.other_currency,
-        "rows": rows,
-    })
+    let mut doc = rows_document(name, "revenue_retention", q, rows, |r| value_of(name, r));
+    doc["currency"] = json!(data.currency.to_string());
+    doc["excluded_other_currency"] = json!(data.other_currency);
+    doc
 }
 
 async fn metric(

@@ -864,6 +864,19 @@ fn synthetic_ledger(
     (out_accounts, changes)
 }
 
+/// The best of three runs of `query` in milliseconds (the figure a warm server answers
+/// with), and how many rows it gave.
+fn best_of_three(mut query: impl FnMut() -> usize) -> (f64, usize) {
+    let mut best = f64::MAX;
+    let mut rows = 0;
+    for _ in 0..3 {
+        let t = Instant::now();
+        rows = query();
+        best = best.min(t.elapsed().as_secs_f64() * 1e3);
+    }
+    (best, rows)
+}
+
 /// Revenue retention query time over a synthetic ledger.
 pub fn metrics(accounts: u32, months: u32, seed: u64, today: chrono::NaiveDate) -> Outcome {
     use tenure_domain::model::Period;
@@ -900,14 +913,7 @@ pub fn metrics(accounts: u32, months: u32, seed: u64, today: chrono::NaiveDate) 
             Some(GroupBy::Csm),
             Some(GroupBy::Cohort),
         ] {
-            // Best of three: the figure a warm server answers with.
-            let mut best = f64::MAX;
-            let mut rows = 0;
-            for _ in 0..3 {
-                let t = Instant::now();
-                rows = data.retention(period, from, to, by).len();
-                best = best.min(t.elapsed().as_secs_f64() * 1e3);
-            }
+            let (best, rows) = best_of_three(|| data.retention(period, from, to, by).len());
             worst = worst.max(best);
             cells.push(format!(
                 "{} {best:.1} ms ({rows} rows)",
@@ -923,13 +929,7 @@ pub fn metrics(accounts: u32, months: u32, seed: u64, today: chrono::NaiveDate) 
         ("csm", GroupBy::Csm),
         ("industry", GroupBy::Industry),
     ] {
-        let mut best = f64::MAX;
-        let mut rows = 0;
-        for _ in 0..3 {
-            let t = Instant::now();
-            rows = data.cohorts(by, today, months).len();
-            best = best.min(t.elapsed().as_secs_f64() * 1e3);
-        }
+        let (best, rows) = best_of_three(|| data.cohorts(by, today, months).len());
         worst = worst.max(best);
         cells.push(format!("{name} {best:.1} ms ({rows} cohorts)"));
     }
@@ -1012,13 +1012,7 @@ pub fn metrics(accounts: u32, months: u32, seed: u64, today: chrono::NaiveDate) 
     ] {
         let mut cells = Vec::new();
         for by in [None, Some(GroupBy::Plan), Some(GroupBy::Csm)] {
-            let mut best = f64::MAX;
-            let mut rows = 0;
-            for _ in 0..3 {
-                let t = Instant::now();
-                rows = exp.experience(period, from, to, by).len();
-                best = best.min(t.elapsed().as_secs_f64() * 1e3);
-            }
+            let (best, rows) = best_of_three(|| exp.experience(period, from, to, by).len());
             worst = worst.max(best);
             cells.push(format!(
                 "{} {best:.1} ms ({rows} rows)",
