@@ -46,13 +46,8 @@ impl Replay {
         out
     }
 
-    /// Applies one event of `day`.
-    pub fn apply(&mut self, day: Day, e: EventSignal<'_>) {
-        self.engine
-            .apply(Signal::Event(e), day::start_of(day + 1) - 1);
-    }
-
-    /// `apply`, for an event the caller already routed to this replay's partition.
+    /// Applies one event of `day`, already routed to this replay's partition (the caller
+    /// checks the partition once per row).
     pub fn apply_owned(&mut self, day: Day, e: EventSignal<'_>) {
         self.engine
             .apply_owned(Signal::Event(e), day::start_of(day + 1) - 1);

@@ -157,30 +157,25 @@ fn add(
     let words = words(cap);
     let mut head = read_head(arena, r);
     let moved = head != NO_DAY && day > head;
-    let fresh = {
-        let arena = &mut *arena;
-        let lists = &mut *lists;
-        let fresh = day::advance(&mut head, cap, day, |d| {
-            let slot = d.rem_euclid(cap as Day) as usize;
-            if r.bits > r.counts {
-                clear_count(arena, r, wide, slot);
+    let fresh = day::advance(&mut head, cap, day, |d| {
+        let slot = d.rem_euclid(cap as Day) as usize;
+        if r.bits > r.counts {
+            clear_count(arena, r, wide, slot);
+        }
+        if r.end > r.stats {
+            let at = r.stats + slot * STAT_WORDS;
+            arena[at..at + STAT_WORDS].fill(0);
+        }
+        for w in arena[r.bits..r.stats].chunks_mut(words) {
+            bits::clear(w, cap, d);
+        }
+        for list in [s.users, s.values].into_iter().flatten() {
+            for entry in lists[list].chunks_mut(words + 1) {
+                bits::clear(&mut entry[1..], cap, d);
             }
-            if r.end > r.stats {
-                let at = r.stats + slot * STAT_WORDS;
-                arena[at..at + STAT_WORDS].fill(0);
-            }
-            for w in arena[r.bits..r.stats].chunks_mut(words) {
-                bits::clear(w, cap, d);
-            }
-            for list in [s.users, s.values].into_iter().flatten() {
-                for entry in lists[list].chunks_mut(words + 1) {
-                    bits::clear(&mut entry[1..], cap, d);
-                }
-            }
-        });
-        arena[r.at] = head as u32 as u64;
-        fresh
-    };
+        }
+    });
+    arena[r.at] = head as u32 as u64;
     if !fresh {
         return false;
     }

@@ -55,9 +55,6 @@ pub struct RevenueData {
     accounts: Directory,
     /// Changes left out because they are in another currency.
     pub other_currency: u64,
-    /// The first and last effective dates in the ledger.
-    pub first: Option<NaiveDate>,
-    pub last: Option<NaiveDate>,
 }
 
 impl RevenueData {
@@ -100,8 +97,6 @@ impl RevenueData {
         dir.fill_cohorts(|a| first_revenue[a as usize]);
         RevenueData {
             currency,
-            first: moves.iter().map(|m| m.effective).min(),
-            last: moves.iter().map(|m| m.effective).max(),
             ledger: Ledger::new(&moves),
             accounts: dir,
             other_currency,

@@ -222,22 +222,29 @@ pub enum SimMode {
     Consumer,
 }
 
+/// Which periods a report covers, and how it groups accounts.
+#[derive(Debug, Args)]
+pub struct PeriodArgs {
+    /// month, quarter, year or ttm (trailing twelve months).
+    #[arg(long, default_value = "quarter")]
+    pub period: String,
+    /// Periods ending on or after this day (YYYY-MM-DD) [default: a year before --to].
+    #[arg(long, value_name = "DATE")]
+    pub from: Option<String>,
+    /// Periods ending on or before this day (YYYY-MM-DD) [default: today].
+    #[arg(long, value_name = "DATE")]
+    pub to: Option<String>,
+    /// Break down by plan, csm, industry, region, size_band or cohort.
+    #[arg(long, value_name = "GROUP")]
+    pub by: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
     /// Revenue retention per period (definitions: docs/metrics.md).
     Metrics {
-        /// month, quarter, year or ttm (trailing twelve months).
-        #[arg(long, default_value = "quarter")]
-        period: String,
-        /// Periods ending on or after this day (YYYY-MM-DD) [default: a year before --to].
-        #[arg(long, value_name = "DATE")]
-        from: Option<String>,
-        /// Periods ending on or before this day (YYYY-MM-DD) [default: today].
-        #[arg(long, value_name = "DATE")]
-        to: Option<String>,
-        /// Break down by plan, csm, industry, region, size_band or cohort.
-        #[arg(long, value_name = "GROUP")]
-        by: Option<String>,
+        #[command(flatten)]
+        periods: PeriodArgs,
         /// The reporting currency [default: the currency most revenue changes are in].
         #[arg(long)]
         currency: Option<String>,
@@ -251,18 +258,8 @@ pub enum ReportCommand {
     /// Customer experience per period: NPS, CSAT and CES from survey responses; tickets
     /// opened and resolved, resolution time (median, p90) and ticket CSAT.
     Experience {
-        /// month, quarter, year or ttm (trailing twelve months).
-        #[arg(long, default_value = "quarter")]
-        period: String,
-        /// Periods ending on or after this day (YYYY-MM-DD) [default: a year before --to].
-        #[arg(long, value_name = "DATE")]
-        from: Option<String>,
-        /// Periods ending on or before this day (YYYY-MM-DD) [default: today].
-        #[arg(long, value_name = "DATE")]
-        to: Option<String>,
-        /// Break down by plan, csm, industry, region, size_band or cohort.
-        #[arg(long, value_name = "GROUP")]
-        by: Option<String>,
+        #[command(flatten)]
+        periods: PeriodArgs,
         /// Print JSON (the same document as GET /api/v1/metrics/experience).
         #[arg(long, conflicts_with = "csv")]
         json: bool,

@@ -208,13 +208,7 @@ pub async fn compute(
                 } else {
                     "higher_is_healthier"
                 },
-                quartiles: quantiles(
-                    &values
-                        .iter()
-                        .map(|(v, renewed)| (*v, *renewed))
-                        .collect::<Vec<_>>(),
-                    4,
-                ),
+                quartiles: quantiles(&values, 4),
                 suggested_weight: 0,
             }
         })

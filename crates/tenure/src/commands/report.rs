@@ -1,12 +1,14 @@
-//! `tenure report metrics`: revenue retention per period from the store's subscription
-//! changes and accounts (the same figures as `GET /api/v1/metrics/{name}`).
+//! `tenure report metrics|experience|cohorts|signals`: revenue retention, customer experience
+//! and cohort matrices from the store's records (the same documents as
+//! `GET /api/v1/metrics/{name}` and `/api/v1/cohorts/{kind}`), and the evidence behind the
+//! health score (`evidence.rs`).
 
 use std::collections::HashMap;
 
 use anyhow::Context;
 use tenure_server::metrics::{document, load_revenue, parse_query};
 
-use crate::cli::ReportCommand;
+use crate::cli::{PeriodArgs, ReportCommand};
 use crate::data_dir::DataDir;
 use crate::failure::{Failure, Outcome};
 
@@ -15,16 +17,16 @@ pub async fn run(
     command: ReportCommand,
     now: tenure_domain::Timestamp,
 ) -> Outcome {
-    let (period, from, to, by, currency, json, csv) = match command {
+    match command {
         ReportCommand::Metrics {
-            period,
-            from,
-            to,
-            by,
+            periods,
             currency,
             json,
             csv,
-        } => (period, from, to, by, currency, json, csv),
+        } => metrics(data_dir, &params(periods, currency), json, csv, now).await,
+        ReportCommand::Experience { periods, json, csv } => {
+            experience(data_dir, &params(periods, None), json, csv, now).await
+        }
         ReportCommand::Cohorts {
             by,
             months,
@@ -34,7 +36,7 @@ pub async fn run(
             json,
             csv,
         } => {
-            return cohorts(
+            cohorts(
                 data_dir,
                 &by,
                 months,
@@ -46,35 +48,38 @@ pub async fn run(
             )
             .await
         }
-        ReportCommand::Experience {
-            period,
-            from,
-            to,
-            by,
-            json,
-            csv,
-        } => {
-            let params = query_params(period, [("from", from), ("to", to), ("by", by)]);
-            return experience(data_dir, &params, json, csv, now).await;
-        }
         ReportCommand::Signals {
             lead_days,
             json,
             csv,
-        } => return super::evidence::run(data_dir, lead_days, json, csv, now).await,
-    };
-    let mut params = HashMap::from([("period".to_owned(), period)]);
+        } => super::evidence::run(data_dir, lead_days, json, csv, now).await,
+    }
+}
+
+/// The command line's period arguments as the API's query parameters (one parser for both).
+fn params(p: PeriodArgs, currency: Option<String>) -> HashMap<String, String> {
+    let mut params = HashMap::from([("period".to_owned(), p.period)]);
     for (k, v) in [
-        ("from", from),
-        ("to", to),
-        ("by", by),
+        ("from", p.from),
+        ("to", p.to),
+        ("by", p.by),
         ("currency", currency),
     ] {
         if let Some(v) = v {
             params.insert(k.to_owned(), v);
         }
     }
-    let q = parse_query(&params, now.date_naive()).map_err(|e| Failure::rejected(e.message))?;
+    params
+}
+
+async fn metrics(
+    data_dir: &DataDir,
+    params: &HashMap<String, String>,
+    json: bool,
+    csv: bool,
+    now: tenure_domain::Timestamp,
+) -> Outcome {
+    let q = parse_query(params, now.date_naive()).map_err(|e| Failure::rejected(e.message))?;
     let store = data_dir.open_store().await?;
     let data = load_revenue(store.as_ref(), q.currency)
         .await
@@ -261,19 +266,6 @@ async fn cohorts(
         println!("  {:<w$} {:>8}  {}", r.cohort, r.accounts, cells.join(" "));
     }
     Ok(())
-}
-
-fn query_params<const N: usize>(
-    period: String,
-    rest: [(&str, Option<String>); N],
-) -> HashMap<String, String> {
-    let mut params = HashMap::from([("period".to_owned(), period)]);
-    for (k, v) in rest {
-        if let Some(v) = v {
-            params.insert(k.to_owned(), v);
-        }
-    }
-    params
 }
 
 async fn experience(

@@ -116,19 +116,6 @@ impl Events {
         batches: &[RecordBatch],
         account: Option<&str>,
         plan: &Plan,
-        f: impl FnMut(EventSignal<'_>),
-    ) {
-        self.for_each_of(d, batches, account, Partition::ALL, plan, f)
-    }
-
-    /// `for_each`, for the accounts of one partition only.
-    pub fn for_each_of(
-        &self,
-        d: Day,
-        batches: &[RecordBatch],
-        account: Option<&str>,
-        partition: Partition,
-        plan: &Plan,
         mut f: impl FnMut(EventSignal<'_>),
     ) {
         for b in batches {
@@ -137,13 +124,12 @@ impl Events {
                 let Some(acc) = self.row_account(&c, i) else {
                     continue;
                 };
-                if account.is_some_and(|a| a != acc) || !partition.owns(&acc) {
-                    continue;
+                if account.is_none_or(|a| a == acc) {
+                    c.signal(i, &acc, plan, &mut f);
                 }
-                c.signal(i, &acc, plan, &mut f);
             }
         }
-        self.for_each_in_tail(d, account, partition, f);
+        self.for_each_in_tail(d, account, Partition::ALL, f);
     }
 
     /// The lake rows of `batches` that are product events, as (batch, row) pairs for each of
@@ -162,7 +148,7 @@ impl Events {
         out
     }
 
-    /// `for_each_of` over rows already routed to `partition` (see `route`).
+    /// `for_each` over rows already routed to `partition` (see `route`).
     pub fn for_each_routed(
         &self,
         d: Day,
