@@ -3,6 +3,7 @@
 //! is the content hash of its validated form, so layout and comments never make a new one.
 //! This module reads text it is given; it never touches the file system.
 
+pub mod adopt;
 mod diagnostic;
 mod glossary;
 mod parse;

@@ -44,6 +44,15 @@ impl LakeService {
         Ok(read(lake.state()))
     }
 
+    /// Syncs, then opens the product-event history the lake holds (blocking): every event
+    /// acknowledged before the call.
+    pub fn history(&self, plan: &tenure_engine::Plan) -> Result<crate::history::Events, LakeError> {
+        let log = Arc::clone(&self.log);
+        let mut lake = self.lock();
+        lake.sync(&|from, limit| log.read(from, limit))?;
+        crate::history::Events::of_lake(lake.dir(), lake.state(), plan)
+    }
+
     /// Syncs every `sync_every` and compacts every `compact_every`, forever.
     pub async fn maintain(self: Arc<Self>, sync_every: Duration, compact_every: Duration) {
         let mut since_compaction = Duration::ZERO;

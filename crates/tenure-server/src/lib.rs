@@ -7,10 +7,13 @@ mod accounts;
 mod api;
 mod engine;
 mod error;
+pub mod evidence;
 mod health;
+pub mod history;
 mod ingest;
 mod lake;
 pub mod metrics;
+mod signals;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -37,6 +40,8 @@ pub struct AppState {
     pub engine: Option<Arc<EngineService>>,
     /// The data metrics were last computed from (see `metrics::MetricsCache`).
     pub metrics: Arc<metrics::MetricsCache>,
+    /// The evidence last computed (see `signals`).
+    pub signals: Arc<signals::SignalsCache>,
 }
 
 /// The whole HTTP application.
@@ -47,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::routes())
         .merge(accounts::routes())
         .merge(metrics::routes())
+        .merge(signals::routes())
         .fallback(error::not_found)
         .with_state(state)
 }

@@ -36,6 +36,7 @@ async fn health_readiness_and_errors_over_http() {
             lake: None,
             engine: None,
             metrics: Default::default(),
+            signals: Default::default(),
             store: store.clone(),
             ingestion: None,
         },

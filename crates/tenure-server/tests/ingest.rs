@@ -58,6 +58,7 @@ async fn start(
         lake: Some(Arc::new(LakeService::new(lake, log.clone()))),
         engine: None,
         metrics: Default::default(),
+        signals: Default::default(),
     };
     tokio::spawn(tenure_server::serve(listener, state, async {
         let _ = stopped.await;
@@ -322,6 +323,7 @@ async fn serve_log(
         lake: None,
         engine: None,
         metrics: Default::default(),
+        signals: Default::default(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(tenure_server::serve(listener, state, async {

@@ -280,6 +280,12 @@ pub enum ReportCommand {
         /// Print CSV: one line per measure, then the health score and the activity-only score.
         #[arg(long)]
         csv: bool,
+        /// Print this model file with the suggested weights adopted (each measure its weight,
+        /// each pillar the sum of its measures', directions turned where the evidence runs the
+        /// other way), comments kept; what changed goes to standard error. Review it, then
+        /// `tenure model apply` it.
+        #[arg(long, value_name = "MODEL_FILE", conflicts_with_all = ["json", "csv"])]
+        adopt: Option<PathBuf>,
     },
     /// Cohort retention matrices: accounts followed month by month from their first revenue,
     /// grouped by sign-up month or an account attribute (definitions: docs/metrics.md).

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tenure_domain::{SuccessModel, Timestamp};
+use tenure_server::history::Events;
 use tenure_store::{ApplyOutcome, Store, StoreLocation};
 
 use crate::failure::{Failure, Outcome};
@@ -25,6 +26,12 @@ impl DataDir {
 
     pub fn model_path(&self) -> PathBuf {
         self.root.join(MODEL_FILE)
+    }
+
+    /// The product-event history: the lake and the log's tail not yet in it.
+    pub fn events(&self, plan: &tenure_engine::Plan) -> anyhow::Result<Events> {
+        Events::open(&self.root.join("lake"), &self.root.join("log"), plan)
+            .context("reading the event lake and log")
     }
 
     pub fn is_initialised(&self) -> bool {

@@ -422,6 +422,115 @@ fn revenue_retention_from_the_cli_and_the_api() {
         (400, Some("invalid_months"))
     );
 
+    // The evidence over HTTP, after the product events went in through the ingestion API:
+    // the server replays its own lake, the CLI the lake and log beside it; the same figures.
+    let (status, body) = get(&addr, "/api/v1/signals?lead_days=366", &admin);
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_lead_days"))
+    );
+    let (status, body) = get(&addr, "/api/v1/signals?lead=3", &admin);
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("unknown_parameter"))
+    );
+    let (status, _) = get(&addr, "/api/v1/signals", "not-a-token");
+    assert_eq!(status, 401);
+    let (status, no_events) = get(&addr, "/api/v1/signals", &admin);
+    assert_eq!(status, 200, "{no_events}");
+    let out = tenure(
+        d,
+        &[
+            "send",
+            "--url",
+            &format!("http://{addr}"),
+            "--write-key",
+            keys["write_key"].as_str().unwrap(),
+            "--import",
+            "sim/events.jsonl",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (status, api) = get(&addr, "/api/v1/signals?lead_days=45", &admin);
+    assert_eq!(status, 200, "{api}");
+    let out = tenure(
+        d,
+        &[
+            "report",
+            "signals",
+            "--data-dir",
+            "d",
+            "--lead-days",
+            "45",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(api["lead_days"], 45);
+    for key in [
+        "decisions",
+        "churned",
+        "health_auc",
+        "activity_only_auc",
+        "by_band",
+        "signals",
+    ] {
+        assert_eq!(api[key], cli[key], "{key}");
+    }
+    // The events moved the activity measures: the answer was not served from the cache.
+    assert_ne!(api["activity_only_auc"], no_events["activity_only_auc"]);
+
+    // The suggested weights, adopted into the model file: a valid model whose measures carry
+    // exactly the suggested weights.
+    let out = tenure(
+        d,
+        &[
+            "report",
+            "signals",
+            "--data-dir",
+            "d",
+            "--lead-days",
+            "45",
+            "--adopt",
+            "d/tenure.toml",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).starts_with("Adopted the weights suggested by"));
+    std::fs::write(d.join("adopted.toml"), &out.stdout).unwrap();
+    let out = tenure(d, &["model", "check", "adopted.toml", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    let adopted = std::fs::read_to_string(d.join("adopted.toml")).unwrap();
+    let mut scored = 0;
+    for s in api["signals"].as_array().unwrap() {
+        let (m, w) = (
+            s["measure"].as_str().unwrap(),
+            s["suggested_weight"].as_u64().unwrap(),
+        );
+        let line = adopted
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{{ measure = \"{m}\"")));
+        if let Some(line) = line {
+            assert!(line.contains(&format!("weight = {w},")), "{m}: {line}");
+            scored += 1;
+        }
+    }
+    assert_eq!(scored, 15, "every measure of the default health score");
+    let out = tenure(
+        d,
+        &[
+            "report",
+            "signals",
+            "--data-dir",
+            "d",
+            "--adopt",
+            "missing.toml",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("missing.toml"));
+
     // A change imported while the server runs is in the next answer.
     let all = format!("/api/v1/metrics/revenue_retention?period=month&from={to}&to={to}");
     let (_, before) = get(&addr, &all, &admin);

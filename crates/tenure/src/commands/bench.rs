@@ -187,6 +187,7 @@ async fn ingest_server(
         lake: None,
         engine: None,
         metrics: Default::default(),
+        signals: Default::default(),
     };
     tokio::spawn(tenure_server::serve(listener, state, async {
         let _ = stopped.await;
@@ -668,7 +669,7 @@ pub fn rescore(lake_dir: &std::path::Path, times: u32) -> Outcome {
         for p in ps {
             batches.extend(tenure_lake::table::read_columns(
                 &p.path,
-                &crate::commands::score::READ_COLUMNS,
+                &tenure_server::history::READ_COLUMNS,
             )?);
         }
         let mut out = Vec::new();
@@ -721,7 +722,7 @@ pub fn rescore(lake_dir: &std::path::Path, times: u32) -> Outcome {
     let plan = Arc::new(tenure_engine::Plan::new(
         tenure_domain::SuccessModel::default_model(),
     ));
-    let events = Arc::new(crate::commands::score::Events::open(&data_dir, &plan)?);
+    let events = Arc::new(data_dir.events(&plan)?);
     let days = events.days();
     let stats =
         crate::commands::score::replay_lake(events, plan, Vec::new(), days, None, |_| true)?;

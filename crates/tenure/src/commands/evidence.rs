@@ -5,226 +5,85 @@
 //!   (active days in the last 30) for telling renewals from churn, and churn by band;
 //! - per measure: its univariate AUC, churn by quartile, and a suggested weight.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
 use anyhow::Context;
-use serde::Serialize;
-use tenure_domain::model::{Aggregate, Band};
-use tenure_domain::{Record, Subscription};
-use tenure_engine::day::{self, Day};
-use tenure_engine::{Engine, Partition, Plan, Signal};
-use tenure_metrics::evidence::{auc, quantiles, renewal_decisions, Decision, Quantile};
+use tenure_metrics::evidence::Quantile;
+use tenure_server::evidence::Evidence;
+use tenure_server::history::Events;
 
-use crate::commands::score::{model, Events};
 use crate::data_dir::DataDir;
 use crate::failure::{Failure, Outcome};
 
-/// One decision with the account's score and measures `lead` days before.
-struct Observation {
-    renewed: bool,
-    health: f64,
-    band: Band,
-    activity: Option<f64>,
-    measures: BTreeMap<String, Option<f64>>,
-}
-
-#[derive(Serialize)]
-pub struct BandRow {
-    pub band: &'static str,
-    pub decisions: u64,
-    pub churn_rate: Option<f64>,
-}
-
-#[derive(Serialize)]
-pub struct SignalRow {
-    pub measure: String,
-    /// Decisions where the measure had a value.
-    pub decisions: u64,
-    /// AUC of the raw value (higher = more likely to renew); below 0.5 means higher values
-    /// go with churn.
-    pub auc: Option<f64>,
-    /// `higher_is_healthier` or `lower_is_healthier`.
-    pub direction: &'static str,
-    pub quartiles: Vec<Quantile>,
-    /// Share of 100 points, from the measure's separating power (see docs/metrics.md).
-    pub suggested_weight: u32,
-}
-
-#[derive(Serialize)]
-pub struct Evidence {
-    pub model_version: String,
-    pub lead_days: u32,
-    pub decisions: u64,
-    pub churned: u64,
-    pub health_auc: Option<f64>,
-    pub activity_only_auc: Option<f64>,
-    /// The measure the activity-only score reads.
-    pub activity_measure: Option<String>,
-    pub by_band: Vec<BandRow>,
-    pub signals: Vec<SignalRow>,
-}
-
-/// The measure an activity-only score reads: the model's active-days measure with the window
-/// nearest 30 days.
-fn activity_measure(plan: &Plan) -> Option<String> {
-    plan.measures
-        .iter()
-        .filter(|m| m.spec.aggregate == Aggregate::ActiveDays && m.spec.compare.is_none())
-        .min_by_key(|m| (m.spec.window_days as i64 - 30).abs())
-        .map(|m| m.name.clone())
-}
-
-fn observe(
-    events: &Events,
-    plan: Arc<Plan>,
-    records: &[Record],
-    decisions: &[Decision],
-    lead: u32,
-    now: day::Micros,
-) -> anyhow::Result<Vec<Observation>> {
-    let activity = activity_measure(&plan);
-    let mut at_day: BTreeMap<Day, Vec<&Decision>> = BTreeMap::new();
-    for d in decisions {
-        at_day
-            .entry(day::day_of_date(d.day) - lead as Day)
-            .or_default()
-            .push(d);
-    }
-    let mut engine = Engine::new(Arc::clone(&plan), Partition::ALL);
-    // Records carry their own times; every measure reads only what happened by the day it
-    // is evaluated on.
-    for r in records {
-        engine.apply(Signal::Record(r), now);
-    }
-    let mut days = events.days();
-    days.extend(at_day.keys().copied());
-    days.sort_unstable();
-    days.dedup();
-    let mut out = Vec::new();
-    let last = at_day.keys().next_back().copied().unwrap_or(Day::MIN);
-    for d in days.into_iter().filter(|d| *d <= last) {
-        let end = day::start_of(d + 1) - 1;
-        let batches = events.read_day(d)?;
-        events.for_each(d, &batches, None, &plan, |e| {
-            engine.apply(Signal::Event(e), end);
-        });
-        for decision in at_day.get(&d).into_iter().flatten() {
-            let Some(view) = engine.view(&decision.account, end) else {
-                continue;
-            };
-            out.push(Observation {
-                renewed: !decision.churned,
-                health: view.health.score,
-                band: view.health.band,
-                activity: activity
-                    .as_ref()
-                    .and_then(|m| view.features.get(m).copied().flatten()),
-                measures: view.features,
-            });
-        }
-    }
-    Ok(out)
-}
-
-/// Suggested weights: each measure's separating power |AUC − 0.5| × 2 (its Gini), for
-/// measures seen in at least 30 decisions and with a power of at least 0.05, as shares of 100.
-fn suggest(signals: &mut [SignalRow]) {
-    let power = |s: &SignalRow| {
-        s.auc
-            .filter(|_| s.decisions >= 30)
-            .map(|a| (a - 0.5).abs() * 2.0)
-            .filter(|g| *g >= 0.05)
-            .unwrap_or(0.0)
-    };
-    let total: f64 = signals.iter().map(power).sum();
-    if total <= 0.0 {
-        return;
-    }
-    for s in signals.iter_mut() {
-        s.suggested_weight = (power(s) / total * 100.0).round() as u32;
-    }
-}
-
+/// The evidence of the data directory's current model (see `tenure_server::evidence`).
 pub async fn compute(
     data_dir: &DataDir,
     lead: u32,
     now: tenure_domain::Timestamp,
 ) -> Outcome<Evidence> {
     let store = data_dir.open_store().await?;
-    let plan = Arc::new(Plan::new(model(store.as_ref(), None).await?));
-    let records = tenure_server::engine_records(store.as_ref())
-        .await
-        .context("reading the store")?;
-    let subscriptions: Vec<Subscription> = records
-        .iter()
-        .filter_map(|r| match r {
-            Record::Subscription(s) => Some(s.clone()),
-            _ => None,
-        })
-        .collect();
-    let decisions = renewal_decisions(&subscriptions, now.date_naive());
-    let events = Events::open(data_dir, &plan)?;
-    let task_plan = Arc::clone(&plan);
-    let at = now.timestamp_micros();
-    let observations = tokio::task::spawn_blocking(move || {
-        observe(&events, task_plan, &records, &decisions, lead, at)
-    })
+    let lake = data_dir.root.join("lake");
+    let log = data_dir.root.join("log");
+    tenure_server::evidence::compute(
+        store.as_ref(),
+        move |plan| Events::open(&lake, &log, plan),
+        lead,
+        now,
+    )
     .await
-    .context("the evidence task failed")??;
-    let pairs = |f: &dyn Fn(&Observation) -> Option<f64>| -> Vec<(f64, bool)> {
-        observations
-            .iter()
-            .filter_map(|o| f(o).map(|v| (v, o.renewed)))
-            .collect()
-    };
-    let by_band = Band::NAMES
+    .context("computing the evidence")
+    .map_err(Failure::from)
+}
+
+/// Prints `file` with the evidence's suggested weights adopted.
+pub async fn adopt(
+    data_dir: &DataDir,
+    lead: u32,
+    file: &std::path::Path,
+    now: tenure_domain::Timestamp,
+) -> Outcome {
+    use tenure_domain::model::adopt::{adopt_weights, Suggestion};
+    check_lead(lead)?;
+    let source = std::fs::read_to_string(file)
+        .map_err(|e| Failure::rejected(format!("error: reading {}: {e}", file.display())))?;
+    let e = compute(data_dir, lead, now).await?;
+    let suggestions: Vec<Suggestion> = e
+        .signals
         .iter()
-        .map(|name| {
-            let in_band: Vec<&Observation> = observations
-                .iter()
-                .filter(|o| o.band.name() == *name)
-                .collect();
-            let churned = in_band.iter().filter(|o| !o.renewed).count();
-            BandRow {
-                band: name,
-                decisions: in_band.len() as u64,
-                churn_rate: (!in_band.is_empty()).then(|| churned as f64 / in_band.len() as f64),
-            }
+        .map(|s| Suggestion {
+            measure: s.measure.clone(),
+            weight: s.suggested_weight,
+            higher_is_better: s.direction == "higher_is_healthier",
         })
         .collect();
-    let mut signals: Vec<SignalRow> = plan
-        .measures
-        .iter()
-        .map(|m| {
-            let values = pairs(&|o| o.measures.get(&m.name).copied().flatten());
-            let a = auc(&values);
-            SignalRow {
-                measure: m.name.clone(),
-                decisions: values.len() as u64,
-                auc: a,
-                direction: if a.is_some_and(|a| a < 0.5) {
-                    "lower_is_healthier"
-                } else {
-                    "higher_is_healthier"
-                },
-                quartiles: quantiles(&values, 4),
-                suggested_weight: 0,
-            }
-        })
-        .collect();
-    suggest(&mut signals);
-    Ok(Evidence {
-        model_version: plan.version.to_string(),
-        lead_days: lead,
-        decisions: observations.len() as u64,
-        churned: observations.iter().filter(|o| !o.renewed).count() as u64,
-        health_auc: auc(&pairs(&|o| Some(o.health))),
-        activity_only_auc: auc(&pairs(&|o| o.activity)),
-        activity_measure: activity_measure(&plan),
-        by_band,
-        signals,
-    })
+    let adopted = adopt_weights(&file.display().to_string(), &source, &suggestions)
+        .map_err(|e| Failure::rejected(format!("error: {e}")))?;
+    print!("{}", adopted.source);
+    eprintln!(
+        "Adopted the weights suggested by {} renewal decisions ({} churned), scored {} days before:",
+        e.decisions, e.churned, e.lead_days
+    );
+    for c in &adopted.changes {
+        eprintln!("  {c}");
+    }
+    if adopted.changes.is_empty() {
+        eprintln!("  nothing changed: the file already holds these weights");
+    }
+    if adopted.overrides_to_review > 0 {
+        eprintln!(
+            "  {} [[health.overrides]] keep their weights, set against the old ones: review them",
+            adopted.overrides_to_review
+        );
+    }
+    Ok(())
+}
+
+fn check_lead(lead: u32) -> Outcome {
+    if lead > tenure_server::evidence::MAX_LEAD_DAYS {
+        return Err(Failure::rejected(format!(
+            "--lead-days must be from 0 to {}, got {lead}",
+            tenure_server::evidence::MAX_LEAD_DAYS
+        )));
+    }
+    Ok(())
 }
 
 /// Prints the health-score backtest (the demo's summary too).
@@ -265,11 +124,7 @@ pub async fn run(
     csv: bool,
     now: tenure_domain::Timestamp,
 ) -> Outcome {
-    if lead > 365 {
-        return Err(Failure::rejected(format!(
-            "--lead-days must be from 0 to 365, got {lead}"
-        )));
-    }
+    check_lead(lead)?;
     let e = compute(data_dir, lead, now).await?;
     if json {
         println!(

@@ -52,7 +52,11 @@ pub async fn run(
             lead_days,
             json,
             csv,
-        } => super::evidence::run(data_dir, lead_days, json, csv, now).await,
+            adopt,
+        } => match adopt {
+            Some(file) => super::evidence::adopt(data_dir, lead_days, &file, now).await,
+            None => super::evidence::run(data_dir, lead_days, json, csv, now).await,
+        },
     }
 }
 

@@ -113,6 +113,7 @@ pub async fn start(
         lake: Some(Arc::clone(&lake)),
         engine: Some(Arc::clone(&engine)),
         metrics: Default::default(),
+        signals: Default::default(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(tenure_server::serve(listener, state, async {
