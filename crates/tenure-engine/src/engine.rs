@@ -347,6 +347,17 @@ impl Engine {
         out
     }
 
+    /// Every account's journey on `now`, by account id.
+    pub fn journeys(&self, now: Micros) -> Vec<(String, Journey)> {
+        let mut out: Vec<(String, Journey)> = self
+            .accounts
+            .iter()
+            .map(|(id, s)| (id.to_string(), crate::journey::journey(&self.plan, s, now)))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     pub fn summary(&self, account: &str) -> Option<Summary> {
         self.accounts
             .get(account)

@@ -1,10 +1,12 @@
 //! The accounts a report groups by: each account's index and attributes (plan, CSM,
-//! industry, region, size band, sign-up cohort).
+//! industry, region, size band, sign-up cohort from the account records; contract length from
+//! subscriptions; tier, segment and stage as the success model assigns them, set by the
+//! caller).
 
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
-use tenure_domain::Account;
+use tenure_domain::{Account, Subscription};
 
 use crate::report::GroupBy;
 
@@ -19,6 +21,59 @@ struct Attributes {
     region: Option<String>,
     size_band: Option<String>,
     cohort: Option<String>,
+    tier: Option<String>,
+    segment: Option<String>,
+    stage: Option<String>,
+    term: Option<String>,
+}
+
+impl Attributes {
+    fn slot(&mut self, by: GroupBy) -> &mut Option<String> {
+        match by {
+            GroupBy::Plan => &mut self.plan,
+            GroupBy::Csm => &mut self.csm,
+            GroupBy::Industry => &mut self.industry,
+            GroupBy::Region => &mut self.region,
+            GroupBy::SizeBand => &mut self.size_band,
+            GroupBy::Cohort => &mut self.cohort,
+            GroupBy::Tier => &mut self.tier,
+            GroupBy::Segment => &mut self.segment,
+            GroupBy::Stage => &mut self.stage,
+            GroupBy::Term => &mut self.term,
+        }
+    }
+
+    fn get(&self, by: GroupBy) -> Option<&str> {
+        match by {
+            GroupBy::Plan => &self.plan,
+            GroupBy::Csm => &self.csm,
+            GroupBy::Industry => &self.industry,
+            GroupBy::Region => &self.region,
+            GroupBy::SizeBand => &self.size_band,
+            GroupBy::Cohort => &self.cohort,
+            GroupBy::Tier => &self.tier,
+            GroupBy::Segment => &self.segment,
+            GroupBy::Stage => &self.stage,
+            GroupBy::Term => &self.term,
+        }
+        .as_deref()
+    }
+}
+
+/// A contract length's name: monthly, quarterly, annual, two-year, three-year, else
+/// "N months".
+pub fn term_label(months: u32) -> &'static str {
+    match months {
+        0 => "no term",
+        1 => "monthly",
+        3 => "quarterly",
+        6 => "half-yearly",
+        12 => "annual",
+        24 => "two-year",
+        36 => "three-year",
+        m if m < 12 => "under a year (other)",
+        _ => "over a year (other)",
+    }
 }
 
 /// Accounts by index: those of the account records, then any other account id a record names.
@@ -44,6 +99,7 @@ impl Directory {
                 region: a.region.clone(),
                 size_band: a.size_band.clone(),
                 cohort: a.signed_up_at.map(|t| t.format("%Y-%m").to_string()),
+                ..Attributes::default()
             });
         }
         d
@@ -77,19 +133,35 @@ impl Directory {
         }
     }
 
+    /// Sets `account`'s value for a grouping the records do not carry (tier, segment, stage)
+    /// or overrides one.
+    pub fn set(&mut self, account: &str, by: GroupBy, value: &str) {
+        let i = self.id(account) as usize;
+        *self.attrs[i].slot(by) = Some(value.to_owned());
+    }
+
+    /// Each account's contract length: the term of its subscription that started last (ties:
+    /// the longer term).
+    pub fn set_terms(&mut self, subscriptions: &[Subscription]) {
+        let mut latest: HashMap<&str, (NaiveDate, u32)> = HashMap::new();
+        for s in subscriptions {
+            let e = latest
+                .entry(s.account.as_str())
+                .or_insert((s.start, s.term_months));
+            if (s.start, s.term_months) > *e {
+                *e = (s.start, s.term_months);
+            }
+        }
+        for (account, (_, months)) in latest {
+            self.set(account, GroupBy::Term, term_label(months));
+        }
+    }
+
     pub fn group(&self, account: u32, by: GroupBy) -> &str {
         let Some(a) = self.attrs.get(account as usize) else {
             return NONE;
         };
-        let v = match by {
-            GroupBy::Plan => &a.plan,
-            GroupBy::Csm => &a.csm,
-            GroupBy::Industry => &a.industry,
-            GroupBy::Region => &a.region,
-            GroupBy::SizeBand => &a.size_band,
-            GroupBy::Cohort => &a.cohort,
-        };
-        v.as_deref().unwrap_or(NONE)
+        a.get(by).unwrap_or(NONE)
     }
 
     /// Each account's group under `by` as an index into the sorted group names.

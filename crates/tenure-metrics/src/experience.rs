@@ -147,6 +147,11 @@ impl Tally {
 }
 
 impl ExperienceData {
+    /// The accounts and their attributes, to set the groupings the records do not carry.
+    pub fn directory_mut(&mut self) -> &mut Directory {
+        &mut self.accounts
+    }
+
     pub fn new(
         accounts: &[Account],
         surveys: &[SurveyResponse],

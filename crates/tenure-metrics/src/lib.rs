@@ -6,8 +6,10 @@
 //! ledger from records and produces one row per period and group; `cohort` follows cohorts of
 //! accounts month by month from their first revenue; `evidence` derives renewal decisions and
 //! measures how well a signal or a score separated renewals from churn (AUC, quantile lift);
-//! `experience` gives NPS, CSAT, CES and ticket figures per period; `directory` holds the
-//! accounts' attributes every report groups by.
+//! `experience` gives NPS, CSAT, CES and ticket figures per period; `usage` folds product
+//! events into DAU, WAU and MAU and gives them per period with the journey figures (time to
+//! first value, activation and habit rates); `directory` holds the accounts' attributes every
+//! report groups by.
 
 pub mod cohort;
 pub mod directory;
@@ -16,8 +18,10 @@ pub mod experience;
 pub mod period;
 pub mod report;
 pub mod revenue;
+pub mod usage;
 
 pub use cohort::CohortRow;
 pub use experience::{ExperienceData, ExperienceRow};
 pub use report::{GroupBy, RetentionRow, RevenueData};
 pub use revenue::{Ledger, Move, Retention};
+pub use usage::{ActivityFold, UsageData, UsageRow};

@@ -22,30 +22,71 @@ pub enum GroupBy {
     SizeBand,
     /// The sign-up month (else the month of the first revenue).
     Cohort,
+    /// The account's tier under the success model (from its current ARR, seats and fields).
+    Tier,
+    /// The account's segment under the success model.
+    Segment,
+    /// Usage maturity: the account's lifecycle stage (onboarding, adopting, engaged,
+    /// expanding, churned).
+    Stage,
+    /// Contract length: the term of the account's latest subscription (monthly, annual, …).
+    Term,
 }
 
 impl GroupBy {
-    pub const NAMES: [&'static str; 6] =
-        ["plan", "csm", "industry", "region", "size_band", "cohort"];
+    pub const ALL: [GroupBy; 10] = [
+        GroupBy::Plan,
+        GroupBy::Csm,
+        GroupBy::Industry,
+        GroupBy::Region,
+        GroupBy::SizeBand,
+        GroupBy::Cohort,
+        GroupBy::Tier,
+        GroupBy::Segment,
+        GroupBy::Stage,
+        GroupBy::Term,
+    ];
+    pub const NAMES: [&'static str; 10] = [
+        "plan",
+        "csm",
+        "industry",
+        "region",
+        "size_band",
+        "cohort",
+        "tier",
+        "segment",
+        "stage",
+        "term",
+    ];
 
     pub fn name(self) -> &'static str {
         Self::NAMES[self as usize]
     }
 
     pub fn parse(s: &str) -> Option<GroupBy> {
-        Some(match s {
-            "plan" => GroupBy::Plan,
-            "csm" => GroupBy::Csm,
-            "industry" => GroupBy::Industry,
-            "region" => GroupBy::Region,
-            "size_band" => GroupBy::SizeBand,
-            "cohort" => GroupBy::Cohort,
-            _ => return None,
-        })
+        Self::NAMES
+            .iter()
+            .position(|n| *n == s)
+            .map(|i| Self::ALL[i])
+    }
+
+    /// Whether the success model assigns the grouping (the engine knows it), rather than the
+    /// records.
+    pub fn from_model(self) -> bool {
+        matches!(self, GroupBy::Tier | GroupBy::Segment | GroupBy::Stage)
     }
 }
 
 pub use crate::directory::NONE;
+
+/// The days `window_days` before a release (`lo`, included) and after it (`hi`, excluded).
+pub fn release_window(release: NaiveDate, window_days: u32) -> (NaiveDate, NaiveDate) {
+    let days = chrono::Days::new(u64::from(window_days));
+    (
+        release.checked_sub_days(days).unwrap_or(NaiveDate::MIN),
+        release.checked_add_days(days).unwrap_or(NaiveDate::MAX),
+    )
+}
 
 /// The ledger of one reporting currency with each account's attributes.
 #[derive(Debug, Clone)]
@@ -58,6 +99,11 @@ pub struct RevenueData {
 }
 
 impl RevenueData {
+    /// The accounts and their attributes, to set the groupings the records do not carry.
+    pub fn directory_mut(&mut self) -> &mut Directory {
+        &mut self.accounts
+    }
+
     /// Builds the ledger from subscription changes in `currency` (default: the currency most
     /// changes are in) and the accounts' attributes.
     pub fn new(
@@ -110,6 +156,33 @@ impl RevenueData {
         crate::cohort::matrix(&self.ledger, as_of, months, |a| {
             ids.get(a as usize).map(|g| names[*g as usize])
         })
+    }
+
+    /// Before and after a release on `release`: the cohort matrices of the accounts whose
+    /// first revenue fell in the `window_days` days before it (`before`) and in the
+    /// `window_days` days from it on (`after`).
+    pub fn release_cohorts(
+        &self,
+        release: NaiveDate,
+        window_days: u32,
+        as_of: NaiveDate,
+        months: u32,
+    ) -> Vec<CohortRow> {
+        let (lo, hi) = release_window(release, window_days);
+        let ledger = &self.ledger;
+        let mut rows = crate::cohort::matrix(ledger, as_of, months, |a| {
+            let first = ledger.first_revenue(a)?;
+            if first >= lo && first < release {
+                Some("before")
+            } else if first >= release && first < hi {
+                Some("after")
+            } else {
+                None
+            }
+        });
+        // Before first.
+        rows.sort_by_key(|r| r.cohort != "before");
+        rows
     }
 
     /// One row per period of `kind` ending in `from ..= to` (and per group, with `by`).
@@ -272,6 +345,36 @@ mod tests {
             seats_delta: 0,
             reason: None,
         }
+    }
+
+    #[test]
+    fn release_cohorts_split_accounts_by_first_revenue() {
+        let usd = Currency::USD;
+        let changes = [
+            // Too early for the 30-day window.
+            change(1, "a", "2025-04-30", 1_000, usd),
+            change(2, "b", "2025-05-02", 1_000, usd),
+            change(3, "c", "2025-05-31", 1_000, usd),
+            change(4, "c", "2025-07-15", -1_000, usd),
+            // The release day belongs to "after".
+            change(5, "d", "2025-06-01", 2_000, usd),
+            change(6, "e", "2025-07-01", 2_000, usd),
+        ];
+        let data = RevenueData::new(&[], &changes, None);
+        let rows = data.release_cohorts(
+            "2025-06-01".parse().unwrap(),
+            30,
+            "2025-12-31".parse().unwrap(),
+            3,
+        );
+        let summary: Vec<(&str, u64)> = rows
+            .iter()
+            .map(|r| (r.cohort.as_str(), r.accounts))
+            .collect();
+        assert_eq!(summary, [("before", 2), ("after", 1)]);
+        // c churned in July: the before cohort keeps one logo of two by month 2.
+        assert_eq!(rows[0].logo[2], Some(0.5));
+        assert_eq!(rows[1].logo[2], Some(1.0));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Properties every retention figure keeps, on random ledgers.
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use proptest::prelude::*;
 use tenure_metrics::{Ledger, Move, Retention};
 
@@ -102,5 +102,64 @@ proptest! {
             .filter(|a| ledger.first_revenue(*a).is_some_and(|f| f <= day(as_of)))
             .count() as u64;
         prop_assert_eq!(accounts, with_revenue);
+    }
+}
+
+proptest! {
+    /// The fold's daily, weekly and monthly active users, summed per account and month, equal
+    /// a brute-force count of distinct users on each day.
+    #[test]
+    fn activity_sums_equal_brute_force(
+        mut events in prop::collection::vec((0u32..4, 0u8..5, 0i64..150), 0..80),
+        tail in 0i64..60,
+    ) {
+        use tenure_metrics::usage::{month_of, ActivityFold, MONTH, WEEK};
+        events.sort_by_key(|e| e.2);
+        let last = events.last().map_or(0, |e| e.2) + tail;
+        let mut f = ActivityFold::new();
+        for (a, u, d) in &events {
+            f.event(*a, Some(&u.to_string()), day(*d));
+        }
+        let act = f.finish(day(last));
+        prop_assert_eq!(act.late, 0);
+        let mut expect: std::collections::BTreeMap<(NaiveDate, u32), (u64, u64, u64, u32)> =
+            Default::default();
+        if let Some(first) = events.first().map(|e| e.2) {
+            for d in first..=last {
+                for a in 0..4u32 {
+                    let users = |back: i64| {
+                        let mut u: Vec<u8> = events
+                            .iter()
+                            .filter(|e| e.0 == a && e.2 <= d && e.2 > d - back)
+                            .map(|e| e.1)
+                            .collect();
+                        u.sort();
+                        u.dedup();
+                        u.len() as u64
+                    };
+                    let active = events.iter().any(|e| e.0 == a && e.2 == d);
+                    let month = day(d).with_day0(0).unwrap();
+                    let x = expect.entry((month, a)).or_default();
+                    x.0 += users(1);
+                    x.1 += users(i64::from(WEEK));
+                    x.2 += users(i64::from(MONTH));
+                    x.3 += u32::from(active);
+                }
+            }
+        }
+        let mut got: std::collections::BTreeMap<(NaiveDate, u32), (u64, u64, u64, u32)> =
+            Default::default();
+        for m in &act.months {
+            let x = got.entry((month_of(m.month), m.account)).or_default();
+            x.0 += m.dau_days;
+            x.1 += m.wau_days;
+            x.2 += m.mau_days;
+            x.3 += m.active_days;
+        }
+        expect.retain(|_, v| *v != (0, 0, 0, 0));
+        prop_assert_eq!(got, expect);
+        let observed: u32 = act.observed.values().sum();
+        let expected_days = events.first().map_or(0, |e| (last - e.2 + 1) as u32);
+        prop_assert_eq!(observed, expected_days);
     }
 }

@@ -68,7 +68,7 @@ async fn engine(state: &AppState, headers: &HeaderMap) -> Result<Arc<EngineServi
 
 /// Catches the engine up with the log before answering, so a read after an acknowledged
 /// write sees it.
-async fn current(engine: &Arc<EngineService>) {
+pub(crate) async fn current(engine: &Arc<EngineService>) {
     let e = Arc::clone(engine);
     let _ = tokio::task::spawn_blocking(move || e.catch_up(now())).await;
 }

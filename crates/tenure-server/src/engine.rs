@@ -232,6 +232,16 @@ impl EngineService {
         self.lock().engine.summaries()
     }
 
+    /// Every account's journey and list row (refreshed on `now`).
+    pub fn journeys(
+        &self,
+        now: Micros,
+    ) -> (Vec<(String, tenure_engine::journey::Journey)>, Vec<Summary>) {
+        let mut inner = self.lock();
+        inner.engine.refresh(now);
+        (inner.engine.journeys(now), inner.engine.summaries())
+    }
+
     pub fn view(&self, account: &str, now: Micros) -> Option<AccountView> {
         self.lock().engine.view(account, now)
     }

@@ -14,6 +14,7 @@ mod ingest;
 mod lake;
 pub mod metrics;
 mod signals;
+pub mod usage;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -14,13 +14,16 @@ use axum::{Json, Router};
 use chrono::{Months, NaiveDate};
 use serde_json::{json, Value};
 use tenure_domain::model::Period;
-use tenure_domain::{Currency, Record, RecordKind};
-use tenure_metrics::{ExperienceData, ExperienceRow, GroupBy, RetentionRow, RevenueData};
+use tenure_domain::{Currency, Record, RecordKind, Timestamp};
+use tenure_metrics::directory::Directory;
+use tenure_metrics::{
+    ExperienceData, ExperienceRow, GroupBy, RetentionRow, RevenueData, UsageData, UsageRow,
+};
 use tenure_store::{Store, StoreError};
 
 use crate::accounts::{bad, date_param, only};
 use crate::api::authenticate;
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, EngineService, LakeService};
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -28,8 +31,20 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/cohorts/{kind}", get(cohorts))
 }
 
-/// Cohort kinds: `signup` (the sign-up month) or an account attribute.
-pub const COHORT_KINDS: [&str; 6] = ["signup", "plan", "csm", "industry", "region", "size_band"];
+/// Cohort kinds: `signup` (the sign-up month) or an account attribute: `stage` is usage
+/// maturity, `term` contract length.
+pub const COHORT_KINDS: [&str; 10] = [
+    "signup",
+    "plan",
+    "csm",
+    "industry",
+    "region",
+    "size_band",
+    "tier",
+    "segment",
+    "stage",
+    "term",
+];
 
 pub fn parse_cohort_kind(kind: &str) -> Option<GroupBy> {
     match kind {
@@ -56,7 +71,7 @@ pub fn parse_cohort_query(
         status: StatusCode::NOT_FOUND,
         code: "unknown_cohort_kind",
         message: format!(
-            "unknown cohort kind `{kind}`: expected one of {}",
+            "unknown cohort kind `{kind}`: expected one of {}, or release",
             COHORT_KINDS.join(", ")
         ),
     })?;
@@ -111,6 +126,155 @@ pub fn cohort_document(kind: &str, q: &CohortQuery, data: &RevenueData) -> Value
     })
 }
 
+/// Parsed query of a release comparison (`/api/v1/cohorts/release`).
+pub struct ReleaseQuery {
+    pub release: String,
+    pub window_days: u32,
+    pub as_of: NaiveDate,
+    pub months: u32,
+    pub currency: Option<Currency>,
+}
+
+pub fn parse_release_query(
+    params: &HashMap<String, String>,
+    today: NaiveDate,
+) -> Result<ReleaseQuery, ApiError> {
+    only(
+        params,
+        &["release", "window_days", "months", "as_of", "currency"],
+    )?;
+    let release = params
+        .get("release")
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| {
+            bad(
+                "missing_release",
+                "`release` is required: the id of a release record (see the releases import)"
+                    .to_owned(),
+            )
+        })?
+        .clone();
+    let window_days = match params.get("window_days") {
+        None => 90,
+        Some(w) => w
+            .parse::<u32>()
+            .ok()
+            .filter(|w| (1..=365).contains(w))
+            .ok_or_else(|| {
+                bad(
+                    "invalid_window_days",
+                    format!("`window_days` must be a whole number from 1 to 365, got `{w}`"),
+                )
+            })?,
+    };
+    let mut rest = params.clone();
+    rest.remove("release");
+    rest.remove("window_days");
+    let q = parse_cohort_query("signup", &rest, today)?;
+    Ok(ReleaseQuery {
+        release,
+        window_days,
+        as_of: q.as_of,
+        months: q.months,
+        currency: q.currency,
+    })
+}
+
+/// The release a comparison is about, or a 404.
+pub async fn find_release(store: &dyn Store, id: &str) -> Result<tenure_domain::Release, ApiError> {
+    match store
+        .get(RecordKind::Release, id)
+        .await
+        .map_err(crate::error::store_unavailable)?
+    {
+        Some(Record::Release(r)) => Ok(r),
+        _ => Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            code: "unknown_release",
+            message: format!("no release `{id}`: import it first (releases.csv)"),
+        }),
+    }
+}
+
+/// The JSON document of a release comparison: the cohort matrices of the accounts whose first
+/// revenue fell in the window before and after the release, and, when journeys are known,
+/// the journey figures of the accounts that signed up in each window.
+pub fn release_document(
+    q: &ReleaseQuery,
+    release: &tenure_domain::Release,
+    data: &RevenueData,
+    journeys: Option<Vec<UsageRow>>,
+) -> Value {
+    let day = release.released_at.date_naive();
+    json!({
+        "kind": "release",
+        "release": {
+            "id": release.id.as_str(),
+            "name": release.name,
+            "released_on": day,
+            "features": release.features,
+        },
+        "window_days": q.window_days,
+        "as_of": q.as_of,
+        "months": q.months,
+        "currency": data.currency.to_string(),
+        "excluded_other_currency": data.other_currency,
+        "rows": data.release_cohorts(day, q.window_days, q.as_of, q.months),
+        "journeys": journeys,
+    })
+}
+
+/// The journey figures before and after a release from journeys.
+pub fn release_journeys(
+    model: &tenure_domain::SuccessModel,
+    journeys: &[(String, tenure_engine::Journey)],
+    release: &tenure_domain::Release,
+    window_days: u32,
+    today: NaiveDate,
+) -> Vec<UsageRow> {
+    UsageData::new(
+        Directory::default(),
+        Default::default(),
+        &crate::usage::journey_facts(journeys),
+        crate::usage::windows(model),
+        today,
+    )
+    .release_journeys(release.released_at.date_naive(), window_days)
+}
+
+async fn release_cohorts(
+    state: &AppState,
+    params: &HashMap<String, String>,
+) -> Result<Json<Value>, ApiError> {
+    let now = chrono::Utc::now();
+    let q = parse_release_query(params, now.date_naive())?;
+    let release = find_release(state.store.as_ref(), &q.release).await?;
+    let engine = state.engine.as_deref();
+    let data = state
+        .metrics
+        .revenue(state.store.as_ref(), q.currency, engine)
+        .await
+        .map_err(crate::error::store_unavailable)?;
+    let journeys = match &state.engine {
+        Some(e) => {
+            crate::accounts::current(e).await;
+            let model = crate::engine_model(state.store.as_ref())
+                .await
+                .map_err(crate::error::store_unavailable)?;
+            let (journeys, _) = e.journeys(now.timestamp_micros());
+            Some(release_journeys(
+                &model,
+                &journeys,
+                &release,
+                q.window_days,
+                now.date_naive(),
+            ))
+        }
+        None => None,
+    };
+    Ok(Json(release_document(&q, &release, &data, journeys)))
+}
+
 async fn cohorts(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -118,17 +282,21 @@ async fn cohorts(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     authenticate(state.store.as_ref(), &headers).await?;
+    if kind == "release" {
+        return release_cohorts(&state, &params).await;
+    }
     let q = parse_cohort_query(&kind, &params, chrono::Utc::now().date_naive())?;
     let data = state
         .metrics
-        .revenue(state.store.as_ref(), q.currency)
+        .revenue(state.store.as_ref(), q.currency, state.engine.as_deref())
         .await
         .map_err(crate::error::store_unavailable)?;
     Ok(Json(cohort_document(&kind, &q, &data)))
 }
 
-/// The metrics this endpoint serves; `revenue_retention` returns every figure.
-pub const METRICS: [&str; 14] = [
+/// The metrics this endpoint serves; `revenue_retention`, `experience` and `usage` return
+/// every figure of their family.
+pub const METRICS: [&str; 23] = [
     "nrr",
     "grr",
     "logo_churn",
@@ -143,7 +311,53 @@ pub const METRICS: [&str; 14] = [
     "ticket_volume",
     "resolution_time",
     "experience",
+    "dau",
+    "wau",
+    "mau",
+    "stickiness",
+    "active_accounts",
+    "ttfv",
+    "activation_rate",
+    "habit_rate",
+    "usage",
 ];
+
+/// The usage metrics.
+const USAGE: [&str; 9] = [
+    "dau",
+    "wau",
+    "mau",
+    "stickiness",
+    "active_accounts",
+    "ttfv",
+    "activation_rate",
+    "habit_rate",
+    "usage",
+];
+
+/// The value a usage metric takes in a row (`ttfv`: the median days).
+pub fn usage_value(name: &str, r: &UsageRow) -> Option<f64> {
+    match name {
+        "dau" => r.dau,
+        "wau" => r.wau,
+        "mau" => r.mau,
+        "stickiness" => r.stickiness,
+        "active_accounts" => Some(r.active_accounts as f64),
+        "ttfv" => r.ttfv_median_days,
+        "activation_rate" => r.activation_rate,
+        "habit_rate" => r.habit_rate,
+        _ => None,
+    }
+}
+
+/// The JSON document of a usage metric.
+pub fn usage_document(name: &str, q: &MetricQuery, data: &UsageData, rows: &[UsageRow]) -> Value {
+    let mut doc = rows_document(name, "usage", q, rows, |r| usage_value(name, r));
+    doc["as_of"] = json!(data.as_of);
+    doc["windows"] = json!(data.windows);
+    doc["late_events"] = json!(data.late_events());
+    doc
+}
 
 /// The experience metrics (the others are revenue retention).
 const EXPERIENCE: [&str; 6] = [
@@ -216,26 +430,40 @@ pub fn value_of(name: &str, r: &RetentionRow) -> Option<f64> {
     }
 }
 
-/// Reads every account and subscription change from the store (in pages) into the ledger of
-/// `currency` (default: the currency most changes are in).
+/// The record kinds revenue reports read.
+const REVENUE_KINDS: [RecordKind; 3] = [
+    RecordKind::Account,
+    RecordKind::SubscriptionChange,
+    RecordKind::Subscription,
+];
+
+/// The record kinds experience reports read.
+const EXPERIENCE_KINDS: [RecordKind; 4] = [
+    RecordKind::Account,
+    RecordKind::SurveyResponse,
+    RecordKind::Ticket,
+    RecordKind::Subscription,
+];
+
+/// Reads every account, subscription and subscription change from the store (in pages) into
+/// the ledger of `currency` (default: the currency most changes are in), with each account's
+/// contract length.
 pub async fn load_revenue(
     store: &dyn Store,
     currency: Option<Currency>,
 ) -> Result<RevenueData, StoreError> {
-    let (mut accounts, mut changes) = (Vec::new(), Vec::new());
-    for r in read_all(
-        store,
-        &[RecordKind::Account, RecordKind::SubscriptionChange],
-    )
-    .await?
-    {
+    let (mut accounts, mut changes, mut subscriptions) = (Vec::new(), Vec::new(), Vec::new());
+    for r in read_all(store, &REVENUE_KINDS).await? {
         match r {
             Record::Account(a) => accounts.push(a),
             Record::SubscriptionChange(c) => changes.push(c),
+            Record::Subscription(s) => subscriptions.push(s),
             _ => {}
         }
     }
-    Ok(RevenueData::new(&accounts, &changes, currency))
+    let mut data = RevenueData::new(&accounts, &changes, currency);
+    data.directory_mut().set_terms(&subscriptions);
+    Ok(data)
 }
 
 /// The data metrics were last computed from, per source. A request reuses it while the store
@@ -245,6 +473,7 @@ pub async fn load_revenue(
 pub struct MetricsCache {
     revenue: Cache<RevenueData>,
     experience: Cache<ExperienceData>,
+    usage: Cache<UsageData>,
 }
 
 struct Cache<T>(tokio::sync::Mutex<Option<Cached<T>>>);
@@ -294,34 +523,135 @@ impl<T> Cache<T> {
 }
 
 impl MetricsCache {
+    /// The revenue data, with the engine's tiers, segments and stages when there is one.
     pub async fn revenue(
         &self,
         store: &dyn Store,
         currency: Option<Currency>,
+        engine: Option<&EngineService>,
     ) -> Result<Arc<RevenueData>, StoreError> {
         self.revenue
-            .get(
-                store,
-                &[RecordKind::Account, RecordKind::SubscriptionChange],
-                currency,
-                || load_revenue(store, currency),
-            )
+            .get(store, &REVENUE_KINDS, currency, || async move {
+                let mut data = load_revenue(store, currency).await?;
+                if let Some(e) = engine {
+                    crate::usage::label(data.directory_mut(), &e.summaries());
+                }
+                Ok(data)
+            })
             .await
     }
 
-    pub async fn experience(&self, store: &dyn Store) -> Result<Arc<ExperienceData>, StoreError> {
+    /// The experience data, with the engine's tiers, segments and stages when there is one.
+    pub async fn experience(
+        &self,
+        store: &dyn Store,
+        engine: Option<&EngineService>,
+    ) -> Result<Arc<ExperienceData>, StoreError> {
         self.experience
-            .get(
-                store,
-                &[
-                    RecordKind::Account,
-                    RecordKind::SurveyResponse,
-                    RecordKind::Ticket,
-                ],
-                None,
-                || load_experience(store),
-            )
+            .get(store, &EXPERIENCE_KINDS, None, || async move {
+                let mut data = load_experience(store).await?;
+                if let Some(e) = engine {
+                    crate::usage::label(data.directory_mut(), &e.summaries());
+                }
+                Ok(data)
+            })
             .await
+    }
+
+    /// The usage data: activity from the lake's history, journeys and the model's groupings
+    /// from the engine. The lake fold is the costly part: the data is reused for a minute,
+    /// and for ten while the lake and the store's accounts and subscriptions are unchanged.
+    pub async fn usage(
+        &self,
+        store: &dyn Store,
+        lake: &Arc<LakeService>,
+        engine: Option<&EngineService>,
+        now: Timestamp,
+    ) -> Result<Arc<UsageData>, ApiError> {
+        let lake_offset = {
+            let lake = Arc::clone(lake);
+            tokio::task::spawn_blocking(move || lake.current(|s| s.next_offset))
+                .await
+                .map_err(|e| unavailable("lake_unavailable", e))?
+                .map_err(|e| unavailable("lake_unavailable", e))?
+        };
+        let mut counts = vec![lake_offset];
+        for k in [RecordKind::Account, RecordKind::Subscription] {
+            counts.push(
+                store
+                    .count(k)
+                    .await
+                    .map_err(crate::error::store_unavailable)?,
+            );
+        }
+        let mut cached = self.usage.0.lock().await;
+        if let Some(c) = cached.as_ref().filter(|c| {
+            let age = c.at.elapsed();
+            age < CACHE_FOR || (c.key.1 == counts && age < USAGE_CACHE_FOR)
+        }) {
+            return Ok(Arc::clone(&c.data));
+        }
+        let mut accounts = Vec::new();
+        let mut subscriptions = Vec::new();
+        for r in read_all(store, &[RecordKind::Account, RecordKind::Subscription])
+            .await
+            .map_err(crate::error::store_unavailable)?
+        {
+            match r {
+                Record::Account(a) => accounts.push(a),
+                Record::Subscription(s) => subscriptions.push(s),
+                _ => {}
+            }
+        }
+        let model = crate::engine_model(store)
+            .await
+            .map_err(crate::error::store_unavailable)?;
+        let windows = crate::usage::windows(&model);
+        let plan = tenure_engine::Plan::new(model);
+        let mut dir = Directory::new(&accounts);
+        dir.set_terms(&subscriptions);
+        let (journeys, summaries) = match engine {
+            Some(e) => e.journeys(now.timestamp_micros()),
+            None => (Vec::new(), Vec::new()),
+        };
+        crate::usage::label(&mut dir, &summaries);
+        let lake = Arc::clone(lake);
+        let today = now.date_naive();
+        let at = now.timestamp_micros();
+        let (dir, activity) = tokio::task::spawn_blocking(move || {
+            let events = lake
+                .history(&plan)
+                .map_err(|e| unavailable("lake_unavailable", e))?;
+            let activity = crate::usage::fold_history(&events, &plan, &mut dir, today, None, at)
+                .map_err(|e| unavailable("lake_unavailable", e))?;
+            Ok::<_, ApiError>((dir, activity))
+        })
+        .await
+        .map_err(|e| unavailable("lake_unavailable", e))??;
+        let data = Arc::new(UsageData::new(
+            dir,
+            activity,
+            &crate::usage::journey_facts(&journeys),
+            windows,
+            today,
+        ));
+        *cached = Some(Cached {
+            data: Arc::clone(&data),
+            key: (None, counts),
+            at: Instant::now(),
+        });
+        Ok(data)
+    }
+}
+
+/// How long usage data is reused while nothing it read has changed.
+const USAGE_CACHE_FOR: Duration = Duration::from_secs(600);
+
+fn unavailable(code: &'static str, e: impl std::fmt::Display) -> ApiError {
+    ApiError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        code,
+        message: e.to_string(),
     }
 }
 
@@ -344,27 +674,23 @@ async fn read_all(store: &dyn Store, kinds: &[RecordKind]) -> Result<Vec<Record>
     Ok(out)
 }
 
-/// Reads every account, survey response and ticket from the store.
+/// Reads every account, survey response and ticket from the store, with each account's
+/// contract length.
 pub async fn load_experience(store: &dyn Store) -> Result<ExperienceData, StoreError> {
     let (mut accounts, mut surveys, mut tickets) = (Vec::new(), Vec::new(), Vec::new());
-    for r in read_all(
-        store,
-        &[
-            RecordKind::Account,
-            RecordKind::SurveyResponse,
-            RecordKind::Ticket,
-        ],
-    )
-    .await?
-    {
+    let mut subscriptions = Vec::new();
+    for r in read_all(store, &EXPERIENCE_KINDS).await? {
         match r {
             Record::Account(a) => accounts.push(a),
             Record::SurveyResponse(s) => surveys.push(s),
             Record::Ticket(t) => tickets.push(t),
+            Record::Subscription(s) => subscriptions.push(s),
             _ => {}
         }
     }
-    Ok(ExperienceData::new(&accounts, &surveys, &tickets))
+    let mut data = ExperienceData::new(&accounts, &surveys, &tickets);
+    data.directory_mut().set_terms(&subscriptions);
+    Ok(data)
 }
 
 /// Parsed query of a metrics request.
@@ -456,11 +782,31 @@ async fn metric(
             ),
         });
     }
-    let q = parse_query(&params, chrono::Utc::now().date_naive())?;
+    let now = chrono::Utc::now();
+    let q = parse_query(&params, now.date_naive())?;
+    let engine = state.engine.as_deref();
+    if let Some(e) = &state.engine {
+        crate::accounts::current(e).await;
+    }
+    if USAGE.contains(&name.as_str()) {
+        let Some(lake) = state.lake.as_ref() else {
+            return Err(ApiError {
+                status: StatusCode::NOT_FOUND,
+                code: "no_event_lake",
+                message: "this server keeps no event lake, so it has no product usage".into(),
+            });
+        };
+        let data = state
+            .metrics
+            .usage(state.store.as_ref(), lake, engine, now.fixed_offset())
+            .await?;
+        let rows = data.usage(q.period, q.from, q.to, q.by);
+        return Ok(Json(usage_document(&name, &q, &data, &rows)));
+    }
     if EXPERIENCE.contains(&name.as_str()) {
         let data = state
             .metrics
-            .experience(state.store.as_ref())
+            .experience(state.store.as_ref(), engine)
             .await
             .map_err(crate::error::store_unavailable)?;
         let rows = data.experience(q.period, q.from, q.to, q.by);
@@ -468,7 +814,7 @@ async fn metric(
     }
     let data = state
         .metrics
-        .revenue(state.store.as_ref(), q.currency)
+        .revenue(state.store.as_ref(), q.currency, engine)
         .await
         .map_err(crate::error::store_unavailable)?;
     let rows = data.retention(q.period, q.from, q.to, q.by);

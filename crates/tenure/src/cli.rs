@@ -234,7 +234,8 @@ pub struct PeriodArgs {
     /// Periods ending on or before this day (YYYY-MM-DD) [default: today].
     #[arg(long, value_name = "DATE")]
     pub to: Option<String>,
-    /// Break down by plan, csm, industry, region, size_band or cohort.
+    /// Break down by plan, csm, industry, region, size_band, cohort (sign-up month), tier,
+    /// segment, stage (usage maturity) or term (contract length).
     #[arg(long, value_name = "GROUP")]
     pub by: Option<String>,
 }
@@ -267,6 +268,20 @@ pub enum ReportCommand {
         #[arg(long)]
         csv: bool,
     },
+    /// Product usage per period: DAU, WAU, MAU and stickiness from product events; for the
+    /// accounts that signed up in each period, activation and habit rates (reached within the
+    /// milestones' expected days) and time to first value (median, p90). Definitions:
+    /// docs/metrics.md.
+    Usage {
+        #[command(flatten)]
+        periods: PeriodArgs,
+        /// Print JSON (the same document as GET /api/v1/metrics/usage).
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// Print CSV, one row per period (and group).
+        #[arg(long)]
+        csv: bool,
+    },
     /// Evidence behind the health score: every renewal decision scored as it stood
     /// LEAD_DAYS before; the health-score backtest (AUC against an activity-only score, churn
     /// by band) and each measure's AUC, churn by quartile and a suggested weight.
@@ -290,7 +305,8 @@ pub enum ReportCommand {
     /// Cohort retention matrices: accounts followed month by month from their first revenue,
     /// grouped by sign-up month or an account attribute (definitions: docs/metrics.md).
     Cohorts {
-        /// signup, plan, csm, industry, region or size_band.
+        /// signup, plan, csm, industry, region, size_band, tier, segment, stage (usage
+        /// maturity) or term (contract length).
         #[arg(long, default_value = "signup")]
         by: String,
         /// Months followed (1–120).
@@ -311,6 +327,14 @@ pub enum ReportCommand {
         /// Print CSV: one line per cohort and month.
         #[arg(long)]
         csv: bool,
+        /// Before and after this release (a release record's id): the accounts whose first
+        /// revenue fell in the WINDOW_DAYS before it and from it on, and the journeys of those
+        /// that signed up in each window (instead of --by).
+        #[arg(long, value_name = "RELEASE_ID", conflicts_with = "by")]
+        release: Option<String>,
+        /// The days on each side of --release (1–365).
+        #[arg(long, default_value_t = 90, requires = "release")]
+        window_days: u32,
     },
 }
 
