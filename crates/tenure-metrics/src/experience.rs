@@ -1,7 +1,7 @@
 //! Customer experience per period: NPS, CSAT and CES from survey responses; ticket volume,
 //! resolution time and ticket CSAT from tickets (see docs/metrics.md).
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 use tenure_domain::{Account, SurveyResponse, SurveyScore, Ticket};
 
@@ -32,6 +32,11 @@ pub struct ExperienceData {
     opened: Vec<(NaiveDate, u32)>,
     /// Tickets resolved at a known time.
     resolved: Vec<Resolution>,
+}
+
+/// A calendar month as a number.
+fn month_key(d: NaiveDate) -> i32 {
+    d.year() * 12 + d.month0() as i32
 }
 
 /// The slice of `v` (sorted by `day`) whose days fall in `from ..= to`.
@@ -81,15 +86,48 @@ pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     sorted.get(rank.min(sorted.len()) - 1).copied()
 }
 
-/// The nearest-rank percentile `p` of unsorted values, found by selection (no full sort).
-fn select_percentile(v: &mut [f64], p: f64) -> Option<f64> {
-    if v.is_empty() {
+/// `x` as a key whose unsigned order is `f64::total_cmp`'s order.
+fn order_key(x: f64) -> u64 {
+    let b = x.to_bits();
+    if b >> 63 == 1 {
+        !b
+    } else {
+        b | 1 << 63
+    }
+}
+
+fn from_order_key(k: u64) -> f64 {
+    f64::from_bits(if k >> 63 == 1 { k & !(1 << 63) } else { !k })
+}
+
+/// The nearest-rank percentile `p` (0–100) of the union of `runs`, each sorted by
+/// `f64::total_cmp`: a bisection over the values' order keys, counting with binary searches,
+/// so nothing is merged or copied.
+pub fn percentile_of_runs(runs: &[&[f64]], p: f64) -> Option<f64> {
+    let n: usize = runs.iter().map(|r| r.len()).sum();
+    if n == 0 {
         return None;
     }
-    let rank = ((p / 100.0) * v.len() as f64).ceil().max(1.0) as usize;
-    let i = rank.min(v.len()) - 1;
-    let (_, x, _) = v.select_nth_unstable_by(i, f64::total_cmp);
-    Some(*x)
+    let k = (((p / 100.0) * n as f64).ceil().max(1.0) as usize).min(n);
+    let (mut lo, mut hi) = (u64::MAX, 0);
+    for r in runs.iter().filter(|r| !r.is_empty()) {
+        lo = lo.min(order_key(r[0]));
+        hi = hi.max(order_key(r[r.len() - 1]));
+    }
+    // The smallest key with at least k values at or below it is a value's key.
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let at_or_below: usize = runs
+            .iter()
+            .map(|r| r.partition_point(|x| order_key(*x) <= mid))
+            .sum();
+        if at_or_below >= k {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    Some(from_order_key(lo))
 }
 
 #[derive(Default)]
@@ -103,7 +141,7 @@ struct Tally {
     ces_sum: u64,
     ces_n: u64,
     opened: u64,
-    hours: Vec<f64>,
+    resolved: u64,
     ticket_csat_sum: u64,
     ticket_csat_n: u64,
 }
@@ -114,12 +152,33 @@ fn ratio(sum: u64, n: u64) -> Option<f64> {
 
 impl Tally {
     fn is_empty(&self) -> bool {
-        self.promoters + self.passives + self.detractors + self.csat_n + self.ces_n + self.opened
+        self.promoters
+            + self.passives
+            + self.detractors
+            + self.csat_n
+            + self.ces_n
+            + self.opened
+            + self.resolved
             == 0
-            && self.hours.is_empty()
     }
 
-    fn row(mut self, span: &Span, group: Option<String>) -> ExperienceRow {
+    fn add(&mut self, o: &Tally) {
+        self.promoters += o.promoters;
+        self.passives += o.passives;
+        self.detractors += o.detractors;
+        self.csat_sum += o.csat_sum;
+        self.csat_n += o.csat_n;
+        self.csat_satisfied += o.csat_satisfied;
+        self.ces_sum += o.ces_sum;
+        self.ces_n += o.ces_n;
+        self.opened += o.opened;
+        self.resolved += o.resolved;
+        self.ticket_csat_sum += o.ticket_csat_sum;
+        self.ticket_csat_n += o.ticket_csat_n;
+    }
+
+    /// The row of the tally, whose resolution hours are `hours` (sorted runs).
+    fn row(&self, span: &Span, group: Option<String>, hours: &[&[f64]]) -> ExperienceRow {
         let nps_n = self.promoters + self.passives + self.detractors;
         ExperienceRow {
             period: span.label.clone(),
@@ -138,9 +197,9 @@ impl Tally {
             ces: ratio(self.ces_sum, self.ces_n),
             ces_responses: self.ces_n,
             tickets_opened: self.opened,
-            tickets_resolved: self.hours.len() as u64,
-            resolution_hours_median: select_percentile(&mut self.hours, 50.0),
-            resolution_hours_p90: select_percentile(&mut self.hours, 90.0),
+            tickets_resolved: self.resolved,
+            resolution_hours_median: percentile_of_runs(hours, 50.0),
+            resolution_hours_p90: percentile_of_runs(hours, 90.0),
             ticket_csat: ratio(self.ticket_csat_sum, self.ticket_csat_n),
         }
     }
@@ -182,7 +241,11 @@ impl ExperienceData {
             }
         }
         opened.sort_unstable();
-        resolved.sort_by_key(|r| r.day);
+        // By month, then by hours: a month's resolutions of any group, filtered in order, are
+        // a sorted run.
+        resolved.sort_by(|a, b| {
+            (month_key(a.day), a.hours.to_bits()).cmp(&(month_key(b.day), b.hours.to_bits()))
+        });
         ExperienceData {
             accounts: dir,
             answers,
@@ -210,46 +273,79 @@ impl ExperienceData {
                 0
             }
         };
+        let spans = spans(kind, from, to);
+        let (Some(first), Some(last)) = (
+            spans.iter().map(|s| s.from).min(),
+            spans.iter().map(|s| s.to).max(),
+        ) else {
+            return Vec::new();
+        };
+        // One pass over the data the periods cover, into per-month, per-group blocks; each
+        // period then adds up its months' blocks.
+        let m0 = month_key(first);
+        let months = (month_key(last) - m0 + 1) as usize;
+        let groups = names.len().max(1);
+        let mut blocks: Vec<Tally> = Vec::new();
+        blocks.resize_with(months * groups, Tally::default);
+        let mut hours: Vec<Vec<f64>> = vec![Vec::new(); months * groups];
+        let at = |day: NaiveDate, account: u32| -> usize {
+            (month_key(day) - m0) as usize * groups + key(account) as usize
+        };
+        for a in slice(&self.answers, |a| a.day, first, last) {
+            let t = &mut blocks[at(a.day, a.account)];
+            match a.score {
+                SurveyScore::Nps(s) if s >= 9 => t.promoters += 1,
+                SurveyScore::Nps(s) if s >= 7 => t.passives += 1,
+                SurveyScore::Nps(_) => t.detractors += 1,
+                SurveyScore::Csat(s) => {
+                    t.csat_sum += s as u64;
+                    t.csat_n += 1;
+                    t.csat_satisfied += (s >= 4) as u64;
+                }
+                SurveyScore::Ces(s) => {
+                    t.ces_sum += s as u64;
+                    t.ces_n += 1;
+                }
+            }
+        }
+        for (day, account) in slice(&self.opened, |o| o.0, first, last) {
+            blocks[at(*day, *account)].opened += 1;
+        }
+        let lo = self
+            .resolved
+            .partition_point(|r| month_key(r.day) < month_key(first));
+        let hi = self
+            .resolved
+            .partition_point(|r| month_key(r.day) <= month_key(last));
+        for r in &self.resolved[lo..hi.max(lo)] {
+            let i = at(r.day, r.account);
+            let t = &mut blocks[i];
+            t.resolved += 1;
+            if let Some(c) = r.csat {
+                t.ticket_csat_sum += c as u64;
+                t.ticket_csat_n += 1;
+            }
+            hours[i].push(r.hours);
+        }
         let mut rows = Vec::new();
-        for span in spans(kind, from, to) {
-            let mut tallies: Vec<Tally> = Vec::new();
-            tallies.resize_with(names.len().max(1), Tally::default);
-            for a in slice(&self.answers, |a| a.day, span.from, span.to) {
-                let t = &mut tallies[key(a.account) as usize];
-                match a.score {
-                    SurveyScore::Nps(s) if s >= 9 => t.promoters += 1,
-                    SurveyScore::Nps(s) if s >= 7 => t.passives += 1,
-                    SurveyScore::Nps(_) => t.detractors += 1,
-                    SurveyScore::Csat(s) => {
-                        t.csat_sum += s as u64;
-                        t.csat_n += 1;
-                        t.csat_satisfied += (s >= 4) as u64;
-                    }
-                    SurveyScore::Ces(s) => {
-                        t.ces_sum += s as u64;
-                        t.ces_n += 1;
-                    }
+        for span in &spans {
+            let (a, b) = (
+                (month_key(span.from) - m0) as usize,
+                (month_key(span.to) - m0) as usize,
+            );
+            for g in 0..groups {
+                let mut t = Tally::default();
+                let mut runs: Vec<&[f64]> = Vec::with_capacity(b - a + 1);
+                for m in a..=b {
+                    t.add(&blocks[m * groups + g]);
+                    runs.push(&hours[m * groups + g]);
                 }
-            }
-            for (_, account) in slice(&self.opened, |o| o.0, span.from, span.to) {
-                tallies[key(*account) as usize].opened += 1;
-            }
-            for r in slice(&self.resolved, |r| r.day, span.from, span.to) {
-                let t = &mut tallies[key(r.account) as usize];
-                t.hours.push(r.hours);
-                if let Some(c) = r.csat {
-                    t.ticket_csat_sum += c as u64;
-                    t.ticket_csat_n += 1;
-                }
-            }
-            match by {
-                None => rows.push(tallies.swap_remove(0).row(&span, None)),
-                Some(_) => {
-                    for (g, t) in tallies.into_iter().enumerate() {
-                        if !t.is_empty() {
-                            rows.push(t.row(&span, Some(names[g].to_owned())));
-                        }
+                match by {
+                    None => rows.push(t.row(span, None, &runs)),
+                    Some(_) if !t.is_empty() => {
+                        rows.push(t.row(span, Some(names[g].to_owned()), &runs))
                     }
+                    Some(_) => {}
                 }
             }
         }

@@ -7,8 +7,8 @@
 //! grouping of accounts, is a sum: users belong to one account, so distinct-user counts add
 //! across accounts.
 
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{Hash, Hasher};
+use std::collections::BTreeMap;
+use std::hash::BuildHasher;
 
 use chrono::{Datelike, Days, NaiveDate};
 use serde::Serialize;
@@ -18,6 +18,9 @@ use crate::directory::Directory;
 use crate::experience::percentile;
 use crate::period::{spans, Span};
 use crate::report::GroupBy;
+
+/// A fast, fixed-seed hasher: user ids are hashed to 64 bits once per event.
+type Fast = foldhash::fast::FixedState;
 
 /// Days a user stays weekly active after an active day (the day included).
 pub const WEEK: i32 = 7;
@@ -57,14 +60,15 @@ struct Window {
     live: bool,
     /// The running month's sums.
     month: MonthActivity,
+    /// The account's users (a 64-bit hash of the id) with their last active day (days from
+    /// the common era), sorted by hash: kept beside the window, so an event touches one
+    /// account's memory.
+    users: Vec<(u64, i32)>,
 }
 
 /// Folds product events, given in day order (any order within a day), into monthly activity.
 #[derive(Default)]
 pub struct ActivityFold {
-    users: HashMap<(u32, u64), u32>,
-    /// Each user's last active day (days from the common era).
-    last_day: Vec<i32>,
     windows: Vec<Window>,
     /// Accounts with a user active in the last `MONTH` days or a running month to close.
     live: Vec<u32>,
@@ -116,18 +120,17 @@ impl ActivityFold {
         }
         w.active_today = true;
         let Some(user) = user else { return };
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        user.hash(&mut h);
-        let next = self.last_day.len() as u32;
-        let id = *self.users.entry((account, h.finish())).or_insert(next);
-        if id == next {
-            self.last_day.push(i32::MIN);
-        }
-        let prev = self.last_day[id as usize];
+        let h = Fast::default().hash_one(user);
+        let prev = match w.users.binary_search_by_key(&h, |u| u.0) {
+            Ok(i) => std::mem::replace(&mut w.users[i].1, d),
+            Err(i) => {
+                w.users.insert(i, (h, d));
+                i32::MIN
+            }
+        };
         if prev == d {
             return;
         }
-        self.last_day[id as usize] = d;
         let age = d.saturating_sub(prev);
         if age < MONTH {
             w.last[prev.rem_euclid(MONTH) as usize] -= 1;
@@ -213,20 +216,37 @@ impl ActivityFold {
             }
         }
         self.months.sort_by_key(|m| (m.month, m.account));
-        Activity {
-            months: self.months,
-            observed: self.observed,
-            late: self.late,
-        }
+        Activity::new(self.months, self.observed, self.late)
     }
 }
 
 /// Folded activity: per account and month, and the days observed per month.
 #[derive(Debug, Clone, Default)]
 pub struct Activity {
+    /// By month, then account.
     pub months: Vec<MonthActivity>,
     pub observed: BTreeMap<i32, u32>,
     pub late: u64,
+    /// (account, month) of every month with a product event, by account then month.
+    active: Vec<(u32, i32)>,
+}
+
+impl Activity {
+    pub fn new(months: Vec<MonthActivity>, observed: BTreeMap<i32, u32>, late: u64) -> Activity {
+        let mut active: Vec<(u32, i32)> = months
+            .iter()
+            .filter(|m| m.active_days > 0)
+            .map(|m| (m.account, m.month))
+            .collect();
+        active.sort_unstable();
+        active.dedup();
+        Activity {
+            months,
+            observed,
+            late,
+            active,
+        }
+    }
 }
 
 /// One account's journey dates, as the success model's milestones define them.
@@ -382,31 +402,75 @@ impl UsageData {
                 ids.get(a as usize).map_or(0, |g| *g as usize)
             }
         };
+        let spans = spans(kind, from, to);
+        let (Some(first), Some(last)) = (spans.first(), spans.last()) else {
+            return Vec::new();
+        };
+        let groups = names.len().max(1);
+        // The months the spans cover, and for each the spans holding it (a run of span
+        // indexes: spans are in order of both start and end).
+        let m0 = month_key(spans.iter().map(|s| s.from).min().unwrap_or(first.from));
+        let m1 = month_key(spans.iter().map(|s| s.to).max().unwrap_or(last.to));
+        let width = (m1 - m0 + 1) as usize;
+        let holding: Vec<(usize, usize)> = (m0..=m1)
+            .map(|m| {
+                let lo = spans.partition_point(|s| month_key(s.to) < m);
+                let hi = spans.partition_point(|s| month_key(s.from) <= m);
+                (lo, hi)
+            })
+            .collect();
+        // One pass over the months' activity: sums per month and group.
+        let mut sums = vec![[0u64; 3]; width * groups];
+        let months = &self.activity.months;
+        let a = months.partition_point(|m| m.month < m0);
+        let b = months.partition_point(|m| m.month <= m1);
+        for m in &months[a..b.max(a)] {
+            let s = &mut sums[(m.month - m0) as usize * groups + group(m.account)];
+            s[0] += m.dau_days;
+            s[1] += m.wau_days;
+            s[2] += m.mau_days;
+        }
+        // Accounts active in each span: each account's active months cover a union of span
+        // runs, counted once with a difference array per group.
+        let mut active = vec![0i64; (spans.len() + 1) * groups];
+        let mut i = 0;
+        let list = &self.activity.active;
+        while i < list.len() {
+            let account = list[i].0;
+            let g = group(account);
+            let mut covered = 0usize;
+            while i < list.len() && list[i].0 == account {
+                let m = list[i].1;
+                i += 1;
+                if m < m0 || m > m1 {
+                    continue;
+                }
+                let (lo, hi) = holding[(m - m0) as usize];
+                let start = lo.max(covered);
+                if start < hi {
+                    active[start * groups + g] += 1;
+                    active[hi * groups + g] -= 1;
+                    covered = hi;
+                }
+            }
+        }
+        let mut running = vec![0i64; groups];
         let mut out = Vec::new();
-        let mut seen: Vec<u32> = Vec::new();
-        for (pi, span) in spans(kind, from, to).into_iter().enumerate() {
-            let stamp = pi as u32 + 1;
-            let mut tallies: Vec<Tally> = (0..names.len()).map(|_| Tally::default()).collect();
+        for (pi, span) in spans.iter().enumerate() {
+            for (g, r) in running.iter_mut().enumerate() {
+                *r += active[pi * groups + g];
+            }
             let (lo, hi) = (month_key(span.from), month_key(span.to));
             let days: u32 = self.activity.observed.range(lo..=hi).map(|(_, n)| n).sum();
-            let months = &self.activity.months;
-            let a = months.partition_point(|m| m.month < lo);
-            let b = months.partition_point(|m| m.month <= hi);
-            for m in &months[a..b.max(a)] {
-                let t = &mut tallies[group(m.account)];
-                t.dau += m.dau_days;
-                t.wau += m.wau_days;
-                t.mau += m.mau_days;
-                if m.active_days > 0 {
-                    let i = m.account as usize;
-                    if seen.len() <= i {
-                        seen.resize(i + 1, 0);
-                    }
-                    if seen[i] != stamp {
-                        seen[i] = stamp;
-                        t.active += 1;
-                    }
+            let mut tallies: Vec<Tally> = (0..groups).map(|_| Tally::default()).collect();
+            for (g, t) in tallies.iter_mut().enumerate() {
+                for m in lo..=hi {
+                    let s = &sums[(m - m0) as usize * groups + g];
+                    t.dau += s[0];
+                    t.wau += s[1];
+                    t.mau += s[2];
                 }
+                t.active = running[g] as u64;
             }
             let j0 = self.journeys.partition_point(|j| j.signed_up < span.from);
             let j1 = self.journeys.partition_point(|j| j.signed_up <= span.to);
@@ -418,7 +482,7 @@ impl UsageData {
                     continue;
                 }
                 t.ttfv.sort_by(f64::total_cmp);
-                out.push(row(&span, by.map(|_| names[g]), days, &t));
+                out.push(row(span, by.map(|_| names[g]), days, &t));
             }
         }
         out

@@ -163,3 +163,103 @@ proptest! {
         prop_assert_eq!(observed, expected_days);
     }
 }
+
+proptest! {
+    /// The percentile over sorted runs equals the nearest-rank percentile of their union.
+    #[test]
+    fn percentile_of_runs_equals_the_sorted_union(
+        runs in prop::collection::vec(prop::collection::vec(-1e6f64..1e6, 0..40), 0..14),
+        p in 0.0f64..=100.0,
+    ) {
+        use tenure_metrics::experience::{percentile, percentile_of_runs};
+        let sorted: Vec<Vec<f64>> = runs
+            .into_iter()
+            .map(|mut r| {
+                r.sort_by(f64::total_cmp);
+                r
+            })
+            .collect();
+        let slices: Vec<&[f64]> = sorted.iter().map(|r| r.as_slice()).collect();
+        let mut all: Vec<f64> = sorted.iter().flatten().copied().collect();
+        all.sort_by(f64::total_cmp);
+        prop_assert_eq!(percentile_of_runs(&slices, p), percentile(&all, p));
+    }
+}
+
+proptest! {
+    /// Per period: active accounts are the distinct accounts with an event in it, DAU is the
+    /// mean of daily distinct users over the observed days, and groups add up to the total.
+    #[test]
+    fn usage_rows_match_brute_force(
+        mut events in prop::collection::vec((0u32..6, 0u8..4, 0i64..500), 1..120),
+        period in 0usize..4,
+    ) {
+        use tenure_domain::model::Period;
+        use tenure_metrics::directory::Directory;
+        use tenure_metrics::usage::{ActivityFold, UsageData, Windows};
+        use tenure_metrics::GroupBy;
+        events.sort_by_key(|e| e.2);
+        let mut dir = Directory::default();
+        for a in 0..6u32 {
+            let id = format!("a{a}");
+            prop_assert_eq!(dir.id(&id), a);
+            dir.set(&id, GroupBy::Stage, if a % 2 == 0 { "even" } else { "odd" });
+        }
+        let mut f = ActivityFold::new();
+        for (a, u, d) in &events {
+            f.event(*a, Some(&u.to_string()), day(*d));
+        }
+        let last = day(520);
+        let data = UsageData::new(
+            dir,
+            f.finish(last),
+            &[],
+            Windows { activation_days: 14, habit_days: 60 },
+            last,
+        );
+        let kind = [Period::Month, Period::Quarter, Period::Year, Period::Ttm][period];
+        let rows = data.usage(kind, day(0), last, None);
+        let by = data.usage(kind, day(0), last, Some(GroupBy::Stage));
+        let first = day(events[0].2);
+        for r in &rows {
+            let (from, to) = (r.from.unwrap(), r.to.unwrap());
+            let mut accounts: Vec<u32> = events
+                .iter()
+                .filter(|e| day(e.2) >= from && day(e.2) <= to)
+                .map(|e| e.0)
+                .collect();
+            accounts.sort();
+            accounts.dedup();
+            prop_assert_eq!(r.active_accounts, accounts.len() as u64, "{}", r.period);
+            let mut user_days = 0u64;
+            let mut days = 0u32;
+            let mut d = from.max(first);
+            while d <= to.min(last) {
+                let mut u: Vec<(u32, u8)> = events
+                    .iter()
+                    .filter(|e| day(e.2) == d)
+                    .map(|e| (e.0, e.1))
+                    .collect();
+                u.sort();
+                u.dedup();
+                user_days += u.len() as u64;
+                days += 1;
+                d = d.succ_opt().unwrap();
+            }
+            prop_assert_eq!(r.days_observed, days);
+            if days > 0 {
+                let dau = r.dau.unwrap();
+                prop_assert!((dau - user_days as f64 / f64::from(days)).abs() < 1e-9);
+            }
+            let parts: Vec<_> = by.iter().filter(|g| g.period == r.period).collect();
+            prop_assert_eq!(
+                parts.iter().map(|g| g.active_accounts).sum::<u64>(),
+                r.active_accounts
+            );
+            if let Some(dau) = r.dau {
+                let sum: f64 = parts.iter().filter_map(|g| g.dau).sum();
+                prop_assert!((sum - dau).abs() < 1e-9);
+            }
+        }
+    }
+}

@@ -878,7 +878,7 @@ fn best_of_three(mut query: impl FnMut() -> usize) -> (f64, usize) {
     (best, rows)
 }
 
-/// Revenue retention query time over a synthetic ledger.
+/// Revenue retention, experience and usage query times over synthetic data.
 pub fn metrics(accounts: u32, months: u32, seed: u64, today: chrono::NaiveDate) -> Outcome {
     use tenure_domain::model::Period;
     use tenure_metrics::{GroupBy, RevenueData};
@@ -1014,6 +1014,103 @@ pub fn metrics(accounts: u32, months: u32, seed: u64, today: chrono::NaiveDate) 
         let mut cells = Vec::new();
         for by in [None, Some(GroupBy::Plan), Some(GroupBy::Csm)] {
             let (best, rows) = best_of_three(|| exp.experience(period, from, to, by).len());
+            worst = worst.max(best);
+            cells.push(format!(
+                "{} {best:.1} ms ({rows} rows)",
+                by.map_or("total", GroupBy::name)
+            ));
+        }
+        println!("  {name:<8} {}", cells.join(", "));
+    }
+
+    // Usage: each account has 1–8 users, each active on a day with a chance that drifts per
+    // account; every account signs up inside the range and reaches its milestones (or not)
+    // at random.
+    use tenure_metrics::directory::Directory;
+    use tenure_metrics::usage::{ActivityFold, JourneyFacts, UsageData, Windows};
+    let mut rng = Mix(seed ^ 0xacc7);
+    let users: Vec<(u8, f64)> = accs
+        .iter()
+        .map(|_| (1 + rng.below(8) as u8, 0.05 + 0.4 * rng.unit()))
+        .collect();
+    let names: Vec<String> = (0..8).map(|u| format!("user-{u}")).collect();
+    // The same events twice: once only generated (to time the generator), once folded.
+    let generate = |mut f: Option<&mut ActivityFold>| -> u64 {
+        let mut rng = Mix(seed ^ 0xe7e7);
+        let mut events = 0u64;
+        let mut day = from;
+        while day < to {
+            for (a, (n, p)) in users.iter().enumerate() {
+                for name in names.iter().take(*n as usize) {
+                    if rng.unit() < *p {
+                        if let Some(f) = f.as_deref_mut() {
+                            f.event(a as u32, Some(name), day);
+                        }
+                        events += 1;
+                    }
+                }
+            }
+            day = day.succ_opt().unwrap_or(to);
+        }
+        events
+    };
+    let started = Instant::now();
+    std::hint::black_box(generate(None));
+    let generating = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let mut fold = ActivityFold::new();
+    let events = generate(Some(&mut fold));
+    let activity = fold.finish(to);
+    let folded = (started.elapsed().as_secs_f64() - generating).max(1e-9);
+    let mut dir = Directory::new(&accs);
+    let stages = ["onboarding", "adopting", "engaged", "expanding", "churned"];
+    let journeys: Vec<JourneyFacts> = accs
+        .iter()
+        .map(|a| {
+            dir.set(a.id.as_str(), GroupBy::Stage, stages[rng.below(5) as usize]);
+            let signed = from + chrono::Days::new(rng.below(span_days));
+            let after = |rng: &mut Mix, chance: f64, days: u64| {
+                (rng.unit() < chance).then(|| signed + chrono::Days::new(rng.below(days)))
+            };
+            JourneyFacts {
+                account: a.id.as_str().to_owned(),
+                signed_up_on: Some(signed),
+                activated_on: after(&mut rng, 0.8, 30),
+                habit_on: after(&mut rng, 0.6, 90),
+                time_to_first_value_days: (rng.unit() < 0.7).then(|| rng.below(60) as i64),
+            }
+        })
+        .collect();
+    let started = Instant::now();
+    let usage = UsageData::new(
+        dir,
+        activity,
+        &journeys,
+        Windows {
+            activation_days: 14,
+            habit_days: 60,
+        },
+        to,
+    );
+    println!(
+        "  usage: {events} user-days folded in {folded:.1} s ({:.1} M/s; generating them took {generating:.1} s more), {} journeys indexed in {:.0} ms",
+        events as f64 / folded / 1e6,
+        journeys.len(),
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    for (name, period) in [
+        ("month", Period::Month),
+        ("quarter", Period::Quarter),
+        ("ttm", Period::Ttm),
+    ] {
+        let mut cells = Vec::new();
+        for by in [
+            None,
+            Some(GroupBy::Plan),
+            Some(GroupBy::Csm),
+            Some(GroupBy::Stage),
+        ] {
+            let (best, rows) = best_of_three(|| usage.usage(period, from, to, by).len());
             worst = worst.max(best);
             cells.push(format!(
                 "{} {best:.1} ms ({rows} rows)",
