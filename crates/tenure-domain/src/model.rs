@@ -686,6 +686,61 @@ pub enum MetricKind {
     MeasureAverage,
 }
 
+impl MetricKind {
+    /// The name `GET /api/v1/metrics/{name}` serves this kind under (`measure_average`: the
+    /// model metric's own name).
+    pub fn api_name(self) -> &'static str {
+        match self {
+            MetricKind::Nrr => "nrr",
+            MetricKind::Grr => "grr",
+            MetricKind::LogoChurn => "logo_churn",
+            MetricKind::RevenueChurn => "revenue_churn",
+            MetricKind::Expansion => "expansion",
+            MetricKind::Contraction => "contraction",
+            MetricKind::Reactivation => "reactivation",
+            MetricKind::Ttfv => "ttfv",
+            MetricKind::ActivationRate => "activation_rate",
+            MetricKind::HabitRate => "habit_rate",
+            MetricKind::Nps => "nps",
+            MetricKind::Csat => "csat",
+            MetricKind::Ces => "ces",
+            MetricKind::TicketVolume => "ticket_volume",
+            MetricKind::ResolutionTime => "resolution_time",
+            MetricKind::Dau => "dau",
+            MetricKind::Wau => "wau",
+            MetricKind::Mau => "mau",
+            MetricKind::Stickiness => "stickiness",
+            MetricKind::MeasureAverage => "measure_average",
+        }
+    }
+
+    /// How Tenure computes the kind, in one sentence (docs/metrics.md has every edge case).
+    pub fn computation(self) -> &'static str {
+        match self {
+            MetricKind::Nrr => "Σ end ARR of the accounts with ARR at period start ÷ Σ their start ARR; new and reactivated accounts excluded.",
+            MetricKind::Grr => "Σ min(end ARR, start ARR) of the accounts with ARR at period start ÷ Σ their start ARR; never above 100 %.",
+            MetricKind::LogoChurn => "Accounts with ARR at period start and none at its end ÷ accounts with ARR at period start.",
+            MetricKind::RevenueChurn => "Σ start ARR of the accounts that ended the period at zero ÷ Σ start ARR.",
+            MetricKind::Expansion => "Σ (end − start ARR) of the accounts that grew ÷ Σ start ARR; NRR − GRR.",
+            MetricKind::Contraction => "Σ (start − end ARR) of the accounts that shrank but stayed ÷ Σ start ARR.",
+            MetricKind::Reactivation => "Σ end ARR of the accounts with no ARR at period start that had ARR before.",
+            MetricKind::Ttfv => "Nearest-rank median (and p90) of the days from sign-up to the first-value milestone, over the accounts signed up in the period that reached it.",
+            MetricKind::ActivationRate => "Accounts signed up in the period that reached activation within its expected_within_days ÷ those whose window has ended.",
+            MetricKind::HabitRate => "Accounts signed up in the period that reached the habit milestone within its expected_within_days ÷ those whose window has ended.",
+            MetricKind::Nps => "(promoters 9–10 − detractors 0–6) ÷ NPS answers in the period × 100.",
+            MetricKind::Csat => "Mean CSAT answer (1–5) in the period; the satisfied share is answers of 4 or 5.",
+            MetricKind::Ces => "Mean CES answer (1–7, higher is easier) in the period.",
+            MetricKind::TicketVolume => "Tickets opened in the period.",
+            MetricKind::ResolutionTime => "Nearest-rank median (and p90) hours from opening to resolution of the tickets resolved in the period.",
+            MetricKind::Dau => "Mean over the period's observed days of the users with a product event that day.",
+            MetricKind::Wau => "Mean over the period's observed days of the users with a product event in the 7 days to that day.",
+            MetricKind::Mau => "Mean over the period's observed days of the users with a product event in the 30 days to that day.",
+            MetricKind::Stickiness => "The period's DAU ÷ its MAU.",
+            MetricKind::MeasureAverage => "Mean of the measure's raw value today over the accounts where it has one.",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Period {

@@ -347,6 +347,18 @@ impl Engine {
         out
     }
 
+    /// The raw value of measure `name` on `now` of every account where it has one (`None`:
+    /// no such measure).
+    pub fn measure_values(&self, name: &str, now: Micros) -> Option<Vec<f64>> {
+        let m = &self.plan.measures[*self.plan.measure_index.get(name)?];
+        Some(
+            self.accounts
+                .values()
+                .filter_map(|s| crate::features::evaluate_with(&self.plan, s, m, now, false).raw)
+                .collect(),
+        )
+    }
+
     /// Every account's journey on `now`, by account id.
     pub fn journeys(&self, now: Micros) -> Vec<(String, Journey)> {
         let mut out: Vec<(String, Journey)> = self

@@ -242,6 +242,11 @@ impl EngineService {
         (inner.engine.journeys(now), inner.engine.summaries())
     }
 
+    /// The raw value of measure `name` of every account where it has one.
+    pub fn measure_values(&self, name: &str, now: Micros) -> Option<Vec<f64>> {
+        self.lock().engine.measure_values(name, now)
+    }
+
     pub fn view(&self, account: &str, now: Micros) -> Option<AccountView> {
         self.lock().engine.view(account, now)
     }

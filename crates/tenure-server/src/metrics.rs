@@ -772,23 +772,93 @@ async fn metric(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     authenticate(state.store.as_ref(), &headers).await?;
-    if !METRICS.contains(&name.as_str()) {
-        return Err(ApiError {
-            status: StatusCode::NOT_FOUND,
-            code: "unknown_metric",
-            message: format!(
-                "unknown metric `{name}`: expected one of {}",
-                METRICS.join(", ")
-            ),
+    // A metric the model defines is served by its kind, with its default period and its
+    // definition in the document.
+    let model = crate::engine_model(state.store.as_ref())
+        .await
+        .map_err(crate::error::store_unavailable)?;
+    let definition = model.metrics.get(&name);
+    let api = match definition {
+        Some(d) => d.kind.api_name(),
+        None if METRICS.contains(&name.as_str()) => name.as_str(),
+        None => {
+            let mut known: Vec<&str> = METRICS.to_vec();
+            known.extend(model.metrics.keys().map(String::as_str));
+            known.sort_unstable();
+            known.dedup();
+            return Err(ApiError {
+                status: StatusCode::NOT_FOUND,
+                code: "unknown_metric",
+                message: format!(
+                    "unknown metric `{name}`: expected one of {}",
+                    known.join(", ")
+                ),
+            });
+        }
+    };
+    let now = chrono::Utc::now();
+    let mut params = params;
+    if let Some(d) = definition {
+        params
+            .entry("period".to_owned())
+            .or_insert_with(|| d.period.name().to_owned());
+    }
+    let q = parse_query(&params, now.date_naive())?;
+    let mut doc = metric_document(&state, api, definition, &q, now).await?;
+    doc["metric"] = json!(name);
+    if let Some(d) = definition {
+        doc["definition"] = json!({
+            "title": d.title,
+            "description": d.description,
+            "owner": d.owner,
+            "kind": d.kind,
+            "computed_as": d.kind.computation(),
+            "measure": d.measure,
+            "period": d.period.name(),
+            "target": d.target,
         });
     }
-    let now = chrono::Utc::now();
-    let q = parse_query(&params, now.date_naive())?;
+    Ok(Json(doc))
+}
+
+/// The document of the API metric `name` (`measure_average`: the model metric `definition`).
+async fn metric_document(
+    state: &AppState,
+    name: &str,
+    definition: Option<&tenure_domain::model::MetricDefinition>,
+    q: &MetricQuery,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Value, ApiError> {
     let engine = state.engine.as_deref();
     if let Some(e) = &state.engine {
         crate::accounts::current(e).await;
     }
-    if USAGE.contains(&name.as_str()) {
+    if name == "measure_average" {
+        let measure = definition.and_then(|d| d.measure.as_deref()).unwrap_or("");
+        let Some(e) = engine else {
+            return Err(ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: "engine_unavailable",
+                message: "this server does not score accounts, so it has no measures".into(),
+            });
+        };
+        let values = e
+            .measure_values(measure, now.timestamp_micros())
+            .unwrap_or_default();
+        let mean = (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64);
+        return Ok(json!({
+            "metric": name,
+            "period": "today",
+            "rows": [{
+                "period": "today",
+                "as_of": now.date_naive(),
+                "measure": measure,
+                "accounts": values.len(),
+                "value": mean,
+            }],
+        }));
+    }
+    if USAGE.contains(&name) {
         let Some(lake) = state.lake.as_ref() else {
             return Err(ApiError {
                 status: StatusCode::NOT_FOUND,
@@ -801,16 +871,16 @@ async fn metric(
             .usage(state.store.as_ref(), lake, engine, now.fixed_offset())
             .await?;
         let rows = data.usage(q.period, q.from, q.to, q.by);
-        return Ok(Json(usage_document(&name, &q, &data, &rows)));
+        return Ok(usage_document(name, q, &data, &rows));
     }
-    if EXPERIENCE.contains(&name.as_str()) {
+    if EXPERIENCE.contains(&name) {
         let data = state
             .metrics
             .experience(state.store.as_ref(), engine)
             .await
             .map_err(crate::error::store_unavailable)?;
         let rows = data.experience(q.period, q.from, q.to, q.by);
-        return Ok(Json(experience_document(&name, &q, &rows)));
+        return Ok(experience_document(name, q, &rows));
     }
     let data = state
         .metrics
@@ -818,5 +888,5 @@ async fn metric(
         .await
         .map_err(crate::error::store_unavailable)?;
     let rows = data.retention(q.period, q.from, q.to, q.by);
-    Ok(Json(document(&name, &q, &data, &rows)))
+    Ok(document(name, q, &data, &rows))
 }

@@ -677,6 +677,20 @@ fn revenue_retention_from_the_cli_and_the_api() {
         .iter()
         .all(|r| ["monthly", "annual"].contains(&r["cohort"].as_str().unwrap())));
 
+    // A metric the model defines: served by its kind, in its period, with its definition.
+    let (status, m) = get(&addr, "/api/v1/metrics/activation_rate", &admin);
+    assert_eq!(status, 200, "{m}");
+    assert_eq!(m["period"], "month");
+    assert_eq!(m["definition"]["target"], 75.0);
+    assert_eq!(m["definition"]["kind"], "activation_rate");
+    let (status, m) = get(&addr, "/api/v1/metrics/seat_utilisation", &admin);
+    assert_eq!(status, 200, "{m}");
+    let row = &m["rows"][0];
+    assert!(row["accounts"].as_u64().unwrap() > 0, "{m}");
+    let v = row["value"].as_f64().unwrap();
+    assert!((0.0..=1.5).contains(&v), "{m}");
+    assert_eq!(m["definition"]["measure"], "seat_utilisation");
+
     // Before and after a release: the API and the CLI agree; every account in the windows
     // is in one side.
     let release = std::fs::read_to_string(d.join("sim/releases.csv"))

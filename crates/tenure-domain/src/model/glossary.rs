@@ -368,9 +368,9 @@ pub(super) fn render(model: &SuccessModel) -> String {
     let _ = writeln!(out, "\n## Metrics\n");
     let _ = writeln!(
         out,
-        "| metric | title | definition | owner | period | target | version |"
+        "| metric | title | definition | computed as | owner | period | target | version |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
     for (name, m) in &model.metrics {
         let target = m.target.map(number).unwrap_or_else(|| "—".to_owned());
         let mut definition = m.description.clone();
@@ -379,9 +379,10 @@ pub(super) fn render(model: &SuccessModel) -> String {
         }
         let _ = writeln!(
             out,
-            "| `{name}` | {} | {} | {} | {} | {target} | `{}` |",
+            "| `{name}` | {} | {} | {} | {} | {} | {target} | `{}` |",
             cell(&m.title),
             cell(&definition),
+            cell(m.kind.computation()),
             cell(&m.owner),
             snake(&m.period),
             definition_hash(m)
