@@ -169,6 +169,12 @@ pub enum Command {
         #[command(subcommand)]
         command: ReportCommand,
     },
+    /// Fit a model to any CSV and print its parameters as JSON: BG/NBD (+ Gamma-Gamma), Cox
+    /// proportional hazards, Kaplan–Meier.
+    Fit {
+        #[command(subcommand)]
+        command: FitCommand,
+    },
     /// Measure Tenure's speed on this machine.
     Bench {
         #[command(subcommand)]
@@ -339,6 +345,49 @@ pub enum ReportCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum FitCommand {
+    /// BG/NBD on columns frequency (repeat purchases), recency (time of the last one) and T
+    /// (time observed), all from the first purchase; with a monetary_value column, Gamma-Gamma
+    /// too (on the rows with frequency above 0). Prints r, alpha, a, b, log_likelihood,
+    /// standard errors (and p, q, v).
+    Bgnbd {
+        #[arg(long)]
+        input: PathBuf,
+    },
+    /// Cox proportional hazards (Efron ties): coefficients with standard errors, hazard
+    /// ratios, z and p; log-likelihood; concordance.
+    Cox {
+        #[arg(long)]
+        input: PathBuf,
+        /// The column of durations (≥ 0).
+        #[arg(long)]
+        duration: String,
+        /// The column of event flags (1/0 or true/false; 0 = censored).
+        #[arg(long)]
+        event: String,
+        /// Comma-separated covariate columns [default: every other numeric column].
+        #[arg(long)]
+        covariates: Option<String>,
+    },
+    /// Kaplan–Meier: the survival table with its confidence band (Greenwood, log(−log)) and
+    /// the median (null when survival never falls to one half); by group with a log-rank test.
+    Km {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        duration: String,
+        #[arg(long)]
+        event: String,
+        /// A column whose values split the subjects into groups.
+        #[arg(long)]
+        group: Option<String>,
+        /// The band's coverage.
+        #[arg(long, default_value_t = 0.95)]
+        confidence: f64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Events per second through HTTP /v1/batch with durable acknowledgements, and the
     /// acknowledgement latency at half that load (client and server share this machine).
@@ -410,9 +459,9 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 500)]
         probes: usize,
     },
-    /// Metric query time: revenue retention over a synthetic ledger of ACCOUNTS accounts and
-    /// MONTHS months (sign-ups, expansions, contractions, churn, reactivations), per period
-    /// kind and grouping.
+    /// Metric query time over ACCOUNTS accounts and MONTHS months: revenue retention over a
+    /// synthetic ledger (sign-ups, expansions, contractions, churn, reactivations), customer
+    /// experience, and usage (the activity fold and its queries), per period kind and grouping.
     Metrics {
         #[arg(long, default_value_t = 100_000)]
         accounts: u32,
@@ -420,6 +469,13 @@ pub enum BenchCommand {
         months: u32,
         #[arg(long, default_value_t = 42)]
         seed: u64,
+    },
+    /// Model fitting time on the reference data built into the binary: BG/NBD and Gamma-Gamma
+    /// on CDNOW (2,357 customers), Cox and Kaplan–Meier on rossi (432 subjects); the best of
+    /// RUNS runs each.
+    Predict {
+        #[arg(long, default_value_t = 50)]
+        runs: u32,
     },
     /// Simulator throughput (events per second on one core) and peak memory, writing nowhere.
     Simulate {

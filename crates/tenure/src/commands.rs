@@ -5,6 +5,7 @@ mod bench;
 mod demo;
 mod dq;
 mod evidence;
+mod fit;
 mod import;
 mod init;
 mod model;
@@ -76,6 +77,7 @@ pub async fn run(cli: Cli) -> Outcome {
         }
         Command::Bench { command } => bench::run(command, now).await,
         Command::Report { command } => report::run(&data_dir, command, now).await,
+        Command::Fit { command } => fit::run(command),
         Command::Send {
             url,
             write_key,

@@ -74,6 +74,7 @@ pub async fn run(command: BenchCommand, now: tenure_domain::Timestamp) -> Outcom
             months,
             seed,
         } => metrics(accounts, months, seed, now.date_naive()),
+        BenchCommand::Predict { runs } => predict(runs),
         BenchCommand::Simulate {
             accounts,
             months,
@@ -1120,5 +1121,109 @@ pub fn metrics(accounts: u32, months: u32, seed: u64, today: chrono::NaiveDate) 
         println!("  {name:<8} {}", cells.join(", "));
     }
     println!("  slowest query {worst:.1} ms");
+    Ok(())
+}
+
+/// The reference data sets, built in so the benchmark runs anywhere.
+const CDNOW: &str = include_str!("../../../tenure-predict/tests/data/cdnow_summary.csv");
+const ROSSI: &str = include_str!("../../../tenure-predict/tests/data/rossi.csv");
+
+/// The numeric cells of a CSV with a header.
+fn numeric_rows(text: &str) -> anyhow::Result<(Vec<String>, Vec<Vec<f64>>)> {
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header = reader.headers()?.iter().map(str::to_owned).collect();
+    let mut rows = Vec::new();
+    for r in reader.records() {
+        rows.push(
+            r?.iter()
+                .map(|c| c.parse::<f64>())
+                .collect::<Result<Vec<_>, _>>()?,
+        );
+    }
+    Ok((header, rows))
+}
+
+/// Model fitting times on the built-in reference data.
+fn predict(runs: u32) -> Outcome {
+    use anyhow::Context as _;
+    use tenure_predict::bgnbd::{self, Customer};
+    use tenure_predict::{cox, survival};
+    let runs = runs.max(1);
+    let best = |f: &mut dyn FnMut()| {
+        let mut best = f64::MAX;
+        for _ in 0..runs {
+            let t = Instant::now();
+            f();
+            best = best.min(t.elapsed().as_secs_f64() * 1e3);
+        }
+        best
+    };
+    let (h, rows) = numeric_rows(CDNOW).context("reading the built-in CDNOW data")?;
+    let col = |h: &[String], n: &str| h.iter().position(|c| c == n).unwrap_or(0);
+    let (f, r, t, m) = (
+        col(&h, "frequency"),
+        col(&h, "recency"),
+        col(&h, "T"),
+        col(&h, "monetary_value"),
+    );
+    let customers: Vec<Customer> = rows
+        .iter()
+        .map(|x| Customer {
+            frequency: x[f],
+            recency: x[r],
+            t: x[t],
+        })
+        .collect();
+    let mut fit = None;
+    let ms = best(&mut || fit = bgnbd::fit(&customers).ok());
+    let fit = fit.context("BG/NBD did not fit the CDNOW data")?;
+    println!(
+        "BG/NBD on CDNOW ({} customers): {ms:.2} ms (r {:.4}, alpha {:.4}, a {:.4}, b {:.4}, log-likelihood {:.3})",
+        customers.len(),
+        fit.r,
+        fit.alpha,
+        fit.a,
+        fit.b,
+        fit.log_likelihood
+    );
+    let pairs: Vec<(f64, f64)> = rows.iter().map(|x| (x[f], x[m])).collect();
+    let mut gg = None;
+    let ms = best(&mut || gg = bgnbd::fit_gamma_gamma(&pairs).ok());
+    let gg = gg.context("Gamma-Gamma did not fit the CDNOW data")?;
+    println!(
+        "Gamma-Gamma on CDNOW ({} repeat customers): {ms:.2} ms (p {:.4}, q {:.4}, v {:.4})",
+        gg.customers, gg.p, gg.q, gg.v
+    );
+    let (h, rows) = numeric_rows(ROSSI).context("reading the built-in rossi data")?;
+    let (week, arrest) = (col(&h, "week"), col(&h, "arrest"));
+    let names: Vec<String> = h
+        .iter()
+        .filter(|c| *c != "week" && *c != "arrest")
+        .cloned()
+        .collect();
+    let time: Vec<f64> = rows.iter().map(|x| x[week]).collect();
+    let event: Vec<bool> = rows.iter().map(|x| x[arrest] == 1.0).collect();
+    let x: Vec<Vec<f64>> = rows
+        .iter()
+        .map(|row| names.iter().map(|n| row[col(&h, n)]).collect())
+        .collect();
+    let mut c = None;
+    let ms = best(&mut || c = cox::fit(&time, &event, &x, &names).ok());
+    let c = c.context("Cox did not fit the rossi data")?;
+    println!(
+        "Cox (Efron) on rossi ({} subjects, {} covariates): {ms:.3} ms (log-likelihood {:.4}, concordance {:.4}, {} Newton steps)",
+        time.len(),
+        names.len(),
+        c.log_likelihood,
+        c.concordance,
+        c.iterations
+    );
+    let pairs: Vec<(f64, bool)> = time.iter().copied().zip(event.iter().copied()).collect();
+    let mut km = None;
+    let ms = best(&mut || km = Some(survival::kaplan_meier(&pairs, 0.95)));
+    println!(
+        "Kaplan–Meier on rossi: {ms:.3} ms ({} steps)",
+        km.map_or(0, |k| k.table.len())
+    );
     Ok(())
 }
