@@ -103,12 +103,7 @@ pub struct Minimum {
 /// Minimises `f` (returning the value and the gradient) from `x0` by BFGS with a backtracking
 /// line search, then polishes with Newton steps on a Hessian differenced from the gradient,
 /// until the gradient's largest component is below `gtol`.
-pub fn minimise(
-    f: &mut Objective<'_>,
-    x0: &[f64],
-    gtol: f64,
-    max_iterations: u32,
-) -> Minimum {
+pub fn minimise(f: &mut Objective<'_>, x0: &[f64], gtol: f64, max_iterations: u32) -> Minimum {
     let n = x0.len();
     let mut x = x0.to_vec();
     let (mut fx, mut g) = f(&x);
