@@ -34,13 +34,44 @@ pub enum EvidenceError {
     Task(String),
 }
 
-/// One decision with the account's score and measures `lead` days before.
-struct Observation {
-    renewed: bool,
-    health: f64,
-    band: Band,
+/// One renewal decision with the account as it stood `lead` days before: its score, tier,
+/// segment and every measure of the model (a point-in-time training row).
+#[derive(Debug, Clone, Serialize)]
+pub struct Observation {
+    pub account: String,
+    /// The decision's day (the term's end).
+    pub day: chrono::NaiveDate,
+    pub renewed: bool,
+    pub health: f64,
+    pub band: Band,
+    pub tier: String,
+    pub segment: String,
+    #[serde(skip)]
     activity: Option<f64>,
-    measures: BTreeMap<String, Option<f64>>,
+    pub measures: BTreeMap<String, Option<f64>>,
+}
+
+/// The point-in-time training set: every renewal decision, each with the account's measures
+/// as they stood `lead_days` before it.
+#[derive(Debug, Clone)]
+pub struct TrainingSet {
+    pub model_version: String,
+    pub lead_days: u32,
+    /// The model's measures, in the plan's order.
+    pub measures: Vec<String>,
+    /// The decisions, by day.
+    pub rows: Vec<Observation>,
+}
+
+impl TrainingSet {
+    /// Row `i`'s measures in `measures` order, `NaN` where missing.
+    pub fn features(&self, i: usize) -> Vec<f64> {
+        let o = &self.rows[i];
+        self.measures
+            .iter()
+            .map(|m| o.measures.get(m).copied().flatten().unwrap_or(f64::NAN))
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -128,9 +159,13 @@ fn observe(
                 continue;
             };
             out.push(Observation {
+                account: decision.account.clone(),
+                day: decision.day,
                 renewed: !decision.churned,
                 health: view.health.score,
                 band: view.health.band,
+                tier: view.summary.tier.clone(),
+                segment: view.summary.segment.clone(),
                 activity: activity
                     .as_ref()
                     .and_then(|m| view.features.get(m).copied().flatten()),
@@ -160,14 +195,14 @@ fn suggest(signals: &mut [SignalRow]) {
     }
 }
 
-/// The evidence for the current model: every renewal decision up to `now` in the store's
-/// subscriptions, each account scored as it stood `lead` days before from `events`.
-pub async fn compute(
+/// The point-in-time training set of the current model: every renewal decision up to `now`
+/// in the store's subscriptions, each account as it stood `lead` days before, from `events`.
+pub async fn training_set(
     store: &dyn Store,
     events: impl FnOnce(&Plan) -> Result<Events, LakeError> + Send + 'static,
     lead: u32,
     now: Timestamp,
-) -> Result<Evidence, EvidenceError> {
+) -> Result<TrainingSet, EvidenceError> {
     let plan = Arc::new(Plan::new(crate::engine_model(store).await?));
     let records = crate::engine_records(store).await?;
     let subscriptions: Vec<Subscription> = records
@@ -186,6 +221,27 @@ pub async fn compute(
     })
     .await
     .map_err(|e| EvidenceError::Task(e.to_string()))??;
+    let mut rows = observations;
+    rows.sort_by(|a, b| (a.day, &a.account).cmp(&(b.day, &b.account)));
+    Ok(TrainingSet {
+        model_version: plan.version.to_string(),
+        lead_days: lead,
+        measures: plan.measures.iter().map(|m| m.name.clone()).collect(),
+        rows,
+    })
+}
+
+/// The evidence for the current model: every renewal decision up to `now` in the store's
+/// subscriptions, each account scored as it stood `lead` days before from `events`.
+pub async fn compute(
+    store: &dyn Store,
+    events: impl FnOnce(&Plan) -> Result<Events, LakeError> + Send + 'static,
+    lead: u32,
+    now: Timestamp,
+) -> Result<Evidence, EvidenceError> {
+    let plan = Arc::new(Plan::new(crate::engine_model(store).await?));
+    let set = training_set(store, events, lead, now).await?;
+    let observations = set.rows;
     let pairs = |f: &dyn Fn(&Observation) -> Option<f64>| -> Vec<(f64, bool)> {
         observations
             .iter()

@@ -169,6 +169,27 @@ pub enum Command {
         #[command(subcommand)]
         command: ReportCommand,
     },
+    /// Churn models (logistic regression, boosted trees) trained on earlier renewal decisions
+    /// and tested on later ones, each account's measures as they stood LEAD_DAYS before:
+    /// AUC, PR-AUC, Brier, log loss, calibration and top-decile lift beside the health score
+    /// (and the true probabilities of a simulated company).
+    Backtest {
+        /// Days before each renewal at which the measures are read (0–365).
+        #[arg(long, default_value_t = 30)]
+        lead_days: u32,
+        /// The simulator's truth.csv (account_id, renewal_date, p_churn) [default:
+        /// DATA_DIR/simulated/truth.csv when present].
+        #[arg(long)]
+        truth: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Also write the point-in-time training set as CSV: one row per decision (split,
+        /// day, account, churned, health, true probability, then every measure; empty cells
+        /// are missing values).
+        #[arg(long, value_name = "FILE")]
+        export: Option<PathBuf>,
+    },
     /// Fit a model to any CSV and print its parameters as JSON: BG/NBD (+ Gamma-Gamma), Cox
     /// proportional hazards, Kaplan–Meier.
     Fit {
@@ -476,6 +497,10 @@ pub enum BenchCommand {
     Predict {
         #[arg(long, default_value_t = 50)]
         runs: u32,
+        /// Also time the churn models on a training set written by `tenure backtest
+        /// --export` (its train rows).
+        #[arg(long, value_name = "FILE")]
+        training: Option<PathBuf>,
     },
     /// Simulator throughput (events per second on one core) and peak memory, writing nowhere.
     Simulate {

@@ -1,6 +1,7 @@
 //! One module per command. Each takes the parsed arguments and the clock reading made here,
 //! at the edge, so nothing below reads the clock itself.
 
+mod backtest;
 mod bench;
 mod demo;
 mod dq;
@@ -78,6 +79,12 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::Bench { command } => bench::run(command, now).await,
         Command::Report { command } => report::run(&data_dir, command, now).await,
         Command::Fit { command } => fit::run(command),
+        Command::Backtest {
+            lead_days,
+            truth,
+            json,
+            export,
+        } => backtest::run(&data_dir, lead_days, truth, json, export, now).await,
         Command::Send {
             url,
             write_key,

@@ -74,7 +74,7 @@ pub async fn run(command: BenchCommand, now: tenure_domain::Timestamp) -> Outcom
             months,
             seed,
         } => metrics(accounts, months, seed, now.date_naive()),
-        BenchCommand::Predict { runs } => predict(runs),
+        BenchCommand::Predict { runs, training } => predict(runs, training.as_deref()),
         BenchCommand::Simulate {
             accounts,
             months,
@@ -1144,7 +1144,7 @@ fn numeric_rows(text: &str) -> anyhow::Result<(Vec<String>, Vec<Vec<f64>>)> {
 }
 
 /// Model fitting times on the built-in reference data.
-fn predict(runs: u32) -> Outcome {
+fn predict(runs: u32, training: Option<&std::path::Path>) -> Outcome {
     use anyhow::Context as _;
     use tenure_predict::bgnbd::{self, Customer};
     use tenure_predict::{cox, survival};
@@ -1224,6 +1224,65 @@ fn predict(runs: u32) -> Outcome {
     println!(
         "Kaplan–Meier on rossi: {ms:.3} ms ({} steps)",
         km.map_or(0, |k| k.table.len())
+    );
+    if let Some(path) = training {
+        churn_models(path, runs.min(10))?;
+    }
+    Ok(())
+}
+
+/// Fitting times of the churn models on the train rows of an exported training set.
+fn churn_models(path: &std::path::Path, runs: u32) -> Outcome {
+    use anyhow::Context as _;
+    use tenure_predict::classify::{self, Prep, TreeParams};
+    let mut reader =
+        csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+    let header: Vec<String> = reader.headers()?.iter().map(str::to_owned).collect();
+    let first = header
+        .iter()
+        .position(|h| h == "true_probability")
+        .context("not a training set written by `tenure backtest --export`")?
+        + 1;
+    let names: Vec<String> = header[first..].to_vec();
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for r in reader.records() {
+        let r = r?;
+        if &r[0] != "train" {
+            continue;
+        }
+        y.push(&r[3] == "1");
+        x.extend((first..header.len()).map(|j| r[j].parse::<f64>().unwrap_or(f64::NAN)));
+    }
+    let p = names.len();
+    let best = |f: &mut dyn FnMut()| {
+        let mut best = f64::MAX;
+        for _ in 0..runs.max(1) {
+            let t = Instant::now();
+            f();
+            best = best.min(t.elapsed().as_secs_f64() * 1e3);
+        }
+        best
+    };
+    let prep = Prep::fit(&x, p, &names);
+    let xs = prep.matrix(&x, p);
+    let ms = best(&mut || {
+        std::hint::black_box(classify::fit_logistic(&xs, prep.width(), &y, 1.0));
+    });
+    println!(
+        "Logistic regression on {} decisions × {} features: {ms:.1} ms",
+        y.len(),
+        prep.width()
+    );
+    let ms = best(&mut || {
+        std::hint::black_box(classify::fit_gbdt(&x, p, &y, TreeParams::default()));
+    });
+    let t = TreeParams::default();
+    println!(
+        "Boosted trees ({} trees, depth {}, {} bins) on {} decisions × {p} features: {ms:.1} ms",
+        t.trees,
+        t.max_depth,
+        t.bins,
+        y.len()
     );
     Ok(())
 }
