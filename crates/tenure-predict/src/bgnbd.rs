@@ -391,3 +391,26 @@ impl GammaGamma {
         self.p * (self.v + frequency * monetary_value) / (self.p * frequency + self.q - 1.0)
     }
 }
+
+/// Customer lifetime value as lifetimes defines it: over `months` months of `units_per_month`
+/// time units each (4.345 for weeks, 30 for days), Σₖ (E[purchases by k months] − E[purchases
+/// by k − 1 months]) × the expected mean spend ÷ (1 + `discount`)ᵏ, `discount` per month.
+pub fn customer_lifetime_value(
+    bg: &BgNbd,
+    gg: &GammaGamma,
+    c: &Customer,
+    monetary_value: f64,
+    months: u32,
+    units_per_month: f64,
+    discount: f64,
+) -> f64 {
+    let spend = gg.expected_spend(c.frequency, monetary_value);
+    let mut total = 0.0;
+    let mut before = 0.0;
+    for k in 1..=months {
+        let by = bg.expected_purchases(c, f64::from(k) * units_per_month);
+        total += (by - before) * spend / (1.0 + discount).powi(k as i32);
+        before = by;
+    }
+    total
+}

@@ -303,3 +303,21 @@ fn concordance_with_tied_times_and_scores() {
         "concordance",
     );
 }
+
+#[test]
+fn customer_lifetime_value_on_cdnow() {
+    let (customers, spend) = cdnow();
+    let bg = bgnbd::fit(&customers).unwrap();
+    let pairs: Vec<(f64, f64)> = customers
+        .iter()
+        .zip(&spend)
+        .map(|(c, m)| (c.frequency, *m))
+        .collect();
+    let gg = bgnbd::fit_gamma_gamma(&pairs).unwrap();
+    let want = &json("lifelines.json")["clv_first_6_rows"];
+    for i in 0..6 {
+        let clv =
+            bgnbd::customer_lifetime_value(&bg, &gg, &customers[i], spend[i], 12, 4.345, 0.01);
+        close(clv, want["clv"][i].as_f64().unwrap(), 1e-6, "clv");
+    }
+}

@@ -374,6 +374,23 @@ pub enum FitCommand {
     Bgnbd {
         #[arg(long)]
         input: PathBuf,
+        /// Also write each customer's predictions as CSV: probability alive, expected
+        /// purchases in the next HORIZON time units, and with monetary_value the expected
+        /// mean spend and the customer lifetime value.
+        #[arg(long, value_name = "FILE", requires = "horizon")]
+        predict: Option<PathBuf>,
+        /// The prediction horizon, in the data's time unit.
+        #[arg(long)]
+        horizon: Option<f64>,
+        /// Months the lifetime value covers.
+        #[arg(long, default_value_t = 12)]
+        clv_months: u32,
+        /// Time units per month (4.345 for weeks, 30 for days).
+        #[arg(long, default_value_t = 4.345)]
+        units_per_month: f64,
+        /// Monthly discount rate of the lifetime value.
+        #[arg(long, default_value_t = 0.01)]
+        discount: f64,
     },
     /// Cox proportional hazards (Efron ties): coefficients with standard errors, hazard
     /// ratios, z and p; log-likelihood; concordance.

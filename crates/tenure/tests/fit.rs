@@ -53,6 +53,51 @@ fn bgnbd_and_gamma_gamma_on_cdnow() {
     }
     assert_eq!(out["customers"], 2357);
     assert_eq!(out["gamma_gamma"]["customers"], 946);
+
+    // Per-customer predictions: probability alive, purchases in 10 weeks, spend and value.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("predictions.csv");
+    let input = data_dir().join("cdnow_summary.csv");
+    let out = tenure(
+        dir.path(),
+        &[
+            "fit",
+            "bgnbd",
+            "--input",
+            input.to_str().unwrap(),
+            "--predict",
+            file.to_str().unwrap(),
+            "--horizon",
+            "10",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let csv = std::fs::read_to_string(&file).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "ID,p_alive,expected_purchases_10,expected_spend,clv_12_months"
+    );
+    let want = &expected("lifelines.json");
+    for (i, line) in lines.take(6).enumerate() {
+        let cells: Vec<f64> = line.split(',').map(|c| c.parse().unwrap()).collect();
+        close(
+            &cells[1].into(),
+            &want["bgnbd_predictions_first_6_rows"]["p_alive"][i],
+            1e-6,
+        );
+        close(
+            &cells[2].into(),
+            &want["bgnbd_predictions_first_6_rows"]["expected_purchases_10"][i],
+            1e-6,
+        );
+        close(
+            &cells[3].into(),
+            &want["gamma_gamma_spend_first_6_rows"]["expected_spend"][i],
+            1e-6,
+        );
+        close(&cells[4].into(), &want["clv_first_6_rows"]["clv"][i], 1e-6);
+    }
 }
 
 #[test]

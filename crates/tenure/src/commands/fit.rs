@@ -110,7 +110,26 @@ fn print(v: &Value) -> Outcome {
 
 pub fn run(command: FitCommand) -> Outcome {
     match command {
-        FitCommand::Bgnbd { input } => fit_bgnbd(&input),
+        FitCommand::Bgnbd {
+            input,
+            predict,
+            horizon,
+            clv_months,
+            units_per_month,
+            discount,
+        } => fit_bgnbd(
+            &input,
+            predict
+                .as_deref()
+                .zip(horizon)
+                .map(|(out, horizon)| Predict {
+                    out,
+                    horizon,
+                    clv_months,
+                    units_per_month,
+                    discount,
+                }),
+        ),
         FitCommand::Cox {
             input,
             duration,
@@ -127,7 +146,16 @@ pub fn run(command: FitCommand) -> Outcome {
     }
 }
 
-fn fit_bgnbd(input: &Path) -> Outcome {
+/// What `--predict` asks for.
+struct Predict<'a> {
+    out: &'a Path,
+    horizon: f64,
+    clv_months: u32,
+    units_per_month: f64,
+    discount: f64,
+}
+
+fn fit_bgnbd(input: &Path, predict: Option<Predict<'_>>) -> Outcome {
     let t = Table::read(input)?;
     let (f, r, big_t) = (
         t.column("frequency", "BG/NBD needs frequency, recency and T")?,
@@ -165,6 +193,7 @@ fn fit_bgnbd(input: &Path) -> Outcome {
         "log_likelihood": fit.log_likelihood,
         "standard_errors": fit.standard_errors(&customers),
     });
+    let mut gamma_gamma = None;
     if m.is_some() {
         let pairs: Vec<(f64, f64)> = customers
             .iter()
@@ -176,6 +205,66 @@ fn fit_bgnbd(input: &Path) -> Outcome {
         out["p"] = json!(gg.p);
         out["q"] = json!(gg.q);
         out["v"] = json!(gg.v);
+        gamma_gamma = Some(gg);
+    }
+    if let Some(p) = predict {
+        if !(p.horizon.is_finite() && p.horizon > 0.0) {
+            return Err(Failure::rejected(format!(
+                "error: --horizon must be a number above 0, got {}",
+                p.horizon
+            )));
+        }
+        if !(p.units_per_month > 0.0 && p.discount > -1.0) {
+            return Err(Failure::rejected(
+                "error: --units-per-month must be above 0 and --discount above -1".to_owned(),
+            ));
+        }
+        let written = p.out.display().to_string();
+        let fail =
+            |e: &dyn std::fmt::Display| Failure::rejected(format!("error: writing {written}: {e}"));
+        let mut w = csv::Writer::from_path(p.out).map_err(|e| fail(&e))?;
+        let id = t
+            .header
+            .iter()
+            .position(|h| !["frequency", "recency", "T", "monetary_value"].contains(&h.as_str()));
+        let mut header = vec![
+            t.header
+                .get(id.unwrap_or(usize::MAX))
+                .cloned()
+                .unwrap_or("row".into()),
+            "p_alive".into(),
+            format!("expected_purchases_{}", p.horizon),
+        ];
+        if gamma_gamma.is_some() {
+            header.push("expected_spend".into());
+            header.push(format!("clv_{}_months", p.clv_months));
+        }
+        w.write_record(&header).map_err(|e| fail(&e))?;
+        for (i, c) in customers.iter().enumerate() {
+            let mut row = vec![
+                id.map_or(t.rows[i].0.to_string(), |k| t.rows[i].1[k].clone()),
+                fit.p_alive(c).to_string(),
+                fit.expected_purchases(c, p.horizon).to_string(),
+            ];
+            if let Some(gg) = &gamma_gamma {
+                row.push(gg.expected_spend(c.frequency, spend[i]).to_string());
+                row.push(
+                    bgnbd::customer_lifetime_value(
+                        &fit,
+                        gg,
+                        c,
+                        spend[i],
+                        p.clv_months,
+                        p.units_per_month,
+                        p.discount,
+                    )
+                    .to_string(),
+                );
+            }
+            w.write_record(&row).map_err(|e| fail(&e))?;
+        }
+        w.flush().map_err(|e| fail(&e))?;
+        out["predictions"] = json!(written);
     }
     print(&out)
 }
