@@ -194,19 +194,16 @@ fn split_at(samples: &[&Sample], share: f64) -> usize {
     k
 }
 
-/// Runs the backtest on `samples` (any order; features named `names`).
-pub fn run(
+/// Fits the models on `train_all` (sorted by day): all but the latest `calibration_share`
+/// train, those calibrate; when either part holds one outcome, all train and calibrate.
+/// Returns the models, the fitting and calibration rows, and whether calibration was in
+/// sample.
+#[allow(clippy::type_complexity)]
+fn fit<'a>(
     names: &[String],
-    samples: &[Sample],
+    train_all: &'a [&'a Sample],
     options: Options,
-) -> Result<(Report, Models), BacktestError> {
-    if samples.len() < 50 {
-        return Err(BacktestError::TooFew(samples.len()));
-    }
-    let mut sorted: Vec<&Sample> = samples.iter().collect();
-    sorted.sort_by_key(|s| s.day);
-    let k = split_at(&sorted, options.train_share);
-    let (train_all, test) = sorted.split_at(k);
+) -> Result<(Models, &'a [&'a Sample], &'a [&'a Sample], bool), BacktestError> {
     let both = |rows: &[&Sample]| {
         let churned = rows.iter().filter(|s| s.churned).count();
         churned > 0 && churned < rows.len()
@@ -260,6 +257,40 @@ pub fn run(
         logistic,
         trees,
     };
+    Ok((models, fit_rows, calibration_rows, in_sample))
+}
+
+/// Fits the models on every decision of `samples` for use on new rows: trained on all but the
+/// latest `calibration_share`, calibrated on those (on all of them when the latest hold one
+/// outcome).
+pub fn fit_models(
+    names: &[String],
+    samples: &[Sample],
+    options: Options,
+) -> Result<Models, BacktestError> {
+    if samples.len() < 50 {
+        return Err(BacktestError::TooFew(samples.len()));
+    }
+    let mut sorted: Vec<&Sample> = samples.iter().collect();
+    sorted.sort_by_key(|s| s.day);
+    fit(names, &sorted, options).map(|(models, ..)| models)
+}
+
+/// Runs the backtest on `samples` (any order; features named `names`).
+pub fn run(
+    names: &[String],
+    samples: &[Sample],
+    options: Options,
+) -> Result<(Report, Models), BacktestError> {
+    if samples.len() < 50 {
+        return Err(BacktestError::TooFew(samples.len()));
+    }
+    let mut sorted: Vec<&Sample> = samples.iter().collect();
+    sorted.sort_by_key(|s| s.day);
+    let k = split_at(&sorted, options.train_share);
+    let (train_all, test) = sorted.split_at(k);
+    let (models, fit_rows, calibration_rows, in_sample) = fit(names, train_all, options)?;
+    let labels = |rows: &[&Sample]| -> Vec<bool> { rows.iter().map(|s| s.churned).collect() };
     let y_test = labels(test);
     let mut predictions: Vec<(&str, Vec<f64>)> = vec![
         (

@@ -19,9 +19,13 @@ fn sigmoid(z: f64) -> f64 {
     }
 }
 
+/// Standardised values are clipped to ±`CLIP` sds, so an account far outside the training
+/// range does not push a linear model without bound.
+pub const CLIP: f64 = 4.0;
+
 /// Fills and standardises features: (x − mean) / sd over the training rows' present values
-/// (population sd), a missing value at the mean, and a 1/0 missing indicator for each column
-/// that had gaps in training.
+/// (population sd), clipped to ±`CLIP`, a missing value at the mean, and a 1/0 missing
+/// indicator for each column that had gaps in training.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Prep {
     pub names: Vec<String>,
@@ -78,7 +82,7 @@ impl Prep {
         let mut out = Vec::with_capacity(self.width());
         for (j, v) in raw.iter().enumerate() {
             out.push(if v.is_finite() && self.sds[j] > 0.0 {
-                (v - self.means[j]) / self.sds[j]
+                ((v - self.means[j]) / self.sds[j]).clamp(-CLIP, CLIP)
             } else {
                 0.0
             });

@@ -15,6 +15,7 @@ pub mod bgnbd;
 pub mod classify;
 pub mod cox;
 pub mod eval;
+pub mod forecast;
 pub mod optim;
 pub mod special;
 pub mod survival;

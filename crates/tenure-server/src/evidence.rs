@@ -57,7 +57,9 @@ pub struct Observation {
 pub struct TrainingSet {
     pub model_version: String,
     pub lead_days: u32,
-    /// The model's measures, in the plan's order.
+    /// The model's measures a churn model may learn from, in the plan's order: all but
+    /// `days_to_renewal` measures, which the lead fixes by design (about `lead_days` in every
+    /// row, so a model would only learn to extrapolate from them).
     pub measures: Vec<String>,
     /// The decisions, by day.
     pub rows: Vec<Observation>,
@@ -226,9 +228,41 @@ pub async fn training_set(
     Ok(TrainingSet {
         model_version: plan.version.to_string(),
         lead_days: lead,
-        measures: plan.measures.iter().map(|m| m.name.clone()).collect(),
+        measures: plan
+            .measures
+            .iter()
+            .filter(|m| m.spec.aggregate != Aggregate::DaysToRenewal)
+            .map(|m| m.name.clone())
+            .collect(),
         rows,
     })
+}
+
+/// Every account in `points` as it stood at the end of its day: score, tier, segment and
+/// measures (`renewed` is meaningless here: true), from the history replayed day by day.
+pub async fn features_at(
+    store: &dyn Store,
+    events: impl FnOnce(&Plan) -> Result<Events, LakeError> + Send + 'static,
+    points: Vec<(String, chrono::NaiveDate)>,
+    now: Timestamp,
+) -> Result<Vec<Observation>, EvidenceError> {
+    let plan = Arc::new(Plan::new(crate::engine_model(store).await?));
+    let records = crate::engine_records(store).await?;
+    let decisions: Vec<Decision> = points
+        .into_iter()
+        .map(|(account, day)| Decision {
+            account,
+            day,
+            churned: false,
+        })
+        .collect();
+    let at = now.timestamp_micros();
+    tokio::task::spawn_blocking(move || -> Result<_, EvidenceError> {
+        let events = events(&plan)?;
+        Ok(observe(&events, plan, &records, &decisions, 0, at)?)
+    })
+    .await
+    .map_err(|e| EvidenceError::Task(e.to_string()))?
 }
 
 /// The evidence for the current model: every renewal decision up to `now` in the store's

@@ -190,6 +190,16 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         export: Option<PathBuf>,
     },
+    /// The renewals of the next DAYS days: ARR expected to renew and at risk (with a 90 %
+    /// interval) from each account's churn probability today, the riskiest renewals and the
+    /// accounts whose risk rose most in 30 days, with drivers.
+    Forecast {
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Fit a model to any CSV and print its parameters as JSON: BG/NBD (+ Gamma-Gamma), Cox
     /// proportional hazards, Kaplan–Meier.
     Fit {

@@ -7,6 +7,7 @@ mod demo;
 mod dq;
 mod evidence;
 mod fit;
+mod forecast;
 mod import;
 mod init;
 mod model;
@@ -79,6 +80,7 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::Bench { command } => bench::run(command, now).await,
         Command::Report { command } => report::run(&data_dir, command, now).await,
         Command::Fit { command } => fit::run(command),
+        Command::Forecast { days, json } => forecast::run(&data_dir, days, json, now).await,
         Command::Backtest {
             lead_days,
             truth,

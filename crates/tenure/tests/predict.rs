@@ -153,6 +153,33 @@ fn backtest_on_point_in_time_decisions_without_leakage() {
         }
     }
 
+    // The forecast of the renewals ahead adds up, and its interval holds its expectation.
+    let out = tenure(
+        d,
+        &["forecast", "--data-dir", "d", "--days", "120", "--json"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let f: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let fc = &f["forecast"];
+    let total = fc["arr_up_for_renewal"].as_f64().unwrap();
+    let renewed = fc["expected_renewed_arr"].as_f64().unwrap();
+    let risk = fc["arr_at_risk"].as_f64().unwrap();
+    assert!(
+        (renewed + risk - total).abs() < 1e-6 * total.max(1.0),
+        "{fc}"
+    );
+    assert!(fc["renewed_arr_low"].as_f64().unwrap() <= renewed);
+    assert!(renewed <= fc["renewed_arr_high"].as_f64().unwrap());
+    assert!(fc["renewals"].as_u64().unwrap() > 0, "{fc}");
+    for r in f["riskiest"].as_array().unwrap() {
+        let p = r["churn_probability"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&p));
+        assert_eq!(r["drivers"].as_array().unwrap().len(), 3);
+    }
+    assert!(f["rising"].as_array().unwrap().len() <= 5);
+    let out = tenure(d, &["forecast", "--data-dir", "d", "--days", "0"]);
+    assert_eq!(out.status.code(), Some(1));
+
     let out = tenure(d, &["backtest", "--data-dir", "d", "--lead-days", "400"]);
     assert_eq!(out.status.code(), Some(1));
     let out = tenure(d, &["backtest", "--data-dir", "d", "--truth", "nope.csv"]);

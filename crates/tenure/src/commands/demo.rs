@@ -207,6 +207,20 @@ pub async fn run(
     super::evidence::print_backtest(&evidence);
     println!("  (each measure's evidence and suggested weights: tenure report signals)");
     println!();
+    // Churn models backtested on the earlier renewals, then the renewals ahead.
+    match super::forecast::compute(&data_dir, 90, now).await {
+        Ok(f) => {
+            super::backtest::print_report(&f.backtest, 30, &f.model_version);
+            println!();
+            super::forecast::print(&f);
+        }
+        // Too small a company to train on (few renewals or no churn yet): say so and go on.
+        Err(crate::failure::Failure::Rejected(e)) => {
+            println!("Churn models and forecast: not available for this company: {e}")
+        }
+        Err(e) => return Err(e),
+    }
+    println!();
     // The last 90 days of daily history (every event is replayed; `tenure rescore` without
     // --from stores all of it).
     let from = (now.date_naive() - chrono::Days::new(90)).to_string();
