@@ -52,32 +52,11 @@ pub fn renewal_decisions(subscriptions: &[Subscription], as_of: NaiveDate) -> Ve
     out
 }
 
-/// The AUC of `scores` (score, renewed) for telling renewals from churn; `None` without both.
+/// The AUC of `scores` (score, renewed) for telling renewals from churn; `None` without both
+/// (Mann–Whitney with ties counted half: `tenure_predict::eval::auc`).
 pub fn auc(scores: &[(f64, bool)]) -> Option<f64> {
-    let mut v: Vec<(f64, bool)> = scores
-        .iter()
-        .filter(|(s, _)| s.is_finite())
-        .copied()
-        .collect();
-    let pos = v.iter().filter(|(_, r)| *r).count() as f64;
-    let neg = v.len() as f64 - pos;
-    if pos == 0.0 || neg == 0.0 {
-        return None;
-    }
-    v.sort_by(|a, b| a.0.total_cmp(&b.0));
-    // Mann–Whitney U from average ranks (ties share their mean rank).
-    let mut rank_sum = 0.0;
-    let mut i = 0;
-    while i < v.len() {
-        let mut j = i;
-        while j < v.len() && v[j].0 == v[i].0 {
-            j += 1;
-        }
-        let mean_rank = (i + 1 + j) as f64 / 2.0;
-        rank_sum += mean_rank * v[i..j].iter().filter(|(_, r)| *r).count() as f64;
-        i = j;
-    }
-    Some((rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg))
+    let (s, renewed): (Vec<f64>, Vec<bool>) = scores.iter().copied().unzip();
+    tenure_predict::eval::auc(&s, &renewed)
 }
 
 /// Churn in one quantile of a signal's values.

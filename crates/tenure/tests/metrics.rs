@@ -8,7 +8,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{get, tenure, text, Server};
+use common::{get, send_simulated_events, tenure, text, Server};
 
 /// Brute-force usage per month from the simulator's events: the sums over each day of the
 /// users active that day, in the 7 and the 30 days to it; the days from the first event; the
@@ -502,25 +502,7 @@ fn revenue_retention_from_the_cli_and_the_api() {
     assert_eq!(status, 401);
     let (status, no_events) = get(&addr, "/api/v1/signals", &admin);
     assert_eq!(status, 200, "{no_events}");
-    let out = tenure(
-        d,
-        &[
-            "send",
-            "--url",
-            &format!("http://{addr}"),
-            "--write-key",
-            keys["write_key"].as_str().unwrap(),
-            "--import",
-            "sim/events.jsonl",
-            // One request at a time: the simulator writes each account's history in turn, so
-            // requests in flight together would deliver months of one account out of order,
-            // beyond the reach of the live engine's windowed milestones (see docs/engine.md);
-            // in order, the live engine and a replay agree on every journey date.
-            "--concurrency",
-            "1",
-        ],
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    send_simulated_events(d, &addr, keys["write_key"].as_str().unwrap());
     let (status, api) = get(&addr, "/api/v1/signals?lead_days=45", &admin);
     assert_eq!(status, 200, "{api}");
     let out = tenure(

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{tenure, text, Server};
+use common::{send_simulated_events, tenure, text, Server};
 
 #[test]
 fn backtest_on_point_in_time_decisions_without_leakage() {
@@ -37,21 +37,7 @@ fn backtest_on_point_in_time_decisions_without_leakage() {
     let out = tenure(d, &["import", "--data-dir", "d", "sim"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let (mut server, addr) = Server::start(d, "d");
-    let out = tenure(
-        d,
-        &[
-            "send",
-            "--url",
-            &format!("http://{addr}"),
-            "--write-key",
-            keys["write_key"].as_str().unwrap(),
-            "--import",
-            "--concurrency",
-            "1",
-            "sim/events.jsonl",
-        ],
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    send_simulated_events(d, &addr, keys["write_key"].as_str().unwrap());
     server.stop();
 
     let out = tenure(

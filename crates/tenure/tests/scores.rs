@@ -8,7 +8,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{get, http, tenure, text, Server};
+use common::{get, http, send_simulated_events, tenure, text, Server};
 
 struct Company {
     dir: tempfile::TempDir,
@@ -51,19 +51,7 @@ fn company() -> Company {
 }
 
 fn send(c: &Company, addr: &str) {
-    let out = tenure(
-        c.dir.path(),
-        &[
-            "send",
-            "--url",
-            &format!("http://{addr}"),
-            "--write-key",
-            &c.write_key,
-            "--import",
-            "sim/events.jsonl",
-        ],
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    send_simulated_events(c.dir.path(), addr, &c.write_key);
 }
 
 fn scores(addr: &str, token: &str) -> Vec<(String, f64)> {

@@ -879,6 +879,40 @@ fn best_of_three(mut query: impl FnMut() -> usize) -> (f64, usize) {
     (best, rows)
 }
 
+/// Times `query` for each period kind and grouping (best of three), prints a line per period
+/// kind and returns the slowest time.
+fn time_grid(
+    periods: &[(&str, tenure_domain::model::Period)],
+    groups: &[Option<tenure_metrics::GroupBy>],
+    mut query: impl FnMut(tenure_domain::model::Period, Option<tenure_metrics::GroupBy>) -> usize,
+) -> f64 {
+    let mut worst: f64 = 0.0;
+    for (name, period) in periods {
+        let mut cells = Vec::new();
+        for by in groups {
+            let (best, rows) = best_of_three(|| query(*period, *by));
+            worst = worst.max(best);
+            cells.push(format!(
+                "{} {best:.1} ms ({rows} rows)",
+                by.map_or("total", tenure_metrics::GroupBy::name)
+            ));
+        }
+        println!("  {name:<8} {}", cells.join(", "));
+    }
+    worst
+}
+
+/// The best of `runs` timings of `f`, in milliseconds.
+fn best_ms(runs: u32, f: &mut dyn FnMut()) -> f64 {
+    let mut best = f64::MAX;
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        f();
+        best = best.min(t.elapsed().as_secs_f64() * 1e3);
+    }
+    best
+}
+
 /// Revenue retention, experience and usage query times over synthetic data.
 pub fn metrics(accounts: u32, months: u32, seed: u64, today: chrono::NaiveDate) -> Outcome {
     use tenure_domain::model::Period;
@@ -902,28 +936,21 @@ pub fn metrics(accounts: u32, months: u32, seed: u64, today: chrono::NaiveDate) 
         .checked_sub_months(chrono::Months::new(months))
         .unwrap_or(today);
     let mut worst: f64 = 0.0;
-    for (name, period) in [
-        ("month", Period::Month),
-        ("quarter", Period::Quarter),
-        ("year", Period::Year),
-        ("ttm", Period::Ttm),
-    ] {
-        let mut cells = Vec::new();
-        for by in [
+    worst = worst.max(time_grid(
+        &[
+            ("month", Period::Month),
+            ("quarter", Period::Quarter),
+            ("year", Period::Year),
+            ("ttm", Period::Ttm),
+        ],
+        &[
             None,
             Some(GroupBy::Plan),
             Some(GroupBy::Csm),
             Some(GroupBy::Cohort),
-        ] {
-            let (best, rows) = best_of_three(|| data.retention(period, from, to, by).len());
-            worst = worst.max(best);
-            cells.push(format!(
-                "{} {best:.1} ms ({rows} rows)",
-                by.map_or("total", GroupBy::name)
-            ));
-        }
-        println!("  {name:<8} {}", cells.join(", "));
-    }
+        ],
+        |period, by| data.retention(period, from, to, by).len(),
+    ));
     let mut cells = Vec::new();
     for (name, by) in [
         ("signup", GroupBy::Cohort),
@@ -1007,22 +1034,15 @@ pub fn metrics(accounts: u32, months: u32, seed: u64, today: chrono::NaiveDate) 
         tickets.len(),
         started.elapsed().as_secs_f64() * 1e3
     );
-    for (name, period) in [
-        ("month", Period::Month),
-        ("quarter", Period::Quarter),
-        ("ttm", Period::Ttm),
-    ] {
-        let mut cells = Vec::new();
-        for by in [None, Some(GroupBy::Plan), Some(GroupBy::Csm)] {
-            let (best, rows) = best_of_three(|| exp.experience(period, from, to, by).len());
-            worst = worst.max(best);
-            cells.push(format!(
-                "{} {best:.1} ms ({rows} rows)",
-                by.map_or("total", GroupBy::name)
-            ));
-        }
-        println!("  {name:<8} {}", cells.join(", "));
-    }
+    worst = worst.max(time_grid(
+        &[
+            ("month", Period::Month),
+            ("quarter", Period::Quarter),
+            ("ttm", Period::Ttm),
+        ],
+        &[None, Some(GroupBy::Plan), Some(GroupBy::Csm)],
+        |period, by| exp.experience(period, from, to, by).len(),
+    ));
 
     // Usage: each account has 1–8 users, each active on a day with a chance that drifts per
     // account; every account signs up inside the range and reaches its milestones (or not)
@@ -1099,27 +1119,20 @@ pub fn metrics(accounts: u32, months: u32, seed: u64, today: chrono::NaiveDate) 
         journeys.len(),
         started.elapsed().as_secs_f64() * 1e3
     );
-    for (name, period) in [
-        ("month", Period::Month),
-        ("quarter", Period::Quarter),
-        ("ttm", Period::Ttm),
-    ] {
-        let mut cells = Vec::new();
-        for by in [
+    worst = worst.max(time_grid(
+        &[
+            ("month", Period::Month),
+            ("quarter", Period::Quarter),
+            ("ttm", Period::Ttm),
+        ],
+        &[
             None,
             Some(GroupBy::Plan),
             Some(GroupBy::Csm),
             Some(GroupBy::Stage),
-        ] {
-            let (best, rows) = best_of_three(|| usage.usage(period, from, to, by).len());
-            worst = worst.max(best);
-            cells.push(format!(
-                "{} {best:.1} ms ({rows} rows)",
-                by.map_or("total", GroupBy::name)
-            ));
-        }
-        println!("  {name:<8} {}", cells.join(", "));
-    }
+        ],
+        |period, by| usage.usage(period, from, to, by).len(),
+    ));
     println!("  slowest query {worst:.1} ms");
     Ok(())
 }
@@ -1149,15 +1162,7 @@ fn predict(runs: u32, training: Option<&std::path::Path>) -> Outcome {
     use tenure_predict::bgnbd::{self, Customer};
     use tenure_predict::{cox, survival};
     let runs = runs.max(1);
-    let best = |f: &mut dyn FnMut()| {
-        let mut best = f64::MAX;
-        for _ in 0..runs {
-            let t = Instant::now();
-            f();
-            best = best.min(t.elapsed().as_secs_f64() * 1e3);
-        }
-        best
-    };
+    let best = |f: &mut dyn FnMut()| best_ms(runs, f);
     let (h, rows) = numeric_rows(CDNOW).context("reading the built-in CDNOW data")?;
     let col = |h: &[String], n: &str| h.iter().position(|c| c == n).unwrap_or(0);
     let (f, r, t, m) = (
@@ -1254,15 +1259,7 @@ fn churn_models(path: &std::path::Path, runs: u32) -> Outcome {
         x.extend((first..header.len()).map(|j| r[j].parse::<f64>().unwrap_or(f64::NAN)));
     }
     let p = names.len();
-    let best = |f: &mut dyn FnMut()| {
-        let mut best = f64::MAX;
-        for _ in 0..runs.max(1) {
-            let t = Instant::now();
-            f();
-            best = best.min(t.elapsed().as_secs_f64() * 1e3);
-        }
-        best
-    };
+    let best = |f: &mut dyn FnMut()| best_ms(runs, f);
     let prep = Prep::fit(&x, p, &names);
     let xs = prep.matrix(&x, p);
     let ms = best(&mut || {

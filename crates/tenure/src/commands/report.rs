@@ -390,11 +390,7 @@ fn print_cohorts(
                     continue;
                 }
                 let f = |x: Option<f64>| x.map_or(String::new(), |v| format!("{v:.6}"));
-                let cohort = if r.cohort.contains([',', '"']) {
-                    format!("\"{}\"", r.cohort.replace('"', "\"\""))
-                } else {
-                    r.cohort.clone()
-                };
+                let cohort = csv_field(&r.cohort);
                 println!(
                     "{cohort},{k},{},{},{}",
                     r.observed[k],
@@ -462,12 +458,7 @@ async fn experience(
     if csv {
         println!("period,from,to,group,nps,nps_responses,promoters,passives,detractors,csat,csat_satisfied,csat_responses,ces,ces_responses,tickets_opened,tickets_resolved,resolution_hours_median,resolution_hours_p90,ticket_csat");
         for r in &rows {
-            let g = r.group.as_deref().unwrap_or("");
-            let g = if g.contains([',', '"']) {
-                format!("\"{}\"", g.replace('"', "\"\""))
-            } else {
-                g.to_owned()
-            };
+            let g = csv_field(r.group.as_deref().unwrap_or(""));
             println!(
                 "{},{},{},{g},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 r.period,

@@ -22,6 +22,29 @@ pub fn tenure(dir: &Path, args: &[&str]) -> Output {
         .expect("run tenure")
 }
 
+/// Sends the simulator's events in `dir`/sim/events.jsonl to a server through `/v1/import`,
+/// one request at a time: the simulator writes each account's history in turn, so requests
+/// in flight together would deliver months of one account out of order, beyond the reach of
+/// the live engine's windowed milestones (see docs/engine.md); in order, the live engine and
+/// a replay agree on every journey date.
+pub fn send_simulated_events(dir: &Path, addr: &str, write_key: &str) {
+    let out = tenure(
+        dir,
+        &[
+            "send",
+            "--url",
+            &format!("http://{addr}"),
+            "--write-key",
+            write_key,
+            "--import",
+            "--concurrency",
+            "1",
+            "sim/events.jsonl",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
