@@ -163,3 +163,92 @@ pub fn top_decile_lift(scores: &[f64], positive: &[bool]) -> Option<f64> {
     let top = order[..k].iter().filter(|&&i| positive[i]).count();
     Some((top as f64 / k as f64) / (total as f64 / n as f64))
 }
+
+/// One feature's population stability between a reference sample (the training rows) and a
+/// current one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Drift {
+    pub feature: String,
+    /// Σ (c − r) · ln(c / r) over the reference's decile bins plus a bin for missing values
+    /// (shares floored at 0.0001). Below 0.1 stable; 0.1–0.25 moderate; above 0.25 a shift.
+    pub psi: f64,
+    pub reference_missing: f64,
+    pub current_missing: f64,
+}
+
+/// The population stability index of each feature of `current` against `reference` (both
+/// row-major with `names.len()` columns, `NaN` = missing), largest first.
+pub fn drift(names: &[String], reference: &[f64], current: &[f64]) -> Vec<Drift> {
+    let p = names.len().max(1);
+    let mut out: Vec<Drift> = (0..names.len())
+        .map(|j| {
+            let column = |x: &[f64]| -> Vec<f64> { x.chunks(p).map(|r| r[j]).collect() };
+            let (r, c) = (column(reference), column(current));
+            let mut present: Vec<f64> = r.iter().copied().filter(|v| v.is_finite()).collect();
+            present.sort_by(f64::total_cmp);
+            // Decile edges of the reference; equal edges merge.
+            let mut edges: Vec<f64> = (1..10)
+                .filter_map(|k| present.get(k * present.len() / 10).copied())
+                .collect();
+            edges.dedup();
+            let bins = edges.len() + 2; // values, then the missing bin last
+            let share = |x: &[f64]| -> Vec<f64> {
+                let mut counts = vec![0.0; bins];
+                for v in x {
+                    let b = if v.is_finite() {
+                        edges.partition_point(|e| e < v)
+                    } else {
+                        bins - 1
+                    };
+                    counts[b] += 1.0;
+                }
+                let n = x.len().max(1) as f64;
+                counts.iter().map(|c| (c / n).max(1e-4)).collect()
+            };
+            let (rs, cs) = (share(&r), share(&c));
+            let psi = rs
+                .iter()
+                .zip(&cs)
+                .map(|(r, c)| (c - r) * (c / r).ln())
+                .sum();
+            let missing = |x: &[f64]| {
+                x.iter().filter(|v| !v.is_finite()).count() as f64 / x.len().max(1) as f64
+            };
+            Drift {
+                feature: names[j].clone(),
+                psi,
+                reference_missing: missing(&r),
+                current_missing: missing(&c),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| b.psi.total_cmp(&a.psi));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drift_is_zero_for_the_same_population_and_large_for_a_shift() {
+        let names = vec!["a".to_owned(), "b".to_owned()];
+        let reference: Vec<f64> = (0..1000).flat_map(|i| [i as f64, (i % 7) as f64]).collect();
+        let same = drift(&names, &reference, &reference);
+        assert!(same.iter().all(|d| d.psi.abs() < 1e-12), "{same:?}");
+        // `a` moves up by half its range; `b` loses a fifth of its values.
+        let current: Vec<f64> = (0..1000)
+            .flat_map(|i| {
+                [
+                    i as f64 + 500.0,
+                    if i % 5 == 0 { f64::NAN } else { (i % 7) as f64 },
+                ]
+            })
+            .collect();
+        let d = drift(&names, &reference, &current);
+        assert_eq!(d[0].feature, "a");
+        assert!(d[0].psi > 1.0, "{d:?}");
+        assert!(d[1].psi > 0.25, "{d:?}");
+        assert!((d[1].current_missing - 0.2).abs() < 1e-12);
+    }
+}

@@ -163,6 +163,9 @@ fn backtest_on_point_in_time_decisions_without_leakage() {
         assert_eq!(r["drivers"].as_array().unwrap().len(), 3);
     }
     assert!(f["rising"].as_array().unwrap().len() <= 5);
+    let drift = f["drift"].as_array().unwrap();
+    assert!(!drift.is_empty());
+    assert!(drift.iter().all(|d| d["psi"].as_f64().unwrap() >= 0.0));
     let out = tenure(d, &["forecast", "--data-dir", "d", "--days", "0"]);
     assert_eq!(out.status.code(), Some(1));
 

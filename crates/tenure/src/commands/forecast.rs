@@ -61,6 +61,9 @@ pub struct ForecastReport {
     pub forecast: Forecast,
     pub riskiest: Vec<UpcomingRenewal>,
     pub rising: Vec<Riser>,
+    /// Each feature's population stability today against the decisions the model learnt
+    /// from, largest shift first.
+    pub drift: Vec<tenure_predict::eval::Drift>,
 }
 
 /// Each subscription's next renewal after `today`: its current end date when ahead, else the
@@ -200,7 +203,8 @@ pub async fn compute(
         .map_or(Currency::USD, |(c, _)| *c);
     let other_currency = upcoming.iter().filter(|u| u.3 != currency).count();
     upcoming.retain(|u| u.3 == currency);
-    // Every active account today and 30 days ago.
+    // Every active account at the end of yesterday (the last whole day, as every training
+    // row is read at the end of its day) and 30 days before.
     let mut accounts: Vec<String> = records
         .iter()
         .filter_map(|r| match r {
@@ -212,9 +216,10 @@ pub async fn compute(
         .collect();
     accounts.sort();
     accounts.dedup();
-    let before = today - chrono::Days::new(30);
+    let read_on = today - chrono::Days::new(1);
+    let before = read_on - chrono::Days::new(30);
     let mut points: Vec<(String, NaiveDate)> =
-        accounts.iter().map(|a| (a.clone(), today)).collect();
+        accounts.iter().map(|a| (a.clone(), read_on)).collect();
     points.extend(accounts.iter().map(|a| (a.clone(), before)));
     let lake = data_dir.root.join("lake");
     let log = data_dir.root.join("log");
@@ -237,7 +242,7 @@ pub async fn compute(
     }
     let mut renewals = Vec::new();
     for (account, day, arr, _) in &upcoming {
-        let Some(f) = at.get(&(account.clone(), today)) else {
+        let Some(f) = at.get(&(account.clone(), read_on)) else {
             continue;
         };
         renewals.push(UpcomingRenewal {
@@ -260,7 +265,7 @@ pub async fn compute(
     let mut rising: Vec<Riser> = accounts
         .iter()
         .filter_map(|a| {
-            let now_f = at.get(&(a.clone(), today))?;
+            let now_f = at.get(&(a.clone(), read_on))?;
             let then_f = at.get(&(a.clone(), before))?;
             let push_now = model.pushes(&models, now_f);
             let push_then = model.pushes(&models, then_f);
@@ -286,7 +291,18 @@ pub async fn compute(
             .total_cmp(&(a.churn_probability - a.churn_probability_30_days_ago))
     });
     rising.truncate(5);
+    let reference: Vec<f64> = samples
+        .iter()
+        .flat_map(|s| s.features.iter().copied())
+        .collect();
+    let current: Vec<f64> = accounts
+        .iter()
+        .filter_map(|a| at.get(&(a.clone(), read_on)))
+        .flat_map(|f| f.iter().copied())
+        .collect();
+    let drift = tenure_predict::eval::drift(&set.measures, &reference, &current);
     Ok(ForecastReport {
+        drift,
         as_of: today,
         days,
         currency: currency.to_string(),
@@ -365,6 +381,20 @@ pub fn print(r: &ForecastReport) {
             money(u.arr as f64, &r.currency),
             u.churn_probability * 100.0,
             driver_text(&u.drivers)
+        );
+    }
+    let shifted: Vec<String> = r
+        .drift
+        .iter()
+        .filter(|d| d.psi >= 0.25)
+        .map(|d| format!("{} (PSI {:.2})", d.feature, d.psi))
+        .collect();
+    if shifted.is_empty() {
+        println!("  Drift: every feature today is within PSI 0.25 of the decisions the model learnt from");
+    } else {
+        println!(
+            "  Drift (today's accounts against the decisions the model learnt from, PSI ≥ 0.25): {}",
+            shifted.join(", ")
         );
     }
     println!("  Churn probability rose most in 30 days:");
