@@ -49,6 +49,26 @@ struct Batch {
     body: Vec<u8>,
 }
 
+/// The lane of a message: by its account (the first `"groupId"`, top level or in `context`),
+/// else its user (`"userId"`, then `"anonymousId"`), read off the raw line (a hint for
+/// ordering only: the server parses and checks every message).
+fn lane_of(line: &str, lanes: usize) -> usize {
+    use std::hash::{Hash, Hasher};
+    let value_of = |key: &str| -> Option<&str> {
+        let at = line.find(key)? + key.len();
+        let rest = line[at..].trim_start().strip_prefix(':')?.trim_start();
+        let rest = rest.strip_prefix('"')?;
+        Some(&rest[..rest.find('"')?])
+    };
+    let id = value_of("\"groupId\"")
+        .or_else(|| value_of("\"userId\""))
+        .or_else(|| value_of("\"anonymousId\""))
+        .unwrap_or("");
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut h);
+    (h.finish() % lanes.max(1) as u64) as usize
+}
+
 /// What one request came back with.
 struct Reply {
     lines: Vec<u64>,
@@ -195,15 +215,16 @@ pub async fn send_file(path: &Path, options: &Options<'_>) -> Outcome<SendReport
         client,
         url,
         auth,
-        concurrency: options.concurrency.max(1),
         rate: options.rate,
         in_flight: JoinSet::new(),
+        busy: vec![false; options.concurrency.max(1)],
         report: SendReport::default(),
         started: Instant::now(),
         sent: 0,
         file: name.clone(),
     };
-    let mut batch = Batch::new();
+    let lanes = options.concurrency.max(1);
+    let mut batches: Vec<Batch> = (0..lanes).map(|_| Batch::new()).collect();
     for (i, line) in reader.lines().enumerate() {
         let line_no = i as u64 + 1;
         let line = line.with_context(|| format!("reading {name}"))?;
@@ -226,24 +247,23 @@ pub async fn send_file(path: &Path, options: &Options<'_>) -> Outcome<SendReport
                 .push((line_no, "invalid_json".into(), e.to_string()));
             continue;
         }
+        let lane = lane_of(&line, lanes);
+        let batch = &mut batches[lane];
         if batch.lines.len() >= MAX_BATCH_MESSAGES
             || batch.body.len() + line.len() + 2 > BATCH_BYTES
         {
-            sender
-                .send(std::mem::replace(&mut batch, Batch::new()))
-                .await?;
+            let full = std::mem::replace(batch, Batch::new());
+            sender.send(lane, full).await?;
         }
-        batch.push(line_no, &line);
+        batches[lane].push(line_no, &line);
     }
-    if !batch.lines.is_empty() {
-        sender.send(batch).await?;
+    for (lane, batch) in batches.into_iter().enumerate() {
+        if !batch.lines.is_empty() {
+            sender.send(lane, batch).await?;
+        }
     }
-    while let Some(reply) = sender.in_flight.join_next().await {
-        absorb(
-            &mut sender.report,
-            reply.context("a send task failed")??,
-            &name,
-        )?;
+    while !sender.in_flight.is_empty() {
+        sender.collect().await?;
     }
     bar.finish_and_clear();
     let mut report = sender.report;
@@ -268,14 +288,18 @@ impl Batch {
     }
 }
 
-/// Keeps up to `concurrency` requests in flight, paced to `rate` events per second.
+/// Keeps up to `concurrency` requests in flight, one per lane, paced to `rate` events per
+/// second. Each account's messages go to one lane, and a lane sends its next batch only once
+/// the previous one is acknowledged, so every account's messages arrive in the file's order
+/// (the live engine places late events only within its rings' reach).
 struct Sender {
     client: reqwest::Client,
     url: String,
     auth: String,
-    concurrency: usize,
     rate: Option<f64>,
-    in_flight: JoinSet<Result<Reply, anyhow::Error>>,
+    in_flight: JoinSet<(usize, Result<Reply, anyhow::Error>)>,
+    /// Lanes with a request in flight.
+    busy: Vec<bool>,
     report: SendReport,
     started: Instant,
     sent: u64,
@@ -283,17 +307,21 @@ struct Sender {
 }
 
 impl Sender {
-    async fn send(&mut self, mut batch: Batch) -> Outcome {
+    /// Waits for one reply and takes it in.
+    async fn collect(&mut self) -> Outcome {
+        if let Some(done) = self.in_flight.join_next().await {
+            let (lane, reply) = done.context("a send task failed")?;
+            self.busy[lane] = false;
+            absorb(&mut self.report, reply?, &self.file)?;
+        }
+        Ok(())
+    }
+
+    async fn send(&mut self, lane: usize, mut batch: Batch) -> Outcome {
         batch.body.extend_from_slice(b"]}");
-        // Collect finished replies until a slot is free.
-        while self.in_flight.len() >= self.concurrency {
-            if let Some(reply) = self.in_flight.join_next().await {
-                absorb(
-                    &mut self.report,
-                    reply.context("a send task failed")??,
-                    &self.file,
-                )?;
-            }
+        // The lane's previous batch first.
+        while self.busy[lane] {
+            self.collect().await?;
         }
         if let Some(rate) = self.rate {
             let due = Duration::from_secs_f64(self.sent as f64 / rate);
@@ -303,8 +331,9 @@ impl Sender {
         }
         self.sent += batch.lines.len() as u64;
         let (client, url, auth) = (self.client.clone(), self.url.clone(), self.auth.clone());
+        self.busy[lane] = true;
         self.in_flight
-            .spawn(async move { post(&client, &url, &auth, batch).await });
+            .spawn(async move { (lane, post(&client, &url, &auth, batch).await) });
         Ok(())
     }
 }
@@ -353,4 +382,23 @@ pub async fn run(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod lane_tests {
+    use super::lane_of;
+
+    #[test]
+    fn an_accounts_messages_share_a_lane() {
+        let a = r#"{"type":"track","userId":"u1","context":{"groupId":"acct-1"}}"#;
+        let b = r#"{"type":"group", "groupId" : "acct-1","userId":"u2"}"#;
+        let c = r#"{"type":"identify","userId":"u3"}"#;
+        assert_eq!(lane_of(a, 8), lane_of(b, 8));
+        assert_eq!(
+            lane_of(c, 8),
+            lane_of(r#"{"userId":"u3","type":"page"}"#, 8)
+        );
+        assert!(lane_of(c, 8) < 8);
+        assert_eq!(lane_of("{}", 1), 0);
+    }
 }

@@ -23,10 +23,9 @@ pub fn tenure(dir: &Path, args: &[&str]) -> Output {
 }
 
 /// Sends the simulator's events in `dir`/sim/events.jsonl to a server through `/v1/import`,
-/// one request at a time: the simulator writes each account's history in turn, so requests
-/// in flight together would deliver months of one account out of order, beyond the reach of
-/// the live engine's windowed milestones (see docs/engine.md); in order, the live engine and
-/// a replay agree on every journey date.
+/// with `send`'s default requests in flight. The simulator writes each account's history in
+/// turn; `send` keeps each account's messages in one lane, in order, so the live engine and a
+/// replay agree on every journey date (the metrics test checks it).
 pub fn send_simulated_events(dir: &Path, addr: &str, write_key: &str) {
     let out = tenure(
         dir,
@@ -37,8 +36,6 @@ pub fn send_simulated_events(dir: &Path, addr: &str, write_key: &str) {
             "--write-key",
             write_key,
             "--import",
-            "--concurrency",
-            "1",
             "sim/events.jsonl",
         ],
     );
