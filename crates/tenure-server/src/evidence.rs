@@ -46,6 +46,8 @@ pub struct Observation {
     pub band: Band,
     pub tier: String,
     pub segment: String,
+    /// The account's sign-up day (else its first product event's), for cohort breakdowns.
+    pub signed_up: Option<chrono::NaiveDate>,
     #[serde(skip)]
     activity: Option<f64>,
     pub measures: BTreeMap<String, Option<f64>>,
@@ -167,6 +169,7 @@ fn observe(
                 health: view.health.score,
                 band: view.health.band,
                 tier: view.summary.tier.clone(),
+                signed_up: view.journey.signed_up_on,
                 segment: view.summary.segment.clone(),
                 activity: activity
                     .as_ref()

@@ -77,6 +77,16 @@ fn backtest_on_point_in_time_decisions_without_leakage() {
             }
         }
     }
+    let dimensions: std::collections::BTreeSet<&str> = report["by_group"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["dimension"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        dimensions.into_iter().collect::<Vec<_>>(),
+        ["cohort", "segment", "tier"]
+    );
     // Time order: calibration after training, testing after both.
     let day = |s: &str, k: &str| report[s][k].as_i64().unwrap();
     if report["calibrated_in_sample"] == false {

@@ -114,6 +114,11 @@ pub async fn run(
                 groups: vec![
                     ("tier".to_owned(), o.tier.clone()),
                     ("segment".to_owned(), o.segment.clone()),
+                    (
+                        "cohort".to_owned(),
+                        o.signed_up
+                            .map_or("(none)".to_owned(), |d| format!("signed up {}", d.year())),
+                    ),
                 ],
                 truth: truth
                     .as_ref()
@@ -201,6 +206,31 @@ pub fn print_report(r: &Report, lead: u32, model_version: &str) {
         );
     }
     println!("  (calibration: the mean |observed − predicted| over ten equal-count bins; top-10 %: churn among the riskiest tenth ÷ overall)");
+    if !r.by_group.is_empty() {
+        let names: Vec<&String> = r.models.iter().map(|m| &m.model).collect();
+        println!(
+            "  test AUC by group ({}):",
+            names
+                .iter()
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>()
+                .join(" / ")
+        );
+        for g in &r.by_group {
+            let aucs: Vec<String> = names
+                .iter()
+                .map(|n| f(g.auc.get(*n).copied().flatten(), 3))
+                .collect();
+            println!(
+                "    {:<8} {:<22} {:>5} decisions ({:>3} churned): {}",
+                g.dimension,
+                g.group,
+                g.decisions,
+                g.churned,
+                aucs.join(" / ")
+            );
+        }
+    }
 }
 
 /// Writes the training set as CSV, each row with the part of the backtest it fell in.
