@@ -27,7 +27,7 @@ pub struct Sample {
     pub truth: Option<f64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct Options {
     /// The earliest share of decisions (by day) to train on; the rest is the test set.
     pub train_share: f64,
@@ -55,7 +55,7 @@ impl Default for Options {
 }
 
 /// A slice of the decisions.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Slice {
     pub decisions: usize,
     pub churned: usize,
@@ -73,7 +73,7 @@ fn slice(s: &[&Sample]) -> Slice {
 }
 
 /// One model's scores on the test decisions.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ModelScore {
     pub model: String,
     pub auc: Option<f64>,
@@ -100,7 +100,7 @@ fn score(model: &str, p: &[f64], y: &[bool]) -> ModelScore {
 }
 
 /// AUC per model in one group of the test decisions.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct GroupScore {
     pub dimension: String,
     pub group: String,
@@ -111,7 +111,7 @@ pub struct GroupScore {
 }
 
 /// A feature's weight in each model.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Importance {
     pub feature: String,
     /// The logistic coefficient on the standardised feature (log-odds of churn per sd).
@@ -121,7 +121,7 @@ pub struct Importance {
 }
 
 /// How the trees' scores become probabilities.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub enum Calibration {
     Platt(Platt),
     Isotonic(Isotonic),
@@ -137,7 +137,7 @@ impl Calibration {
 }
 
 /// The fitted models, ready to score new rows.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Models {
     pub names: Vec<String>,
     pub prep: Prep,
@@ -160,7 +160,7 @@ impl Models {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Report {
     pub options: Options,
     pub features: Vec<String>,

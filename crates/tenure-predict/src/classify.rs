@@ -26,7 +26,7 @@ pub const CLIP: f64 = 4.0;
 /// Fills and standardises features: (x − mean) / sd over the training rows' present values
 /// (population sd), clipped to ±`CLIP`, a missing value at the mean, and a 1/0 missing
 /// indicator for each column that had gaps in training.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Prep {
     pub names: Vec<String>,
     pub means: Vec<f64>,
@@ -101,7 +101,7 @@ impl Prep {
 }
 
 /// A logistic regression: P(y) = σ(intercept + coefs · x).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Logistic {
     pub intercept: f64,
     pub coefs: Vec<f64>,
@@ -205,7 +205,7 @@ impl Logistic {
 }
 
 /// Settings of the boosted trees.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct TreeParams {
     pub trees: usize,
     pub learning_rate: f64,
@@ -230,7 +230,7 @@ impl Default for TreeParams {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 struct Node {
     /// Split feature, or `usize::MAX` at a leaf.
     feature: usize,
@@ -244,7 +244,7 @@ struct Node {
     value: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 struct Tree {
     nodes: Vec<Node>,
 }
@@ -269,7 +269,7 @@ impl Tree {
 }
 
 /// Gradient-boosted trees for log-loss.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Gbdt {
     pub base: f64,
     trees: Vec<Tree>,
@@ -530,7 +530,7 @@ impl Gbdt {
 }
 
 /// Platt scaling: P = σ(a · score + b), fitted by Newton's method on log-loss.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct Platt {
     pub a: f64,
     pub b: f64,
@@ -552,7 +552,7 @@ impl Platt {
 
 /// Isotonic calibration: the non-decreasing step fit of outcomes on scores (pool adjacent
 /// violators), interpolated linearly between the distinct training scores, clipped outside.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Isotonic {
     pub x: Vec<f64>,
     pub y: Vec<f64>,

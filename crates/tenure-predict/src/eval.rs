@@ -97,7 +97,7 @@ pub fn log_loss(p: &[f64], positive: &[bool]) -> Option<f64> {
 }
 
 /// One bin of a calibration table.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct CalibrationBin {
     pub from: f64,
     pub to: f64,
@@ -166,7 +166,7 @@ pub fn top_decile_lift(scores: &[f64], positive: &[bool]) -> Option<f64> {
 
 /// One feature's population stability between a reference sample (the training rows) and a
 /// current one.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Drift {
     pub feature: String,
     /// Σ (c − r) · ln(c / r) over the reference's decile bins plus a bin for missing values

@@ -189,6 +189,16 @@ pub enum Command {
         /// are missing values).
         #[arg(long, value_name = "FILE")]
         export: Option<PathBuf>,
+        /// Register the model for forecasts: the better of the two by test AUC, fitted on
+        /// every decision, with this backtest (DATA_DIR/models; see `tenure models`).
+        #[arg(long)]
+        register: bool,
+    },
+    /// The registered churn models, newest first, with their backtests.
+    Models {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// The renewals of the next DAYS days: ARR expected to renew and at risk (with a 90 %
     /// interval) from each account's churn probability today, the riskiest renewals and the
@@ -196,6 +206,9 @@ pub enum Command {
     Forecast {
         #[arg(long, default_value_t = 90)]
         days: u32,
+        /// Fit the models now even when a registered one fits the success model.
+        #[arg(long)]
+        refit: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,

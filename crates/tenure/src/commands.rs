@@ -11,6 +11,7 @@ mod forecast;
 mod import;
 mod init;
 mod model;
+mod models;
 mod privacy;
 mod report;
 mod score;
@@ -80,13 +81,17 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::Bench { command } => bench::run(command, now).await,
         Command::Report { command } => report::run(&data_dir, command, now).await,
         Command::Fit { command } => fit::run(command),
-        Command::Forecast { days, json } => forecast::run(&data_dir, days, json, now).await,
+        Command::Forecast { days, refit, json } => {
+            forecast::run(&data_dir, days, refit, json, now).await
+        }
         Command::Backtest {
             lead_days,
             truth,
             json,
             export,
-        } => backtest::run(&data_dir, lead_days, truth, json, export, now).await,
+            register,
+        } => backtest::run(&data_dir, lead_days, truth, json, export, register, now).await,
+        Command::Models { json } => models::run(&data_dir, json),
         Command::Send {
             url,
             write_key,

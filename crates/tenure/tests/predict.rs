@@ -176,6 +176,43 @@ fn backtest_on_point_in_time_decisions_without_leakage() {
     let drift = f["drift"].as_array().unwrap();
     assert!(!drift.is_empty());
     assert!(drift.iter().all(|d| d["psi"].as_f64().unwrap() >= 0.0));
+    assert_eq!(f["registered_model"], Value::Null);
+
+    // A registered model: listed, then used by the forecast, and recalibrated on the
+    // decisions that came after its training (here: pretending it was trained long ago).
+    let out = tenure(d, &["backtest", "--data-dir", "d", "--register", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let reg: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = reg["registered"].as_str().unwrap().to_owned();
+    let out = tenure(d, &["models", "--data-dir", "d", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed[0]["id"], id.as_str());
+    let out = tenure(d, &["forecast", "--data-dir", "d", "--json"]);
+    let used: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(used["registered_model"], id.as_str());
+    assert_eq!(used["recalibrated_on"], 0);
+    let path = d.join(format!("d/models/churn-{id}.json"));
+    let mut model: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let long_ago = (chrono::Utc::now().date_naive() - chrono::Days::new(400)).to_string();
+    model["last_decision"] = Value::String(long_ago);
+    std::fs::write(&path, model.to_string()).unwrap();
+    let out = tenure(d, &["forecast", "--data-dir", "d", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let recal: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        recal["recalibrated_on"].as_u64().unwrap() >= 100,
+        "{}",
+        recal["recalibrated_on"]
+    );
+    let out = tenure(d, &["forecast", "--data-dir", "d", "--refit", "--json"]);
+    let refit: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(refit["registered_model"], Value::Null);
+    std::fs::write(&path, "{ not json").unwrap();
+    let out = tenure(d, &["models", "--data-dir", "d"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("not a registered model"));
+
     let out = tenure(d, &["forecast", "--data-dir", "d", "--days", "0"]);
     assert_eq!(out.status.code(), Some(1));
 

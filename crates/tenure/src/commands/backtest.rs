@@ -79,6 +79,7 @@ pub async fn run(
     truth: Option<PathBuf>,
     json: bool,
     export: Option<PathBuf>,
+    register: bool,
     now: tenure_domain::Timestamp,
 ) -> Outcome {
     if lead > tenure_server::evidence::MAX_LEAD_DAYS {
@@ -133,11 +134,40 @@ pub async fn run(
     if let Some(path) = &export {
         write_export(path, &set, &samples, &report)?;
     }
+    let registered = if register {
+        let chosen = super::forecast::Chosen::by_backtest(&report);
+        let models = backtest::fit_models(&set.measures, &samples, Options::default())
+            .map_err(|e| Failure::rejected(format!("error: {e}")))?;
+        let last_decision = set
+            .rows
+            .iter()
+            .map(|o| o.day)
+            .max()
+            .unwrap_or(now.date_naive());
+        Some(super::models::register(
+            data_dir,
+            super::models::Registered {
+                id: String::new(),
+                created_at: now.to_rfc3339(),
+                success_model_version: set.model_version.clone(),
+                lead_days: lead,
+                features: set.measures.clone(),
+                decisions: samples.len(),
+                last_decision,
+                chosen,
+                backtest: report.clone(),
+                models,
+            },
+        )?)
+    } else {
+        None
+    };
     if json {
         let mut doc = serde_json::to_value(&report).context("encoding the report")?;
         doc["model_version"] = serde_json::json!(set.model_version);
         doc["lead_days"] = serde_json::json!(lead);
         doc["left_out_unknown_to_truth"] = serde_json::json!(unknown);
+        doc["registered"] = serde_json::json!(registered.as_ref().map(|r| &r.0));
         println!(
             "{}",
             serde_json::to_string_pretty(&doc).context("encoding the report")?
@@ -151,6 +181,9 @@ pub async fn run(
     );
     if unknown > 0 {
         println!("  ({unknown} decisions the truth file does not know were left out)");
+    }
+    if let Some((id, path)) = registered {
+        println!("  registered churn model {id} ({})", path.display());
     }
     Ok(())
 }

@@ -208,7 +208,7 @@ pub async fn run(
     println!("  (each measure's evidence and suggested weights: tenure report signals)");
     println!();
     // Churn models backtested on the earlier renewals, then the renewals ahead.
-    match super::forecast::compute(&data_dir, 90, now).await {
+    match super::forecast::compute(&data_dir, 90, false, now).await {
         Ok(f) => {
             super::backtest::print_report(&f.backtest, 30, &f.model_version);
             println!();

@@ -55,6 +55,11 @@ pub struct ForecastReport {
     /// The model used: the one with the higher test AUC in the backtest.
     pub model: Chosen,
     pub backtest_auc: f64,
+    /// The registered model used (`tenure backtest --register`), when one fits the current
+    /// success model; else the models were fitted for this run.
+    pub registered_model: Option<String>,
+    /// Decisions after the registered model's training that recalibrated it (0: none).
+    pub recalibrated_on: usize,
     /// The backtest the model was chosen by.
     pub backtest: backtest::Report,
     pub model_version: String,
@@ -89,7 +94,7 @@ fn next_renewal(s: &tenure_domain::Subscription, today: NaiveDate) -> Option<Nai
 }
 
 /// The model a forecast uses: the one with the higher AUC in the backtest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Chosen {
     LogisticRegression,
@@ -97,6 +102,39 @@ pub enum Chosen {
 }
 
 impl Chosen {
+    /// The model's name in backtest reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Chosen::LogisticRegression => "logistic regression",
+            Chosen::BoostedTrees => "boosted trees",
+        }
+    }
+
+    /// The better of the two models by the backtest's test AUC.
+    pub fn by_backtest(report: &backtest::Report) -> Chosen {
+        let auc = |c: Chosen| {
+            report
+                .models
+                .iter()
+                .find(|m| m.model == c.name())
+                .and_then(|m| m.auc)
+                .unwrap_or(0.0)
+        };
+        if auc(Chosen::BoostedTrees) > auc(Chosen::LogisticRegression) {
+            Chosen::BoostedTrees
+        } else {
+            Chosen::LogisticRegression
+        }
+    }
+
+    /// The model's raw score (log-odds) before calibration.
+    fn log_odds(self, m: &Models, f: &[f64]) -> f64 {
+        match self {
+            Chosen::LogisticRegression => m.logistic.log_odds(&m.prep.row(f)),
+            Chosen::BoostedTrees => m.trees.log_odds(f),
+        }
+    }
+
     fn probability(self, m: &Models, f: &[f64]) -> f64 {
         match self {
             Chosen::LogisticRegression => m.logistic_probability(f),
@@ -145,6 +183,7 @@ fn drivers(model: Chosen, models: &Models, features: &[f64], n: usize) -> Vec<Dr
 pub async fn compute(
     data_dir: &DataDir,
     days: u32,
+    refit: bool,
     now: tenure_domain::Timestamp,
 ) -> Outcome<ForecastReport> {
     let today = now.date_naive();
@@ -161,7 +200,57 @@ pub async fn compute(
         })
         .collect();
     let fail = |e: backtest::BacktestError| Failure::rejected(format!("error: {e}"));
-    let (report, _) = backtest::run(&set.measures, &samples, Options::default()).map_err(fail)?;
+    // The newest registered model trained on this success model's measures, else models
+    // fitted now.
+    let registered = if refit {
+        None
+    } else {
+        super::models::list(data_dir)?
+            .into_iter()
+            .find(|r| r.success_model_version == set.model_version && r.features == set.measures)
+    };
+    let (report, model, models, registered_model, recalibrated_on, trained_on) = match registered {
+        Some(r) => {
+            // Recalibrate on the outcomes that arrived after it was trained, when there are
+            // enough of both kinds.
+            let cutoff = i64::from(r.last_decision.num_days_from_ce());
+            let newer: Vec<&Sample> = samples.iter().filter(|s| s.day > cutoff).collect();
+            let churned = newer.iter().filter(|s| s.churned).count();
+            let mut models = r.models;
+            let mut recalibrated = 0;
+            if newer.len() >= 100 && churned >= 5 && churned < newer.len() {
+                let scores: Vec<f64> = newer
+                    .iter()
+                    .map(|s| r.chosen.log_odds(&models, &s.features))
+                    .collect();
+                let y: Vec<bool> = newer.iter().map(|s| s.churned).collect();
+                let platt = tenure_predict::classify::fit_platt(&scores, &y);
+                match r.chosen {
+                    Chosen::LogisticRegression => models.logistic_calibration = platt,
+                    Chosen::BoostedTrees => {
+                        models.trees_calibration = backtest::Calibration::Platt(platt)
+                    }
+                }
+                recalibrated = newer.len();
+            }
+            (
+                r.backtest,
+                r.chosen,
+                models,
+                Some(r.id),
+                recalibrated,
+                r.decisions,
+            )
+        }
+        None => {
+            let (report, _) =
+                backtest::run(&set.measures, &samples, Options::default()).map_err(fail)?;
+            let chosen = Chosen::by_backtest(&report);
+            let models =
+                backtest::fit_models(&set.measures, &samples, Options::default()).map_err(fail)?;
+            (report, chosen, models, None, 0, samples.len())
+        }
+    };
     let auc = |name: &str| {
         report
             .models
@@ -170,12 +259,6 @@ pub async fn compute(
             .and_then(|m| m.auc)
             .unwrap_or(0.0)
     };
-    let model = if auc("boosted trees") > auc("logistic regression") {
-        Chosen::BoostedTrees
-    } else {
-        Chosen::LogisticRegression
-    };
-    let models = backtest::fit_models(&set.measures, &samples, Options::default()).map_err(fail)?;
     // The renewals ahead, in the currency most of them are in.
     let store = data_dir.open_store().await?;
     let records = tenure_server::engine_records(store.as_ref())
@@ -307,12 +390,11 @@ pub async fn compute(
         days,
         currency: currency.to_string(),
         other_currency,
-        trained_on_decisions: samples.len(),
+        trained_on_decisions: trained_on,
         model,
-        backtest_auc: auc(match model {
-            Chosen::BoostedTrees => "boosted trees",
-            Chosen::LogisticRegression => "logistic regression",
-        }),
+        backtest_auc: auc(model.name()),
+        registered_model,
+        recalibrated_on,
         forecast: fc,
         backtest: report,
         model_version: set.model_version.clone(),
@@ -349,13 +431,23 @@ pub fn print(r: &ForecastReport) {
         r.as_of,
         r.as_of + chrono::Days::new(u64::from(r.days)),
         f.renewals,
-        match r.model {
-            Chosen::LogisticRegression => "logistic regression",
-            Chosen::BoostedTrees => "boosted trees",
-        },
+        r.model.name(),
         r.trained_on_decisions,
         r.backtest_auc
     );
+    if let Some(id) = &r.registered_model {
+        println!(
+            "  (registered model {id}{})",
+            if r.recalibrated_on > 0 {
+                format!(
+                    ", recalibrated on the {} decisions since it was trained",
+                    r.recalibrated_on
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
     println!(
         "  ARR up for renewal {}: expected to renew {} ({:.0} % interval {} … {}), at risk {}, expected churns {:.1}",
         money(f.arr_up_for_renewal as f64, &r.currency),
@@ -412,6 +504,7 @@ pub fn print(r: &ForecastReport) {
 pub async fn run(
     data_dir: &DataDir,
     days: u32,
+    refit: bool,
     json: bool,
     now: tenure_domain::Timestamp,
 ) -> Outcome {
@@ -420,7 +513,7 @@ pub async fn run(
             "--days must be from 1 to 730, got {days}"
         )));
     }
-    let r = compute(data_dir, days, now).await?;
+    let r = compute(data_dir, days, refit, now).await?;
     if json {
         println!(
             "{}",
