@@ -19,6 +19,7 @@ mod send;
 mod serve;
 mod simulate;
 
+use anyhow::Context;
 use chrono::Utc;
 
 use crate::cli::{Cli, Command};
@@ -116,4 +117,13 @@ pub async fn run(cli: Cli) -> Outcome {
             .await
         }
     }
+}
+
+/// Prints `value` as pretty JSON on standard output.
+pub fn print_json<T: serde::Serialize>(value: &T) -> Outcome {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).context("encoding JSON")?
+    );
+    Ok(())
 }

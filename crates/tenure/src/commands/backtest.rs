@@ -168,10 +168,7 @@ pub async fn run(
         doc["lead_days"] = serde_json::json!(lead);
         doc["left_out_unknown_to_truth"] = serde_json::json!(unknown);
         doc["registered"] = serde_json::json!(registered.as_ref().map(|r| &r.0));
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&doc).context("encoding the report")?
-        );
+        super::print_json(&doc)?;
         return Ok(());
     }
     print_report(&report, lead, &set.model_version);

@@ -127,10 +127,7 @@ pub async fn run(
     check_lead(lead)?;
     let e = compute(data_dir, lead, now).await?;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&e).context("encoding the report")?
-        );
+        super::print_json(&e)?;
         return Ok(());
     }
     if csv {

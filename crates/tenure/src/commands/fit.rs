@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::Context;
 use serde_json::{json, Map, Value};
 use tenure_predict::bgnbd::{self, Customer};
 use tenure_predict::{cox, survival};
@@ -101,11 +100,7 @@ impl Table {
 }
 
 fn print(v: &Value) -> Outcome {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(v).context("encoding the result")?
-    );
-    Ok(())
+    super::print_json(v)
 }
 
 pub fn run(command: FitCommand) -> Outcome {

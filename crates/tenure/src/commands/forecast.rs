@@ -515,10 +515,7 @@ pub async fn run(
     }
     let r = compute(data_dir, days, refit, now).await?;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&r).context("encoding the forecast")?
-        );
+        super::print_json(&r)?;
         return Ok(());
     }
     print(&r);

@@ -113,10 +113,7 @@ pub fn run(data_dir: &DataDir, json: bool) -> Outcome {
                 })
             })
             .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&rows).context("encoding the list")?
-        );
+        super::print_json(&rows)?;
         return Ok(());
     }
     if all.is_empty() {

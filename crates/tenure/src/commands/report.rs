@@ -138,10 +138,7 @@ async fn metrics(
     let rows = data.retention(q.period, q.from, q.to, q.by);
     if json {
         let doc = document("revenue_retention", &q, &data, &rows);
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&doc).context("encoding the report")?
-        );
+        super::print_json(&doc)?;
         return Ok(());
     }
     if csv {
@@ -280,10 +277,7 @@ async fn cohorts(
     .await?;
     if json {
         let doc = tenure_server::metrics::cohort_document(by, &q, &data);
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&doc).context("encoding the report")?
-        );
+        super::print_json(&doc)?;
         return Ok(());
     }
     let rows = data.cohorts(q.by, q.as_of, q.months);
@@ -329,10 +323,7 @@ async fn release(
     );
     if json {
         let doc = release_document(&q, &release, &data, Some(journeys));
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&doc).context("encoding the report")?
-        );
+        super::print_json(&doc)?;
         return Ok(());
     }
     let day = release.released_at.date_naive();
@@ -448,10 +439,7 @@ async fn experience(
     let rows = data.experience(q.period, q.from, q.to, q.by);
     if json {
         let doc = tenure_server::metrics::experience_document("experience", &q, &rows);
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&doc).context("encoding the report")?
-        );
+        super::print_json(&doc)?;
         return Ok(());
     }
     let f = |x: Option<f64>, digits: usize| x.map_or(String::new(), |v| format!("{v:.digits$}"));
@@ -580,10 +568,7 @@ async fn usage(
     let rows = data.usage(q.period, q.from, q.to, q.by);
     if json {
         let doc = tenure_server::metrics::usage_document("usage", &q, &data, &rows);
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&doc).context("encoding the report")?
-        );
+        super::print_json(&doc)?;
         return Ok(());
     }
     let f = |x: Option<f64>, digits: usize| x.map_or(String::new(), |v| format!("{v:.digits$}"));
