@@ -124,21 +124,23 @@ fn activity_measure(plan: &Plan) -> Option<String> {
         .map(|m| m.name.clone())
 }
 
+/// Replays the history once and reads each point's account at the end of its day: a
+/// point is (decision, days before its day to read it). Returns each point's index with
+/// what was read (accounts the engine never saw are left out).
 fn observe(
     events: &Events,
     plan: Arc<Plan>,
     records: &[Record],
-    decisions: &[Decision],
-    lead: u32,
+    points: &[(Decision, u32)],
     now: day::Micros,
-) -> Result<Vec<Observation>, HistoryError> {
+) -> Result<Vec<(usize, Observation)>, HistoryError> {
     let activity = activity_measure(&plan);
-    let mut at_day: BTreeMap<Day, Vec<&Decision>> = BTreeMap::new();
-    for d in decisions {
+    let mut at_day: BTreeMap<Day, Vec<usize>> = BTreeMap::new();
+    for (i, (d, lead)) in points.iter().enumerate() {
         at_day
-            .entry(day::day_of_date(d.day) - lead as Day)
+            .entry(day::day_of_date(d.day) - *lead as Day)
             .or_default()
-            .push(d);
+            .push(i);
     }
     let mut engine = Engine::new(Arc::clone(&plan), Partition::ALL);
     // Records carry their own times; every measure reads only what happened by the day it
@@ -158,24 +160,28 @@ fn observe(
         events.for_each(d, &batches, None, &plan, |e| {
             engine.apply(Signal::Event(e), end);
         });
-        for decision in at_day.get(&d).into_iter().flatten() {
+        for &i in at_day.get(&d).into_iter().flatten() {
+            let decision = &points[i].0;
             let Some(view) = engine.view(&decision.account, end) else {
                 continue;
             };
-            out.push(Observation {
-                account: decision.account.clone(),
-                day: decision.day,
-                renewed: !decision.churned,
-                health: view.health.score,
-                band: view.health.band,
-                tier: view.summary.tier.clone(),
-                signed_up: view.journey.signed_up_on,
-                segment: view.summary.segment.clone(),
-                activity: activity
-                    .as_ref()
-                    .and_then(|m| view.features.get(m).copied().flatten()),
-                measures: view.features,
-            });
+            out.push((
+                i,
+                Observation {
+                    account: decision.account.clone(),
+                    day: decision.day,
+                    renewed: !decision.churned,
+                    health: view.health.score,
+                    band: view.health.band,
+                    tier: view.summary.tier.clone(),
+                    signed_up: view.journey.signed_up_on,
+                    segment: view.summary.segment.clone(),
+                    activity: activity
+                        .as_ref()
+                        .and_then(|m| view.features.get(m).copied().flatten()),
+                    measures: view.features,
+                },
+            ));
         }
     }
     Ok(out)
@@ -209,6 +215,33 @@ pub async fn training_set(
     now: Timestamp,
 ) -> Result<TrainingSet, EvidenceError> {
     let plan = Arc::new(Plan::new(crate::engine_model(store).await?));
+    Ok(training_set_of(store, plan, events, lead, Vec::new(), now)
+        .await?
+        .0)
+}
+
+/// The training set, and in the same replay each account of `points` as it stood at the
+/// end of its day (score, tier, segment, measures; `renewed` means nothing there).
+pub async fn training_set_and_points(
+    store: &dyn Store,
+    events: impl FnOnce(&Plan) -> Result<Events, LakeError> + Send + 'static,
+    lead: u32,
+    points: Vec<(String, chrono::NaiveDate)>,
+    now: Timestamp,
+) -> Result<(TrainingSet, Vec<Observation>), EvidenceError> {
+    let plan = Arc::new(Plan::new(crate::engine_model(store).await?));
+    training_set_of(store, plan, events, lead, points, now).await
+}
+
+/// `training_set_and_points` under `plan` (read once by the caller).
+async fn training_set_of(
+    store: &dyn Store,
+    plan: Arc<Plan>,
+    events: impl FnOnce(&Plan) -> Result<Events, LakeError> + Send + 'static,
+    lead: u32,
+    extra: Vec<(String, chrono::NaiveDate)>,
+    now: Timestamp,
+) -> Result<(TrainingSet, Vec<Observation>), EvidenceError> {
     let records = crate::engine_records(store).await?;
     let subscriptions: Vec<Subscription> = records
         .iter()
@@ -217,18 +250,33 @@ pub async fn training_set(
             _ => None,
         })
         .collect();
-    let decisions = renewal_decisions(&subscriptions, now.date_naive());
+    let mut points: Vec<(Decision, u32)> = renewal_decisions(&subscriptions, now.date_naive())
+        .into_iter()
+        .map(|d| (d, lead))
+        .collect();
+    let decisions = points.len();
+    points.extend(extra.into_iter().map(|(account, day)| {
+        let d = Decision {
+            account,
+            day,
+            churned: false,
+        };
+        (d, 0)
+    }));
     let task_plan = Arc::clone(&plan);
     let at = now.timestamp_micros();
     let observations = tokio::task::spawn_blocking(move || -> Result<_, EvidenceError> {
         let events = events(&task_plan)?;
-        Ok(observe(&events, task_plan, &records, &decisions, lead, at)?)
+        Ok(observe(&events, task_plan, &records, &points, at)?)
     })
     .await
     .map_err(|e| EvidenceError::Task(e.to_string()))??;
-    let mut rows = observations;
+    let (rows, others): (Vec<_>, Vec<_>) =
+        observations.into_iter().partition(|(i, _)| *i < decisions);
+    let mut rows: Vec<Observation> = rows.into_iter().map(|(_, o)| o).collect();
     rows.sort_by(|a, b| (a.day, &a.account).cmp(&(b.day, &b.account)));
-    Ok(TrainingSet {
+    let others = others.into_iter().map(|(_, o)| o).collect();
+    let set = TrainingSet {
         model_version: plan.version.to_string(),
         lead_days: lead,
         measures: plan
@@ -238,34 +286,8 @@ pub async fn training_set(
             .map(|m| m.name.clone())
             .collect(),
         rows,
-    })
-}
-
-/// Every account in `points` as it stood at the end of its day: score, tier, segment and
-/// measures (`renewed` is meaningless here: true), from the history replayed day by day.
-pub async fn features_at(
-    store: &dyn Store,
-    events: impl FnOnce(&Plan) -> Result<Events, LakeError> + Send + 'static,
-    points: Vec<(String, chrono::NaiveDate)>,
-    now: Timestamp,
-) -> Result<Vec<Observation>, EvidenceError> {
-    let plan = Arc::new(Plan::new(crate::engine_model(store).await?));
-    let records = crate::engine_records(store).await?;
-    let decisions: Vec<Decision> = points
-        .into_iter()
-        .map(|(account, day)| Decision {
-            account,
-            day,
-            churned: false,
-        })
-        .collect();
-    let at = now.timestamp_micros();
-    tokio::task::spawn_blocking(move || -> Result<_, EvidenceError> {
-        let events = events(&plan)?;
-        Ok(observe(&events, plan, &records, &decisions, 0, at)?)
-    })
-    .await
-    .map_err(|e| EvidenceError::Task(e.to_string()))?
+    };
+    Ok((set, others))
 }
 
 /// The evidence for the current model: every renewal decision up to `now` in the store's
@@ -277,7 +299,7 @@ pub async fn compute(
     now: Timestamp,
 ) -> Result<Evidence, EvidenceError> {
     let plan = Arc::new(Plan::new(crate::engine_model(store).await?));
-    let set = training_set(store, events, lead, now).await?;
+    let (set, _) = training_set_of(store, Arc::clone(&plan), events, lead, Vec::new(), now).await?;
     let observations = set.rows;
     let pairs = |f: &dyn Fn(&Observation) -> Option<f64>| -> Vec<(f64, bool)> {
         observations

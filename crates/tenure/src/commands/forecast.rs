@@ -188,7 +188,64 @@ pub async fn compute(
 ) -> Outcome<ForecastReport> {
     let today = now.date_naive();
     // The models, on every past decision.
-    let set = super::backtest::training_set(data_dir, 30, now).await?;
+    // The renewals ahead, in the currency most of them are in.
+    let store = data_dir.open_store().await?;
+    let records = tenure_server::engine_records(store.as_ref())
+        .await
+        .context("reading the store")?;
+    let horizon = today + chrono::Days::new(u64::from(days));
+    let mut upcoming: Vec<(String, NaiveDate, i64, Currency)> = Vec::new();
+    for r in &records {
+        if let Record::Subscription(s) = r {
+            let Some(day) = next_renewal(s, today).filter(|d| *d <= horizon) else {
+                continue;
+            };
+            if let Ok(arr) = s.arr() {
+                upcoming.push((s.account.as_str().to_owned(), day, arr.minor, arr.currency));
+            }
+        }
+    }
+    let mut by_currency: BTreeMap<Currency, usize> = BTreeMap::new();
+    for u in &upcoming {
+        *by_currency.entry(u.3).or_default() += 1;
+    }
+    let currency = by_currency
+        .iter()
+        .max_by_key(|(c, n)| (**n, std::cmp::Reverse(**c)))
+        .map_or(Currency::USD, |(c, _)| *c);
+    let other_currency = upcoming.iter().filter(|u| u.3 != currency).count();
+    upcoming.retain(|u| u.3 == currency);
+    // Every active account at the end of yesterday (the last whole day, as every training
+    // row is read at the end of its day) and 30 days before.
+    let mut accounts: Vec<String> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Subscription(s) if next_renewal(s, today).is_some() => {
+                Some(s.account.as_str().to_owned())
+            }
+            _ => None,
+        })
+        .collect();
+    accounts.sort();
+    accounts.dedup();
+    let read_on = today - chrono::Days::new(1);
+    let before = read_on - chrono::Days::new(30);
+    let mut points: Vec<(String, NaiveDate)> =
+        accounts.iter().map(|a| (a.clone(), read_on)).collect();
+    points.extend(accounts.iter().map(|a| (a.clone(), before)));
+    // One replay of the history: the training set (each past decision 30 days before) and
+    // those accounts on those two days.
+    let lake = data_dir.root.join("lake");
+    let log = data_dir.root.join("log");
+    let (set, seen) = tenure_server::evidence::training_set_and_points(
+        store.as_ref(),
+        move |plan| tenure_server::history::Events::open(&lake, &log, plan),
+        30,
+        points,
+        now,
+    )
+    .await
+    .context("building the training set and reading the accounts as they stand")?;
     let samples: Vec<Sample> = (0..set.rows.len())
         .map(|i| Sample {
             day: i64::from(set.rows[i].day.num_days_from_ce()),
@@ -259,61 +316,6 @@ pub async fn compute(
             .and_then(|m| m.auc)
             .unwrap_or(0.0)
     };
-    // The renewals ahead, in the currency most of them are in.
-    let store = data_dir.open_store().await?;
-    let records = tenure_server::engine_records(store.as_ref())
-        .await
-        .context("reading the store")?;
-    let horizon = today + chrono::Days::new(u64::from(days));
-    let mut upcoming: Vec<(String, NaiveDate, i64, Currency)> = Vec::new();
-    for r in &records {
-        if let Record::Subscription(s) = r {
-            let Some(day) = next_renewal(s, today).filter(|d| *d <= horizon) else {
-                continue;
-            };
-            if let Ok(arr) = s.arr() {
-                upcoming.push((s.account.as_str().to_owned(), day, arr.minor, arr.currency));
-            }
-        }
-    }
-    let mut by_currency: BTreeMap<Currency, usize> = BTreeMap::new();
-    for u in &upcoming {
-        *by_currency.entry(u.3).or_default() += 1;
-    }
-    let currency = by_currency
-        .iter()
-        .max_by_key(|(c, n)| (**n, std::cmp::Reverse(**c)))
-        .map_or(Currency::USD, |(c, _)| *c);
-    let other_currency = upcoming.iter().filter(|u| u.3 != currency).count();
-    upcoming.retain(|u| u.3 == currency);
-    // Every active account at the end of yesterday (the last whole day, as every training
-    // row is read at the end of its day) and 30 days before.
-    let mut accounts: Vec<String> = records
-        .iter()
-        .filter_map(|r| match r {
-            Record::Subscription(s) if next_renewal(s, today).is_some() => {
-                Some(s.account.as_str().to_owned())
-            }
-            _ => None,
-        })
-        .collect();
-    accounts.sort();
-    accounts.dedup();
-    let read_on = today - chrono::Days::new(1);
-    let before = read_on - chrono::Days::new(30);
-    let mut points: Vec<(String, NaiveDate)> =
-        accounts.iter().map(|a| (a.clone(), read_on)).collect();
-    points.extend(accounts.iter().map(|a| (a.clone(), before)));
-    let lake = data_dir.root.join("lake");
-    let log = data_dir.root.join("log");
-    let seen = tenure_server::evidence::features_at(
-        store.as_ref(),
-        move |plan| tenure_server::history::Events::open(&lake, &log, plan),
-        points,
-        now,
-    )
-    .await
-    .context("reading the accounts as they stand")?;
     let mut at: BTreeMap<(String, NaiveDate), Vec<f64>> = BTreeMap::new();
     for o in &seen {
         let f: Vec<f64> = set
