@@ -265,6 +265,7 @@ impl Engine {
                 match r {
                     Record::Account(a) => state.apply_account(a),
                     Record::Subscription(s) => state.apply_subscription(s),
+                    Record::SubscriptionChange(c) => state.apply_subscription_change(c),
                     Record::Ticket(t) => state.apply_ticket(t),
                     Record::SurveyResponse(s) => state.apply_survey(s),
                     Record::Activity(a) => state.apply_activity(plan, a),

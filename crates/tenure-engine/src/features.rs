@@ -56,7 +56,7 @@ pub fn seats(state: &AccountState, day: Day) -> u32 {
         .subscriptions
         .iter()
         .filter(|s| s.active_on(day))
-        .map(|s| s.seats)
+        .map(|s| state.seats_and_arr_on(s, day).0)
         .sum()
 }
 
@@ -65,7 +65,7 @@ pub fn arr(state: &AccountState, day: Day) -> f64 {
         .subscriptions
         .iter()
         .filter(|s| s.active_on(day))
-        .map(|s| s.arr)
+        .map(|s| state.seats_and_arr_on(s, day).1)
         .sum()
 }
 

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tenure_domain::model::ActivityKind;
 use tenure_domain::{
-    Account, BillingInterval, CsmActivity, Subscription, SubscriptionStatus, SurveyResponse,
-    SurveyScore, Ticket, TicketPriority, TicketStatus,
+    Account, BillingInterval, ChangeKind, CsmActivity, Subscription, SubscriptionChange,
+    SubscriptionStatus, SurveyResponse, SurveyScore, Ticket, TicketPriority, TicketStatus,
 };
 
 use crate::day::{self, bits, Day, Micros, NO_DAY};
@@ -360,6 +360,20 @@ pub struct Sub {
     pub status: SubscriptionStatus,
 }
 
+/// One change of a subscription's seats and ARR.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubChange {
+    pub id: Box<str>,
+    pub subscription: Box<str>,
+    pub day: Day,
+    pub seats: i32,
+    /// ARR in major units.
+    pub arr: f64,
+    /// The subscription's opening change (new business or a reactivation): with it known,
+    /// the changes are the subscription's whole history.
+    pub opening: bool,
+}
+
 impl Sub {
     /// The end of the term running on `day` (the renewal date then): term after term from the
     /// start, each `term_months` long; a cancelled or expired subscription's terms stop at its
@@ -477,6 +491,9 @@ pub struct AccountState {
     /// Boxed: most of the engine's work never reads it.
     pub info: Option<Box<Info>>,
     pub subscriptions: Vec<Sub>,
+    /// The subscriptions' changes of seats and ARR (see `seats_on`).
+    #[serde(default)]
+    pub sub_changes: Vec<SubChange>,
     /// Every stored stream's rings, laid out by the plan (`plan::Region`): one allocation
     /// per account, made at its first product event.
     pub arena: Box<[u64]>,
@@ -516,6 +533,7 @@ impl AccountState {
         AccountState {
             info: None,
             subscriptions: Vec::new(),
+            sub_changes: Vec::new(),
             arena: Box::default(),
             wide: false,
             lists: Box::default(),
@@ -733,6 +751,32 @@ impl AccountState {
             status: s.status,
         };
         upsert(&mut self.subscriptions, sub, |x| &x.id);
+    }
+
+    pub fn apply_subscription_change(&mut self, c: &SubscriptionChange) {
+        let change = SubChange {
+            id: c.id.as_str().into(),
+            subscription: c.subscription.as_str().into(),
+            day: day::day_of_date(c.effective),
+            seats: c.seats_delta,
+            arr: c.arr_delta.minor as f64 / 10f64.powi(c.arr_delta.currency.exponent() as i32),
+            opening: matches!(c.kind, ChangeKind::New | ChangeKind::Reactivation),
+        };
+        upsert(&mut self.sub_changes, change, |x| &x.id);
+    }
+
+    /// The subscription's seats and ARR on `day`: the sums of its changes by then when its
+    /// whole history is known (its opening change is among them), so that a day in the past
+    /// sees the seats and ARR it had then; else the record's current values.
+    pub fn seats_and_arr_on(&self, s: &Sub, day: Day) -> (u32, f64) {
+        let mine = || self.sub_changes.iter().filter(|c| *c.subscription == *s.id);
+        if !mine().any(|c| c.opening) {
+            return (s.seats, s.arr);
+        }
+        let (seats, arr) = mine()
+            .filter(|c| c.day <= day)
+            .fold((0i64, 0.0), |(n, a), c| (n + i64::from(c.seats), a + c.arr));
+        (seats.clamp(0, i64::from(u32::MAX)) as u32, arr.max(0.0))
     }
 
     pub fn apply_ticket(&mut self, t: &Ticket) {

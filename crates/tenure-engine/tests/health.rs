@@ -280,3 +280,57 @@ fn daily_ticks_snapshot_the_previous_day() {
         "one snapshot per day"
     );
 }
+
+fn change(account: &str, n: u32, kind: ChangeKind, on: &str, arr_major: i64, seats: i32) -> Record {
+    Record::SubscriptionChange(SubscriptionChange {
+        id: SubscriptionChangeId::parse(format!("chg-{account}-{n}")).unwrap(),
+        subscription: SubscriptionId::parse(format!("sub-{account}")).unwrap(),
+        account: AccountId::parse(account).unwrap(),
+        kind,
+        effective: on.parse().unwrap(),
+        arr_delta: Money::new(arr_major * 100, Currency::USD),
+        seats_delta: seats,
+        reason: None,
+    })
+}
+
+#[test]
+fn seats_and_arr_are_read_as_they_stood_on_the_day() {
+    // The record holds today's 30 seats and 30,000 ARR; its changes say 20 and 20,000 until
+    // an expansion on 2025-06-01.
+    let before = now() - 60 * DAY; // 2025-05-01
+                                   // (seats, ARR) of account `a` seen on `at` by a fresh engine given `records`.
+    let seen = |records: &[Record], at: Micros| {
+        let mut e = engine();
+        for r in records {
+            e.apply(Signal::Record(r), now());
+        }
+        let v = e.view("a", at).unwrap();
+        (v.summary.seats, v.summary.arr)
+    };
+    let record = [account("a", "11-50"), subscription("a", 30_000, 30)];
+    // Without its history, the record's values hold on every day.
+    assert_eq!(seen(&record, before), (30, 30_000.0));
+    let opening = change("a", 0, ChangeKind::New, "2025-01-01", 20_000, 20);
+    let expansion = change("a", 1, ChangeKind::Expansion, "2025-06-01", 10_000, 10);
+    let full = [
+        record[0].clone(),
+        record[1].clone(),
+        opening.clone(),
+        expansion.clone(),
+    ];
+    assert_eq!(seen(&full, before), (20, 20_000.0));
+    assert_eq!(seen(&full, now()), (30, 30_000.0));
+    // Applied twice, a change counts once (records are upserts); order does not matter.
+    let twice = [
+        expansion.clone(),
+        full[0].clone(),
+        full[1].clone(),
+        opening,
+        expansion.clone(),
+    ];
+    assert_eq!(seen(&twice, now()), (30, 30_000.0));
+    // A history without its opening change is partial: the record's values hold.
+    let partial = [record[0].clone(), record[1].clone(), expansion];
+    assert_eq!(seen(&partial, before), (30, 30_000.0));
+}

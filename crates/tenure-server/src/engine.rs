@@ -18,9 +18,10 @@ use tenure_lake::{EventLog, Offset};
 use tenure_store::{Store, StoreError};
 
 /// Record kinds that carry features.
-pub const ENGINE_RECORDS: [RecordKind; 5] = [
+pub const ENGINE_RECORDS: [RecordKind; 6] = [
     RecordKind::Account,
     RecordKind::Subscription,
+    RecordKind::SubscriptionChange,
     RecordKind::Ticket,
     RecordKind::SurveyResponse,
     RecordKind::Activity,
