@@ -1,4 +1,4 @@
-//! Time-based backtests of churn models on point-in-time decisions: train on the earlier
+//! Time-based backtests of churn (or expansion) models on point-in-time decisions: train on the earlier
 //! decisions, calibrate on the latest of those, test on the later ones; compare the health
 //! score, logistic regression and boosted trees (and, when known, the true probabilities)
 //! by AUC, average precision, Brier score, log loss, calibration and top-decile lift, in
@@ -16,7 +16,9 @@ use crate::eval::{self, CalibrationBin};
 pub struct Sample {
     /// Days from any fixed origin; decisions are ordered by it.
     pub day: i64,
-    pub churned: bool,
+    /// The event the model predicts happened: churn for a churn model, expansion for an
+    /// expansion model.
+    pub positive: bool,
     /// One value per feature, `NaN` where missing.
     pub features: Vec<f64>,
     /// The health score (0–100) as it stood: the baseline.
@@ -58,7 +60,10 @@ impl Default for Options {
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Slice {
     pub decisions: usize,
-    pub churned: usize,
+    /// Decisions where the predicted event happened (churns, or expansions); `churned` in
+    /// files written before expansion models.
+    #[serde(alias = "churned")]
+    pub positive: usize,
     pub first_day: Option<i64>,
     pub last_day: Option<i64>,
 }
@@ -66,7 +71,7 @@ pub struct Slice {
 fn slice(s: &[&Sample]) -> Slice {
     Slice {
         decisions: s.len(),
-        churned: s.iter().filter(|x| x.churned).count(),
+        positive: s.iter().filter(|x| x.positive).count(),
         first_day: s.first().map(|x| x.day),
         last_day: s.last().map(|x| x.day),
     }
@@ -105,7 +110,8 @@ pub struct GroupScore {
     pub dimension: String,
     pub group: String,
     pub decisions: usize,
-    pub churned: usize,
+    #[serde(alias = "churned")]
+    pub positive: usize,
     /// Model name → AUC (`None` without both outcomes).
     pub auc: BTreeMap<String, Option<f64>>,
 }
@@ -114,7 +120,7 @@ pub struct GroupScore {
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Importance {
     pub feature: String,
-    /// The logistic coefficient on the standardised feature (log-odds of churn per sd).
+    /// The logistic coefficient on the standardised feature (log-odds of the event per sd).
     pub logistic_coef: f64,
     /// The feature's share of the trees' total split gain.
     pub tree_gain_share: f64,
@@ -149,8 +155,8 @@ pub struct Models {
 }
 
 impl Models {
-    /// The calibrated churn probability of the boosted trees for a raw feature row.
-    pub fn churn_probability(&self, features: &[f64]) -> f64 {
+    /// The calibrated probability of the boosted trees for a raw feature row.
+    pub fn trees_probability(&self, features: &[f64]) -> f64 {
         self.trees_calibration.apply(self.trees.log_odds(features))
     }
 
@@ -179,7 +185,7 @@ pub struct Report {
 pub enum BacktestError {
     #[error("{0} decisions are too few to backtest: at least 50 are needed")]
     TooFew(usize),
-    #[error("the {0} decisions hold only one outcome: a model needs both churn and renewal")]
+    #[error("the {0} decisions hold only one outcome: a model needs both (churn and renewal, or expansion and none)")]
     OneOutcome(&'static str),
 }
 
@@ -205,8 +211,8 @@ fn fit<'a>(
     options: Options,
 ) -> Result<(Models, &'a [&'a Sample], &'a [&'a Sample], bool), BacktestError> {
     let both = |rows: &[&Sample]| {
-        let churned = rows.iter().filter(|s| s.churned).count();
-        churned > 0 && churned < rows.len()
+        let positive = rows.iter().filter(|s| s.positive).count();
+        positive > 0 && positive < rows.len()
     };
     if !both(train_all) {
         return Err(BacktestError::OneOutcome("training"));
@@ -227,7 +233,7 @@ fn fit<'a>(
             .flat_map(|s| s.features.iter().copied())
             .collect()
     };
-    let labels = |rows: &[&Sample]| -> Vec<bool> { rows.iter().map(|s| s.churned).collect() };
+    let labels = |rows: &[&Sample]| -> Vec<bool> { rows.iter().map(|s| s.positive).collect() };
     let (x_fit, y_fit) = (matrix(fit_rows), labels(fit_rows));
     let prep = Prep::fit(&x_fit, p, names);
     let width = prep.width();
@@ -290,7 +296,7 @@ pub fn run(
     let k = split_at(&sorted, options.train_share);
     let (train_all, test) = sorted.split_at(k);
     let (models, fit_rows, calibration_rows, in_sample) = fit(names, train_all, options)?;
-    let labels = |rows: &[&Sample]| -> Vec<bool> { rows.iter().map(|s| s.churned).collect() };
+    let labels = |rows: &[&Sample]| -> Vec<bool> { rows.iter().map(|s| s.positive).collect() };
     let y_test = labels(test);
     let mut predictions: Vec<(&str, Vec<f64>)> = vec![
         (
@@ -308,7 +314,7 @@ pub fn run(
         (
             "boosted trees",
             test.iter()
-                .map(|s| models.churn_probability(&s.features))
+                .map(|s| models.trees_probability(&s.features))
                 .collect(),
         ),
     ];
@@ -337,7 +343,7 @@ pub fn run(
                 dimension,
                 group,
                 decisions: idx.len(),
-                churned: y.iter().filter(|v| **v).count(),
+                positive: y.iter().filter(|v| **v).count(),
                 auc: predictions
                     .iter()
                     .map(|(m, p)| {

@@ -184,7 +184,7 @@ fn world(n: usize, seed: u64) -> Vec<tenure_predict::backtest::Sample> {
             let churned = next() < p;
             tenure_predict::backtest::Sample {
                 day: (i / 10) as i64,
-                churned,
+                positive: churned,
                 features: vec![a, if missing { f64::NAN } else { b }, next()],
                 health: 50.0 - 10.0 * a + next() * 30.0,
                 groups: vec![(
@@ -235,7 +235,7 @@ fn a_backtest_recovers_a_known_world() {
     assert!(coef("noise").tree_gain_share < coef("a").tree_gain_share);
     assert_eq!(report.by_group.len(), 2);
     assert!(
-        models.churn_probability(&[2.0, -2.0, 0.5]) > models.churn_probability(&[-2.0, 2.0, 0.5])
+        models.trees_probability(&[2.0, -2.0, 0.5]) > models.trees_probability(&[-2.0, 2.0, 0.5])
     );
     assert!(matches!(
         run(&names, &samples[..20], Options::default()),
@@ -245,7 +245,7 @@ fn a_backtest_recovers_a_known_world() {
         .iter()
         .cloned()
         .map(|mut s| {
-            s.churned = false;
+            s.positive = false;
             s
         })
         .collect();

@@ -656,7 +656,7 @@ fn unavailable(code: &'static str, e: impl std::fmt::Display) -> ApiError {
 }
 
 /// Every record of `kinds`, read in pages.
-async fn read_all(store: &dyn Store, kinds: &[RecordKind]) -> Result<Vec<Record>, StoreError> {
+pub async fn read_all(store: &dyn Store, kinds: &[RecordKind]) -> Result<Vec<Record>, StoreError> {
     let mut out = Vec::new();
     for kind in kinds {
         let mut after: Option<String> = None;

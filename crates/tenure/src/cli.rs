@@ -200,15 +200,28 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// The renewals of the next DAYS days: ARR expected to renew and at risk (with a 90 %
-    /// interval) from each account's churn probability today, the riskiest renewals and the
-    /// accounts whose risk rose most in 30 days, with drivers.
+    /// The next DAYS days: renewal ARR expected to renew and at risk, churned, contracted
+    /// and expanded ARR and NRR (each with a 90 % interval) from each account's churn and
+    /// expansion probabilities; the riskiest renewals, likeliest expansions and the accounts
+    /// whose risk rose most in 30 days, with drivers; what-if scenarios; forecast against
+    /// actual for closed windows.
     Forecast {
         #[arg(long, default_value_t = 90)]
         days: u32,
         /// Fit the models now even when a registered one fits the success model.
         #[arg(long)]
         refit: bool,
+        /// Forecast as of this past day (YYYY-MM-DD) with only what was known then; once its
+        /// window has closed, what actually happened is printed beside it.
+        #[arg(long, value_name = "DATE")]
+        as_of: Option<chrono::NaiveDate>,
+        /// A scenario: one measure moved for every account (MEASURE+N, MEASURE-N,
+        /// MEASURE+N%, MEASURE-N%, MEASURE=N; e.g. active_days_30d+10%). Repeatable.
+        #[arg(long = "what-if", value_name = "SCENARIO")]
+        what_if: Vec<crate::commands::forecast::WhatIf>,
+        /// Forecast each of the last N closed windows as of its start, beside what happened.
+        #[arg(long, value_name = "N")]
+        review: Option<u32>,
         /// Print JSON.
         #[arg(long)]
         json: bool,

@@ -7,7 +7,7 @@ mod demo;
 mod dq;
 mod evidence;
 mod fit;
-mod forecast;
+pub(crate) mod forecast;
 mod import;
 mod init;
 mod model;
@@ -82,8 +82,21 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::Bench { command } => bench::run(command, now).await,
         Command::Report { command } => report::run(&data_dir, command, now).await,
         Command::Fit { command } => fit::run(command),
-        Command::Forecast { days, refit, json } => {
-            forecast::run(&data_dir, days, refit, json, now).await
+        Command::Forecast {
+            days,
+            refit,
+            as_of,
+            what_if,
+            review,
+            json,
+        } => {
+            let request = forecast::Request {
+                days,
+                refit,
+                as_of,
+                what_if,
+            };
+            forecast::run(&data_dir, request, review, json, now).await
         }
         Command::Backtest {
             lead_days,

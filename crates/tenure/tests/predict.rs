@@ -178,6 +178,143 @@ fn backtest_on_point_in_time_decisions_without_leakage() {
     assert!(drift.iter().all(|d| d["psi"].as_f64().unwrap() >= 0.0));
     assert_eq!(f["registered_model"], Value::Null);
 
+    // The revenue forecast adds up: end = start − churn − contraction + expansion, NRR is
+    // end ÷ start inside its interval, GRR leaves expansion out.
+    let rv = &f["revenue"];
+    let n = |k: &str| rv[k].as_f64().unwrap_or_else(|| panic!("{k}: {rv}"));
+    let end = n("start_arr") - n("expected_churned_arr") - n("expected_contraction_arr")
+        + n("expected_expansion_arr");
+    assert!((end - n("expected_end_arr")).abs() < 1e-6 * end, "{rv}");
+    assert!((n("expected_nrr") - end / n("start_arr")).abs() < 1e-12);
+    assert!(n("nrr_low") <= n("expected_nrr") && n("expected_nrr") <= n("nrr_high"));
+    assert!(
+        n("expected_grr") <= 1.0
+            && n("expected_grr")
+                <= n("expected_nrr") + 1e-12 + n("expected_expansion_arr") / n("start_arr")
+    );
+    assert!((n("expected_churned_arr") - fc["arr_at_risk"].as_f64().unwrap()).abs() < 1e-6 * total);
+    let ex = &f["expansion"];
+    assert!(ex["windows"].as_u64().unwrap() > 100, "{ex}");
+    assert!(ex["expanded"].as_u64().unwrap() > 0, "{ex}");
+
+    // As of a past day whose window has closed: trained only on the decisions before it,
+    // with what actually happened beside it (checked against the simulator's own ledger).
+    let as_of = chrono::Utc::now().date_naive() - chrono::Days::new(200);
+    let out = tenure(
+        d,
+        &[
+            "forecast",
+            "--data-dir",
+            "d",
+            "--as-of",
+            &as_of.to_string(),
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let past: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let truth = std::fs::read_to_string(d.join("sim/truth.csv")).unwrap();
+    let before: usize = truth
+        .lines()
+        .skip(1)
+        .filter(|l| l.split(',').nth(1).unwrap() < as_of.to_string().as_str())
+        .count();
+    assert_eq!(
+        past["trained_on_decisions"].as_u64().unwrap() as usize,
+        before
+    );
+    assert_eq!(past["rising"].as_array().unwrap().len(), 0);
+    let window_end = as_of + chrono::Days::new(89);
+    let (start, end) = ledger_arr(&d.join("sim"), as_of.pred_opt().unwrap(), window_end);
+    let actual = &past["actual"];
+    assert_eq!(actual["start_arr"].as_i64().unwrap(), start);
+    assert_eq!(actual["end_arr"].as_i64().unwrap(), end);
+    assert!((actual["nrr"].as_f64().unwrap() - end as f64 / start as f64).abs() < 1e-12);
+    assert_eq!(past["revenue"]["start_arr"].as_i64().unwrap(), start);
+
+    // What-if: a change of nothing moves nothing; a real one moves the forecast; a bad one
+    // is refused with what would be valid.
+    let out = tenure(
+        d,
+        &[
+            "forecast",
+            "--data-dir",
+            "d",
+            "--what-if",
+            "active_days_30d+0%",
+            "--what-if",
+            "seat_utilisation=1",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let w: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s0 = &w["what_if"][0];
+    assert_eq!(s0["renewed_arr_change"].as_f64().unwrap(), 0.0, "{s0}");
+    assert_eq!(s0["nrr_change"].as_f64().unwrap(), 0.0, "{s0}");
+    let s1 = &w["what_if"][1];
+    assert!(s1["renewed_arr_change"].as_f64().unwrap() != 0.0, "{s1}");
+    assert!(s1["expected_nrr"].as_f64().unwrap().is_finite());
+    for (bad, says) in [
+        ("no_such_measure+1", "is not a measure of the success model"),
+        ("active_days_30d*2", "expected MEASURE+N"),
+        ("active_days_30d+ten", "is not a number"),
+        ("active_days_30d=5%", "takes a value, not a percentage"),
+    ] {
+        let out = tenure(d, &["forecast", "--data-dir", "d", "--what-if", bad]);
+        assert_ne!(out.status.code(), Some(0), "{bad}");
+        assert!(
+            text(&out.stderr).contains(says),
+            "{bad}: {}",
+            text(&out.stderr)
+        );
+    }
+    let tomorrow = (chrono::Utc::now().date_naive() + chrono::Days::new(2)).to_string();
+    let out = tenure(d, &["forecast", "--data-dir", "d", "--as-of", &tomorrow]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("after today"));
+
+    // Forecast against actual for the closed windows: each period's actual start ARR is the
+    // ledger's, and every period is forecast with the decisions before it only.
+    let out = tenure(
+        d,
+        &["forecast", "--data-dir", "d", "--review", "3", "--json"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let review: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let periods = review["periods"].as_array().unwrap();
+    let skipped = review["skipped"].as_array().unwrap();
+    assert_eq!(periods.len() + skipped.len(), 3, "{review}");
+    assert!(!periods.is_empty(), "{review}");
+    for p in periods {
+        let as_of: chrono::NaiveDate = p["as_of"].as_str().unwrap().parse().unwrap();
+        let end: chrono::NaiveDate = p["window_end"].as_str().unwrap().parse().unwrap();
+        assert_eq!(end, as_of + chrono::Days::new(89));
+        let (start, finish) = ledger_arr(&d.join("sim"), as_of.pred_opt().unwrap(), end);
+        assert_eq!(p["actual"]["start_arr"].as_i64().unwrap(), start);
+        assert_eq!(p["actual"]["end_arr"].as_i64().unwrap(), finish);
+        let trained = p["trained_on_decisions"].as_u64().unwrap() as usize;
+        let known = truth
+            .lines()
+            .skip(1)
+            .filter(|l| l.split(',').nth(1).unwrap() < as_of.to_string().as_str())
+            .count();
+        assert_eq!(trained, known);
+    }
+    let out = tenure(
+        d,
+        &[
+            "forecast",
+            "--data-dir",
+            "d",
+            "--review",
+            "2",
+            "--as-of",
+            &as_of.to_string(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+
     // A registered model: listed, then used by the forecast, and recalibrated on the
     // decisions that came after its training (here: pretending it was trained long ago).
     let out = tenure(d, &["backtest", "--data-dir", "d", "--register", "--json"]);
@@ -221,4 +358,32 @@ fn backtest_on_point_in_time_decisions_without_leakage() {
     let out = tenure(d, &["backtest", "--data-dir", "d", "--truth", "nope.csv"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("nope.csv"));
+}
+
+/// Σ ARR (cents) at the end of `from` of the accounts paying then, and Σ of their ARR at the
+/// end of `to`, from the simulator's subscription changes.
+fn ledger_arr(sim: &std::path::Path, from: chrono::NaiveDate, to: chrono::NaiveDate) -> (i64, i64) {
+    let mut r = csv::Reader::from_path(sim.join("subscription_changes.csv")).unwrap();
+    let h = r.headers().unwrap().clone();
+    let col = |name: &str| h.iter().position(|x| x == name).unwrap();
+    let (account, day, delta) = (col("account_id"), col("effective_date"), col("arr_delta"));
+    let mut at: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
+    for row in r.records() {
+        let row = row.unwrap();
+        let effective: chrono::NaiveDate = row[day].parse().unwrap();
+        let (units, cents) = row[delta].split_once('.').unwrap_or((&row[delta], "0"));
+        let sign = if units.starts_with('-') { -1 } else { 1 };
+        let minor = units.parse::<i64>().unwrap() * 100
+            + sign * format!("{cents:0<2}")[..2].parse::<i64>().unwrap();
+        let e = at.entry(row[account].to_owned()).or_default();
+        if effective <= from {
+            e.0 += minor;
+        }
+        if effective <= to {
+            e.1 += minor;
+        }
+    }
+    at.values()
+        .filter(|(s, _)| *s > 0)
+        .fold((0, 0), |(a, b), (s, e)| (a + s, b + e.max(&0)))
 }

@@ -109,7 +109,7 @@ pub async fn run(
             let o = &set.rows[i];
             Sample {
                 day: i64::from(o.day.num_days_from_ce()),
-                churned: !o.renewed,
+                positive: !o.renewed,
                 features: set.features(i),
                 health: o.health,
                 groups: vec![
@@ -213,7 +213,7 @@ pub fn print_report(r: &Report, lead: u32, model_version: &str) {
         println!(
             "  {name:<14} {:>6} decisions ({:>4} churned), {} … {}",
             s.decisions,
-            s.churned,
+            s.positive,
             day(s.first_day),
             day(s.last_day)
         );
@@ -256,7 +256,7 @@ pub fn print_report(r: &Report, lead: u32, model_version: &str) {
                 g.dimension,
                 g.group,
                 g.decisions,
-                g.churned,
+                g.positive,
                 aucs.join(" / ")
             );
         }
@@ -292,7 +292,7 @@ fn write_export(path: &Path, set: &TrainingSet, samples: &[Sample], r: &Report) 
             split(s.day).to_owned(),
             o.day.to_string(),
             o.account.clone(),
-            u8::from(s.churned).to_string(),
+            u8::from(s.positive).to_string(),
             s.health.to_string(),
             s.truth.map_or(String::new(), |t| t.to_string()),
         ];

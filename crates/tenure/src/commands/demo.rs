@@ -208,11 +208,21 @@ pub async fn run(
     println!("  (each measure's evidence and suggested weights: tenure report signals)");
     println!();
     // Churn models backtested on the earlier renewals, then the renewals ahead.
-    match super::forecast::compute(&data_dir, 90, false, now).await {
-        Ok(f) => {
+    let request = super::forecast::Request {
+        days: 90,
+        refit: false,
+        as_of: None,
+        what_if: vec!["active_days_30d+10%"
+            .parse()
+            .map_err(crate::failure::Failure::rejected)?],
+    };
+    match super::forecast::compute_and_review(&data_dir, &request, 4, now).await {
+        Ok((f, review)) => {
             super::backtest::print_report(&f.backtest, 30, &f.model_version);
             println!();
             super::forecast::print(&f);
+            println!();
+            super::forecast::print_review(&review);
         }
         // Too small a company to train on (few renewals or no churn yet): say so and go on.
         Err(crate::failure::Failure::Rejected(e)) => {
