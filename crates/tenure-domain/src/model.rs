@@ -661,6 +661,29 @@ pub struct Playbook {
     pub actions: Vec<Action>,
 }
 
+/// Whether `account` is held out of `playbook` at `percent` %: a fixed hash of the two names
+/// (FNV-1a, then the SplitMix64 finaliser) read as a uniform draw in [0, 1), below
+/// `percent` / 100. The same account stays in the same arm of a playbook for ever, whatever
+/// the order signals arrive in, on every machine and version; different playbooks split
+/// independently. Every tier and segment gets the share in expectation, and the
+/// effectiveness report compares the arms within each.
+pub fn held_out(playbook: &str, account: &str, percent: f64) -> bool {
+    holdout_draw(playbook, account) < percent / 100.0
+}
+
+/// The uniform draw `held_out` compares with the share.
+pub fn holdout_draw(playbook: &str, account: &str) -> f64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in playbook.bytes().chain([0xff]).chain(account.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^= h >> 31;
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MetricKind {

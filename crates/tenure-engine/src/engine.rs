@@ -19,6 +19,7 @@ use crate::features;
 use crate::health::{self, Distributions, Health};
 use crate::journey::{self, Journey};
 use crate::plan::Plan;
+use crate::playbook::Firing;
 use crate::state::{AccountState, Cause, Event, Memo};
 
 /// A product event for the engine (already resolved to its account).
@@ -177,6 +178,8 @@ pub struct Engine {
     day: Day,
     distributions: Distributions,
     applied: u64,
+    /// Playbook firings since the last `take_firings`.
+    firings: Vec<Firing>,
 }
 
 impl Engine {
@@ -191,6 +194,7 @@ impl Engine {
             day: NO_DAY,
             distributions: Distributions::new(),
             applied: 0,
+            firings: Vec::new(),
         }
     }
 
@@ -303,6 +307,11 @@ impl Engine {
         self.plan.reads_properties(event)
     }
 
+    /// The playbook firings since the last call, in the order they fired.
+    pub fn take_firings(&mut self) -> Vec<Firing> {
+        std::mem::take(&mut self.firings)
+    }
+
     /// Re-scores the accounts changed since the last refresh. Returns how many.
     pub fn refresh(&mut self, now: Micros) -> usize {
         let dirty: Vec<Box<str>> = self.dirty.drain().collect();
@@ -324,6 +333,19 @@ impl Engine {
         journey::latch(&plan, state, now);
         let h = health::score(&plan, state, now, watermark, &self.distributions);
         let memo = memo(&plan, state, &h, now);
+        let fired = crate::playbook::evaluate(
+            &plan,
+            state,
+            &crate::playbook::Seen {
+                account,
+                health: &h,
+                tier: memo.tier,
+                segment: memo.segment,
+                stage: memo.stage,
+                now,
+            },
+        );
+        self.firings.extend(fired);
         match &mut state.current {
             Some(cur) if (cur.score - memo.score).abs() < 0.005 => {
                 // Same score: keep the previous one (and its cause) for the explanation.
@@ -592,6 +614,10 @@ impl Engine {
             s.current = None;
             s.previous = None;
             s.dirty = false;
+            // What playbooks fired, and the daily scores they keep, depend on when the
+            // account was evaluated, as the memos do: they are not part of the fold.
+            s.playbooks.clear();
+            s.score_days.clear();
             id.hash(&mut h);
             serde_json::to_string(&s).unwrap_or_default().hash(&mut h);
         }

@@ -18,6 +18,9 @@ use crate::state::AccountState;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MeasureScore {
     pub measure: String,
+    /// The measure's index in the plan.
+    #[serde(skip)]
+    pub index: usize,
     pub pillar: Pillar,
     /// The measured value; `None` when missing (then scored neutral, 0.5, and the score's
     /// confidence falls by this measure's share).
@@ -284,6 +287,7 @@ pub fn score_with(
             if explain {
                 measures.push(MeasureScore {
                     measure: wm.measure.clone(),
+                    index: mi,
                     pillar: pw.pillar,
                     raw: value.raw,
                     normalised,

@@ -12,6 +12,7 @@ pub mod features;
 pub mod health;
 pub mod journey;
 pub mod plan;
+pub mod playbook;
 pub mod replay;
 pub mod state;
 pub mod sym;
@@ -20,3 +21,4 @@ pub use engine::{AccountView, Change, Engine, EventSignal, Partition, Signal, Su
 pub use health::Health;
 pub use journey::{Journey, Stage};
 pub use plan::Plan;
+pub use playbook::Firing;

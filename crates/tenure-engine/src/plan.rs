@@ -160,6 +160,10 @@ pub struct Plan {
     pub ticket_horizon: u32,
     pub survey_horizon: u32,
     pub activity_horizon: u32,
+    /// The model's playbooks, compiled (`playbook.rs`).
+    pub playbooks: Vec<crate::playbook::PlaybookPlan>,
+    /// Days of daily scores an account keeps for `health_drop` triggers (0: none).
+    pub score_days_kept: u32,
 }
 
 impl Plan {
@@ -202,6 +206,8 @@ impl Plan {
             ticket_horizon: 0,
             survey_horizon: 0,
             activity_horizon: 0,
+            playbooks: Vec::new(),
+            score_days_kept: 0,
             model: Arc::new(model.clone()),
         };
         for (name, spec) in &model.measures {
@@ -350,6 +356,8 @@ impl Plan {
                 }
             }
         }
+        plan.playbooks = crate::playbook::compile(&model, &plan);
+        plan.score_days_kept = crate::playbook::score_days_kept(&plan.playbooks);
         plan
     }
 

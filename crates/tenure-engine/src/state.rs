@@ -491,9 +491,15 @@ pub struct AccountState {
     /// Boxed: most of the engine's work never reads it.
     pub info: Option<Box<Info>>,
     pub subscriptions: Vec<Sub>,
-    /// The subscriptions' changes of seats and ARR (see `seats_on`).
+    /// The subscriptions' changes of seats and ARR (see `seats_and_arr_on`).
     #[serde(default)]
     pub sub_changes: Vec<SubChange>,
+    /// Each playbook's bookkeeping, in the plan's order (`playbook.rs`).
+    #[serde(default)]
+    pub playbooks: Vec<crate::playbook::Tracking>,
+    /// Daily scores kept for `health_drop` triggers: (day, score), oldest first.
+    #[serde(default)]
+    pub score_days: Vec<(Day, f32)>,
     /// Every stored stream's rings, laid out by the plan (`plan::Region`): one allocation
     /// per account, made at its first product event.
     pub arena: Box<[u64]>,
@@ -534,6 +540,8 @@ impl AccountState {
             info: None,
             subscriptions: Vec::new(),
             sub_changes: Vec::new(),
+            playbooks: Vec::new(),
+            score_days: Vec::new(),
             arena: Box::default(),
             wide: false,
             lists: Box::default(),

@@ -511,6 +511,19 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// Engine throughput as the server runs it (events applied 10,000 at a time, the changed
+    /// accounts re-scored after each chunk, every account at each change of day), with no
+    /// playbooks and with PLAYBOOKS playbooks of every trigger kind.
+    Playbooks {
+        #[arg(long, default_value_t = 2000)]
+        accounts: u32,
+        #[arg(long, default_value_t = 24)]
+        months: u32,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long, default_value_t = 50)]
+        playbooks: u32,
+    },
     /// Rescoring a large lake: LAKE copied TIMES times (account and user ids suffixed per
     /// copy) into a temporary folder, then replayed day by day with every account's daily
     /// snapshot computed.

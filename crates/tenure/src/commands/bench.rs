@@ -63,6 +63,12 @@ pub async fn run(command: BenchCommand, now: tenure_domain::Timestamp) -> Outcom
             months,
             seed,
         } => engine(accounts, months, seed),
+        BenchCommand::Playbooks {
+            accounts,
+            months,
+            seed,
+            playbooks: n,
+        } => playbooks(accounts, months, seed, n),
         BenchCommand::Rescore { lake, times } => rescore(&lake, times),
         BenchCommand::Freshness {
             accounts,
@@ -495,6 +501,145 @@ pub fn engine(accounts: u32, months: u32, seed: u64) -> Outcome {
     println!(
         "  snapshot: {:.1} MiB of JSON",
         saved.len() as f64 / 1048576.0
+    );
+    Ok(())
+}
+
+/// `n` playbooks cycling through every trigger kind, with varied thresholds, scopes and
+/// cool-downs.
+fn many_playbooks(n: u32) -> std::collections::BTreeMap<String, tenure_domain::model::Playbook> {
+    use tenure_domain::model::{Action, Band, Playbook, Priority, Role, Trigger};
+    let base = tenure_domain::SuccessModel::default_model();
+    let tiers: Vec<String> = base.tiers.iter().map(|t| t.name.clone()).collect();
+    (0..n)
+        .map(|i| {
+            let k = f64::from(i / 8 + 1);
+            let trigger = match i % 8 {
+                0 => Trigger::RenewalWithin {
+                    days: 30 + 10 * (i / 8),
+                    bands: vec![Band::Red, Band::Amber],
+                },
+                1 => Trigger::MeasureBelow {
+                    measure: "seat_utilisation".into(),
+                    threshold: 0.1 * k,
+                    for_days: 7,
+                },
+                2 => Trigger::MeasureAbove {
+                    measure: "urgent_tickets_90d".into(),
+                    threshold: k,
+                    for_days: 0,
+                },
+                3 => Trigger::MeasureDrop {
+                    measure: "core_actions_trend".into(),
+                    percent: 10.0 * k,
+                },
+                4 => Trigger::HealthDrop {
+                    points: 5.0 * k,
+                    days: 7 * (i / 8 + 1),
+                },
+                5 => Trigger::BandIs {
+                    band: Band::Red,
+                    for_days: i / 8,
+                },
+                6 => Trigger::MilestoneMissed {
+                    milestone: "activated".into(),
+                    days_after_signup: 7 * (i / 8 + 1),
+                },
+                _ => Trigger::MilestoneReached {
+                    milestone: "first_value".into(),
+                },
+            };
+            (
+                format!("playbook_{i:02}"),
+                Playbook {
+                    description: String::new(),
+                    owner: String::new(),
+                    trigger,
+                    tiers: if i % 3 == 0 {
+                        tiers.iter().take(2).cloned().collect()
+                    } else {
+                        Vec::new()
+                    },
+                    segments: Vec::new(),
+                    cooldown_days: 30,
+                    holdout_percent: 10.0,
+                    actions: vec![Action::Task {
+                        title: "Look".into(),
+                        role: Role::Csm,
+                        priority: Priority::Moderate,
+                        sla_hours: 168,
+                    }],
+                },
+            )
+        })
+        .collect()
+}
+
+/// Engine throughput with no playbooks and with `n`, run as the server runs it.
+pub fn playbooks(accounts: u32, months: u32, seed: u64, n: u32) -> Outcome {
+    use std::sync::Arc;
+    use tenure_engine::{day, Engine, EventSignal, Partition, Plan, Signal};
+    let config = SimConfig::new(accounts, months, seed);
+    let mut sink = Collect::default();
+    if let Err(never) = simulate(&config, &mut sink) {
+        match never {}
+    }
+    sink.events.sort_by_key(|e| e.at);
+    println!(
+        "playbooks: {accounts} accounts × {months} months (seed {seed}): {} product events, {} records",
+        sink.events.len(),
+        sink.records.len()
+    );
+    let mut results = Vec::new();
+    for count in [0, n] {
+        let mut model = tenure_domain::SuccessModel::default_model();
+        model.playbooks = many_playbooks(count);
+        let plan = Arc::new(Plan::new(model));
+        let mut engine = Engine::new(Arc::clone(&plan), Partition::ALL);
+        let first = sink.events.first().map_or(0, |e| e.at);
+        for r in &sink.records {
+            engine.apply(Signal::Record(r), first);
+        }
+        let started = Instant::now();
+        let (mut rescored, mut fired, mut today) = (0usize, 0usize, day::day_of(first));
+        engine.tick(first);
+        for (c, chunk) in sink.events.chunks(10_000).enumerate() {
+            let now = chunk.last().map_or(first, |e| e.at);
+            if day::day_of(now) > today {
+                today = day::day_of(now);
+                engine.tick(day::start_of(today));
+            }
+            let mut signals: Vec<Signal<'_>> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    Signal::Event(EventSignal {
+                        offset: (c * 10_000 + i) as u64,
+                        account: &e.account,
+                        user: e.user.as_deref(),
+                        event: e.event.as_deref(),
+                        at: e.at,
+                        properties: plan
+                            .reads_properties(e.event.as_deref())
+                            .then_some(&e.properties),
+                    })
+                })
+                .collect();
+            engine.apply_batch(&mut signals, now);
+            rescored += engine.refresh(now);
+            fired += engine.take_firings().len();
+        }
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "  {count:>3} playbooks: {:.0} events/s on one core ({:.1} s; {rescored} re-scores after chunks, a tick each day; {fired} firings)",
+            sink.events.len() as f64 / secs,
+            secs
+        );
+        results.push(secs);
+    }
+    println!(
+        "  {n} playbooks cost {:+.1} % of the time",
+        (results[1] / results[0] - 1.0) * 100.0
     );
     Ok(())
 }
