@@ -19,3 +19,4 @@ pub mod forecast;
 pub mod optim;
 pub mod special;
 pub mod survival;
+pub mod uplift;

@@ -21,7 +21,7 @@ use tenure_domain::Record;
 pub use consumer::{
     simulate_consumers, ConsumerConfig, ConsumerSink, ConsumerSummary, Customer, Purchase,
 };
-pub use life::{TruthAccount, TruthRenewal};
+pub use life::{TruthAccount, TruthRenewal, OUTREACH_PLAYBOOK};
 
 /// The hidden mechanics, with defaults that make the field's published claims true in the data.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -32,6 +32,8 @@ pub struct TruthAccount {
     pub core_affinity: f64,
     pub welcome_message: bool,
     pub tech_touch_programme: bool,
+    /// Held out of the outreach playbook (`OUTREACH_PLAYBOOK`), by Tenure's own holdout
+    /// function, so that Tenure's held-out arm is the one the simulated CSMs leave alone.
     pub outreach_holdout: bool,
     /// Times the account met the outreach trigger (treated or held out).
     pub outreach_eligible: u32,
@@ -39,6 +41,13 @@ pub struct TruthAccount {
     pub outreach_treated: u32,
     /// The true uplift on latent health of each outreach.
     pub outreach_effect: f64,
+    /// The day the outreach trigger first held.
+    pub outreach_first_day: Option<u32>,
+    /// The true churn probability at the first renewal within a year of that day, as run,
+    /// and in the same account's life run again in the other arm (treated if held out, held
+    /// out if treated): the two potential outcomes, whose difference is the true effect.
+    pub p_churn_after_first_outreach: Option<f64>,
+    pub p_churn_after_first_outreach_other_arm: Option<f64>,
     pub signup_day: u32,
     pub activation_day: Option<u32>,
     pub first_value_day: Option<u32>,
@@ -306,7 +315,8 @@ struct Life<'c, 'a> {
     activated: bool,
     habit_counted_days: u32,
     reports: u64,
-    core_30d: [u32; 30],
+    /// Core actions per day, the last 60 days (index: day % 60).
+    core_days: [u32; 60],
     urgent_days: Vec<u32>,
     last_outreach: Option<u32>,
     contracts: Vec<Contract>,
@@ -319,6 +329,35 @@ struct Life<'c, 'a> {
     /// identify and group calls waiting to be written before the day's activity.
     pending_identity: Vec<u8>,
     counters: SimSummary,
+    /// The other arm's churn probability after the first outreach trigger (from its run).
+    other_arm: Option<f64>,
+}
+
+/// The playbook of the default success model the simulated CSMs work: when an account's core
+/// actions in the last 30 days fell by `OUTREACH_DROP` or more against the 30 days before
+/// (`core_actions_trend`), a high- or mid-touch account gets a call, at most every
+/// `OUTREACH_COOLDOWN_DAYS`, unless Tenure's holdout function holds it out of this playbook.
+pub const OUTREACH_PLAYBOOK: &str = "usage_drop";
+const OUTREACH_DROP: f64 = 0.30;
+const OUTREACH_COOLDOWN_DAYS: u32 = 30;
+
+/// A sink that keeps nothing (the other arm's run).
+struct Discard;
+
+impl Sink for Discard {
+    type Error = std::convert::Infallible;
+    fn record(&mut self, _: &Record) -> Result<(), Self::Error> {
+        Ok(())
+    }
+    fn events(&mut self, _: &[u8]) -> Result<(), Self::Error> {
+        Ok(())
+    }
+    fn renewal(&mut self, _: &TruthRenewal) -> Result<(), Self::Error> {
+        Ok(())
+    }
+    fn account_truth(&mut self, _: &TruthAccount) -> Result<(), Self::Error> {
+        Ok(())
+    }
 }
 
 pub(crate) fn simulate_account<S: Sink>(
@@ -328,6 +367,70 @@ pub(crate) fn simulate_account<S: Sink>(
     buffer: &mut Vec<u8>,
     summary: &mut SimSummary,
 ) -> Result<(), S::Error> {
+    // The account in the other arm of the outreach playbook first (its first trigger falls
+    // on the same day: the arm changes nothing before it), then as it is.
+    let (mut other, _) = new_life(company, index, true);
+    let other_arm = if other.tier != Tier::Tech {
+        let mut scratch = Vec::new();
+        let Ok(()) = other.run(&mut Discard, &mut scratch);
+        other.truth.p_churn_after_first_outreach
+    } else {
+        None
+    };
+    drop(other);
+    let (mut life, record) = new_life(company, index, false);
+    sink.record(&record)?;
+    life.other_arm = other_arm;
+    life.run(sink, buffer)?;
+    summary.accounts += 1;
+
+    summary.events += life.events;
+    let active_now = life
+        .contracts
+        .last()
+        .filter(|c| c.status == SubscriptionStatus::Active)
+        .map(Contract::arr);
+    let r = &mut summary.realised;
+    r.arr_now += active_now.unwrap_or(0);
+    if let Some(arr) = life.arr_at_cutoff {
+        r.logos_at_start_of_last_year += 1;
+        r.logos_lost_in_last_year += u64::from(active_now.is_none());
+        r.arr_at_start_of_last_year += arr;
+        r.arr_now_of_those_accounts += active_now.unwrap_or(0);
+    }
+    if life.truth.signup_day + 30 <= company.days {
+        r.signups_30_days_old += 1;
+        r.activated_within_14_days += u64::from(
+            life.truth
+                .activation_day
+                .is_some_and(|a| a <= life.truth.signup_day + 14),
+        );
+    }
+    r.nps_answers += life.counters.realised.nps_answers;
+    r.nps_promoters += life.counters.realised.nps_promoters;
+    r.nps_detractors += life.counters.realised.nps_detractors;
+    summary.contacts += life.users.len() as u64;
+    for (total, part) in [
+        (&mut summary.tickets, life.counters.tickets),
+        (&mut summary.surveys, life.counters.surveys),
+        (&mut summary.activities, life.counters.activities),
+        (
+            &mut summary.renewal_decisions,
+            life.counters.renewal_decisions,
+        ),
+        (&mut summary.churns, life.counters.churns),
+        (&mut summary.expansions, life.counters.expansions),
+        (&mut summary.contractions, life.counters.contractions),
+        (&mut summary.reactivations, life.counters.reactivations),
+    ] {
+        *total += part;
+    }
+    Ok(())
+}
+
+/// Account `index`'s life, ready to run (`flip`: in the other arm of the outreach playbook).
+/// Returns it with its account record (not yet written).
+fn new_life<'c, 'a>(company: &'c Company<'a>, index: u32, flip: bool) -> (Life<'c, 'a>, Record) {
     let config = company.config;
     let mut rng = rng_for(config.seed, u64::from(index) + 1);
     let id = format!("acct-{index:06}");
@@ -393,14 +496,19 @@ pub(crate) fn simulate_account<S: Sink>(
     let welcome = rng.gen_bool(mech.welcome_message_share.clamp(0.0, 1.0));
     let programme =
         tier == Tier::Tech && rng.gen_bool(mech.tech_touch_programme_share.clamp(0.0, 1.0));
-    let holdout = tier != Tier::Tech && rng.gen_bool(mech.outreach_holdout_share.clamp(0.0, 1.0));
+    let holdout = tier != Tier::Tech
+        && (tenure_domain::model::held_out(
+            OUTREACH_PLAYBOOK,
+            &id,
+            mech.outreach_holdout_share.clamp(0.0, 1.0) * 100.0,
+        ) != flip);
     let utilisation = Beta::new(4.0 + 1.5 * fit.max(-2.0) + 3.0, 4.0)
         .map(|b| b.sample(&mut rng))
         .unwrap_or(0.6);
     let target_users = (f64::from(seats) * utilisation).max(1.0);
     let domain = format!("{}.example", id.replace('-', ""));
 
-    sink.record(&Record::Account(Account {
+    let record = Record::Account(Account {
         id: account.clone(),
         name: format!("{} {}", company_name(&mut rng), index),
         plan: Some(plan.to_owned()),
@@ -414,7 +522,7 @@ pub(crate) fn simulate_account<S: Sink>(
             company.instant(signup_day, rng.gen_range(8 * 3_600_000..18 * 3_600_000)),
         ),
         executive_sponsor: sponsor.then(|| "VP Operations".to_owned()),
-    }))?;
+    });
 
     let contract = Contract {
         id: SubscriptionId::parse(format!("{id}-sub-1")).expect("generated ids are valid"),
@@ -428,7 +536,7 @@ pub(crate) fn simulate_account<S: Sink>(
         status: SubscriptionStatus::Active,
         end_day: None,
     };
-    let mut life = Life {
+    let life = Life {
         company,
         mech,
         rng,
@@ -448,6 +556,9 @@ pub(crate) fn simulate_account<S: Sink>(
             outreach_eligible: 0,
             outreach_treated: 0,
             outreach_effect: mech.outreach_effect,
+            outreach_first_day: None,
+            p_churn_after_first_outreach: None,
+            p_churn_after_first_outreach_other_arm: None,
             signup_day,
             activation_day: None,
             first_value_day: None,
@@ -465,7 +576,7 @@ pub(crate) fn simulate_account<S: Sink>(
         activated: false,
         habit_counted_days: 0,
         reports: 0,
-        core_30d: [0; 30],
+        core_days: [0; 60],
         urgent_days: Vec::new(),
         last_outreach: None,
         contracts: vec![contract],
@@ -475,51 +586,9 @@ pub(crate) fn simulate_account<S: Sink>(
         arr_at_cutoff: None,
         pending_identity: Vec::new(),
         counters: SimSummary::default(),
+        other_arm: None,
     };
-    life.run(sink, buffer)?;
-    summary.accounts += 1;
-    summary.events += life.events;
-    let active_now = life
-        .contracts
-        .last()
-        .filter(|c| c.status == SubscriptionStatus::Active)
-        .map(Contract::arr);
-    let r = &mut summary.realised;
-    r.arr_now += active_now.unwrap_or(0);
-    if let Some(arr) = life.arr_at_cutoff {
-        r.logos_at_start_of_last_year += 1;
-        r.logos_lost_in_last_year += u64::from(active_now.is_none());
-        r.arr_at_start_of_last_year += arr;
-        r.arr_now_of_those_accounts += active_now.unwrap_or(0);
-    }
-    if life.truth.signup_day + 30 <= company.days {
-        r.signups_30_days_old += 1;
-        r.activated_within_14_days += u64::from(
-            life.truth
-                .activation_day
-                .is_some_and(|a| a <= life.truth.signup_day + 14),
-        );
-    }
-    r.nps_answers += life.counters.realised.nps_answers;
-    r.nps_promoters += life.counters.realised.nps_promoters;
-    r.nps_detractors += life.counters.realised.nps_detractors;
-    summary.contacts += life.users.len() as u64;
-    for (total, part) in [
-        (&mut summary.tickets, life.counters.tickets),
-        (&mut summary.surveys, life.counters.surveys),
-        (&mut summary.activities, life.counters.activities),
-        (
-            &mut summary.renewal_decisions,
-            life.counters.renewal_decisions,
-        ),
-        (&mut summary.churns, life.counters.churns),
-        (&mut summary.expansions, life.counters.expansions),
-        (&mut summary.contractions, life.counters.contractions),
-        (&mut summary.reactivations, life.counters.reactivations),
-    ] {
-        *total += part;
-    }
-    Ok(())
+    (life, record)
 }
 
 fn company_name(rng: &mut Pcg64Mcg) -> &'static str {
@@ -647,9 +716,10 @@ impl Life<'_, '_> {
                     continue;
                 }
             }
+            self.outreach(sink, day)?;
             let age = day - signup;
             if age.is_multiple_of(7) {
-                self.weekly(sink, day)?;
+                self.weekly(day);
             }
             while next_join < joins.len() && joins[next_join] <= day {
                 let role = ROLES[self.rng.gen_range(0..ROLES.len())];
@@ -673,7 +743,7 @@ impl Life<'_, '_> {
                     "integration_connected",
                     &[("integration", Prop::Str(integration))],
                 );
-                self.core_30d[(day % 30) as usize] += 1;
+                self.core_days[(day % 60) as usize] += 1;
             }
             self.daily_activity(buffer, day);
             self.release_effect(day);
@@ -801,7 +871,7 @@ impl Life<'_, '_> {
         self.users.iter().filter(|u| u.left.is_none()).count() as u32
     }
 
-    fn weekly<S: Sink>(&mut self, sink: &mut S, day: u32) -> Result<(), S::Error> {
+    fn weekly(&mut self, day: u32) {
         let habit = if self.truth.habit_first_week {
             1.0
         } else {
@@ -821,27 +891,6 @@ impl Life<'_, '_> {
         });
         self.health += 0.2 * (base - self.health) + 0.3 * normal(&mut self.rng)
             - if outage { 0.3 } else { 0.0 };
-        // Proactive outreach when health falls, unless the account is held out.
-        if self.tier != Tier::Tech
-            && self.health < -0.4
-            && self.last_outreach.is_none_or(|l| l + 45 <= day)
-        {
-            self.truth.outreach_eligible += 1;
-            self.last_outreach = Some(day);
-            if !self.truth.outreach_holdout {
-                self.truth.outreach_treated += 1;
-                self.health += self.mech.outreach_effect;
-                let ms = self.rng.gen_range(9 * 3_600_000..17 * 3_600_000);
-                self.activity(
-                    sink,
-                    day,
-                    ms,
-                    ActivityKind::Call,
-                    Some("proactive outreach"),
-                    Some(true),
-                )?;
-            }
-        }
         // Healthy accounts invite colleagues; unhealthy ones lose users.
         let seats = self.contracts.last().map_or(1, |c| c.seats);
         if self.current_users() < (f64::from(seats) * 1.15).ceil() as u32
@@ -872,7 +921,6 @@ impl Life<'_, '_> {
                 self.users[i].left = Some(day);
             }
         }
-        Ok(())
     }
 
     fn daily_activity(&mut self, buffer: &mut Vec<u8>, day: u32) {
@@ -882,7 +930,7 @@ impl Life<'_, '_> {
         let weekday = date.weekday().num_days_from_monday() < 5;
         let season = if date.month() == 12 { -0.3 } else { 0.0 };
         let day_term = -2.8 + if weekday { 0.5 } else { -2.0 } + season;
-        self.core_30d[(day % 30) as usize] = 0;
+        self.core_days[(day % 60) as usize] = 0;
         let first_week = self
             .truth
             .activation_day
@@ -979,7 +1027,7 @@ impl Life<'_, '_> {
 
     fn core_action(&mut self, buffer: &mut Vec<u8>, at: &At<'_>, event: &str) {
         let day = at.day;
-        self.core_30d[(day % 30) as usize] += 1;
+        self.core_days[(day % 60) as usize] += 1;
         match event {
             "report_created" => {
                 self.reports += 1;
@@ -1057,6 +1105,50 @@ impl Life<'_, '_> {
                 }
             }
         }
+    }
+
+    /// Core actions in the `n` days before `day` (at most 59).
+    fn core_actions(&self, day: u32, n: u32) -> u32 {
+        (1..=n.min(59))
+            .filter(|k| *k <= day)
+            .map(|k| self.core_days[((day - k) % 60) as usize])
+            .sum()
+    }
+
+    /// The outreach playbook at the start of `day`, on what happened by the end of the day
+    /// before, as Tenure evaluates it: core actions of the last 30 days (the 29 before today
+    /// and today's, none yet) against the 30 before, down by `OUTREACH_DROP` or more.
+    fn outreach<S: Sink>(&mut self, sink: &mut S, day: u32) -> Result<(), S::Error> {
+        if self.tier == Tier::Tech
+            || day < self.truth.signup_day + 60
+            || self
+                .last_outreach
+                .is_some_and(|l| l + OUTREACH_COOLDOWN_DAYS > day)
+        {
+            return Ok(());
+        }
+        let current = f64::from(self.core_actions(day, 29));
+        let prior = f64::from(self.core_actions(day, 59)) - current;
+        if prior <= 0.0 || (current - prior) / prior > -OUTREACH_DROP {
+            return Ok(());
+        }
+        self.truth.outreach_eligible += 1;
+        self.truth.outreach_first_day.get_or_insert(day);
+        self.last_outreach = Some(day);
+        if !self.truth.outreach_holdout {
+            self.truth.outreach_treated += 1;
+            self.health += self.mech.outreach_effect;
+            let ms = self.rng.gen_range(9 * 3_600_000..17 * 3_600_000);
+            self.activity(
+                sink,
+                day,
+                ms,
+                ActivityKind::Call,
+                Some("proactive outreach"),
+                Some(true),
+            )?;
+        }
+        Ok(())
     }
 
     fn recent_outreach(&self, day: u32) -> bool {
@@ -1399,7 +1491,8 @@ impl Life<'_, '_> {
     fn renew<S: Sink>(&mut self, sink: &mut S, day: u32) -> Result<bool, S::Error> {
         let mech = self.mech;
         let users = f64::from(self.current_users().max(1));
-        let core_30d: u32 = self.core_30d.iter().sum();
+        // Today's actions and the 29 days before.
+        let core_30d = self.core_actions(day + 1, 30);
         let core_norm = ((1.0 + f64::from(core_30d)).ln() / (1.0 + 6.0 * users).ln()).min(1.0);
         let urgent = self
             .urgent_days
@@ -1438,6 +1531,11 @@ impl Life<'_, '_> {
         let mut p = 1.0 - (1.0 - p_annual).powf(f64::from(contract.term_months) / 12.0);
         if self.truth.tech_touch_programme && day < self.truth.signup_day + 365 {
             p *= mech.tech_touch_programme_churn;
+        }
+        if let Some(first) = self.truth.outreach_first_day {
+            if day >= first && day <= first + 365 {
+                self.truth.p_churn_after_first_outreach.get_or_insert(p);
+            }
         }
         let churned = self.rng.gen_bool(p.clamp(0.0, 1.0));
         self.counters.renewal_decisions += 1;
@@ -1576,6 +1674,7 @@ impl Life<'_, '_> {
             }))?;
         }
         self.truth.final_health = self.health;
+        self.truth.p_churn_after_first_outreach_other_arm = self.other_arm;
         self.truth.churned = self
             .contracts
             .last()

@@ -211,3 +211,50 @@ fn the_default_company_is_realistic() {
     );
     assert!((-10.0..=50.0).contains(&nps), "NPS {nps}");
 }
+
+#[test]
+fn outreach_follows_the_playbook_and_its_holdout_with_both_potential_outcomes() {
+    let (out, _) = run(400, 24, 3);
+    let triggered: Vec<&TruthAccount> = out
+        .truths
+        .iter()
+        .filter(|t| t.outreach_first_day.is_some())
+        .collect();
+    assert!(triggered.len() > 10, "{}", triggered.len());
+    let mut differ = 0;
+    for t in &out.truths {
+        // Tenure's holdout function decides the arm; only high and mid touch are called.
+        let held = tenure_domain::model::held_out(OUTREACH_PLAYBOOK, &t.account_id, 10.0);
+        assert_eq!(
+            t.outreach_holdout,
+            t.tier != "tech_touch" && held,
+            "{}",
+            t.account_id
+        );
+        if t.tier == "tech_touch" {
+            assert_eq!(t.outreach_eligible, 0);
+        }
+        let expected_treated = if t.outreach_holdout {
+            0
+        } else {
+            t.outreach_eligible
+        };
+        assert_eq!(t.outreach_treated, expected_treated);
+        // Both arms reach the first renewal after the first trigger, or neither does.
+        assert_eq!(
+            t.p_churn_after_first_outreach.is_some(),
+            t.p_churn_after_first_outreach_other_arm.is_some(),
+            "{}",
+            t.account_id
+        );
+        if let (Some(a), Some(b)) = (
+            t.p_churn_after_first_outreach,
+            t.p_churn_after_first_outreach_other_arm,
+        ) {
+            assert!((0.0..=1.0).contains(&a) && (0.0..=1.0).contains(&b));
+            differ += usize::from(a != b);
+        }
+    }
+    // The call moves the latent health, so the arms' probabilities part.
+    assert!(differ > 0);
+}

@@ -226,6 +226,22 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the success model's playbooks over the whole history, as a server running all
+    /// along would have fired them: the tasks they opened (written to the store), their SLAs,
+    /// and each playbook's measured effect (treated against held-out accounts on health,
+    /// renewal and expansion, with 95 % intervals, and the health trend around the firing).
+    Playbooks {
+        /// Do not write the tasks to the store.
+        #[arg(long)]
+        no_write: bool,
+        /// A simulator's truth_accounts.csv, to print the true effect beside the measured one
+        /// (default: DATA_DIR/simulated/truth_accounts.csv when present).
+        #[arg(long, value_name = "FILE")]
+        truth: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Fit a model to any CSV and print its parameters as JSON: BG/NBD (+ Gamma-Gamma), Cox
     /// proportional hazards, Kaplan–Meier.
     Fit {

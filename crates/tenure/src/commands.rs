@@ -12,6 +12,7 @@ mod import;
 mod init;
 mod model;
 mod models;
+mod playbooks;
 mod privacy;
 mod report;
 mod score;
@@ -106,6 +107,11 @@ pub async fn run(cli: Cli) -> Outcome {
             register,
         } => backtest::run(&data_dir, lead_days, truth, json, export, register, now).await,
         Command::Models { json } => models::run(&data_dir, json),
+        Command::Playbooks {
+            no_write,
+            truth,
+            json,
+        } => playbooks::run(&data_dir, !no_write, truth, json, now).await,
         Command::Send {
             url,
             write_key,

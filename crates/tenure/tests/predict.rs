@@ -353,6 +353,74 @@ fn backtest_on_point_in_time_decisions_without_leakage() {
     let out = tenure(d, &["forecast", "--data-dir", "d", "--days", "0"]);
     assert_eq!(out.status.code(), Some(1));
 
+    // The playbooks over the history: tasks written to the store, SLAs, and the effects
+    // measured against holdouts, beside the simulator's true effect of its outreach.
+    let out = tenure(
+        d,
+        &[
+            "playbooks",
+            "--data-dir",
+            "d",
+            "--truth",
+            "sim/truth_accounts.csv",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let pb: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let t = &pb["tasks"];
+    let n = |v: &Value, k: &str| v[k].as_u64().unwrap_or_else(|| panic!("{k}: {v}"));
+    assert!(n(t, "opened") > 0, "{t}");
+    assert_eq!(n(t, "opened"), n(t, "completed") + n(t, "open"));
+    assert!(n(t, "completed_within_sla") <= n(t, "completed"));
+    assert!(n(t, "breached") <= n(t, "opened"));
+    assert_eq!(n(&pb, "tasks_written"), n(t, "opened"));
+    let mut tasks = 0;
+    for p in pb["playbooks"].as_array().unwrap() {
+        assert!(n(p, "firings") >= n(p, "accounts"), "{p}");
+        assert_eq!(
+            n(p, "treated_accounts") + n(p, "held_out_accounts"),
+            n(p, "accounts")
+        );
+        tasks += n(p, "tasks_opened");
+        if p["holdout_percent"].as_f64().unwrap() == 0.0 {
+            assert_eq!(n(p, "held_out_firings"), 0);
+            assert!(p["note"].as_str().unwrap().contains("no holdout"));
+        }
+        for e in [
+            "health_30_days",
+            "health_90_days",
+            "renewal",
+            "expansion_90_days",
+        ] {
+            let u = &p["effect"][e];
+            if !u.is_null() {
+                let (lo, d, hi) = (
+                    u["low"].as_f64().unwrap(),
+                    u["difference"].as_f64().unwrap(),
+                    u["high"].as_f64().unwrap(),
+                );
+                assert!(lo <= d && d <= hi, "{e}: {u}");
+            }
+        }
+    }
+    assert_eq!(tasks, n(t, "opened"));
+    let usage = pb["playbooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["playbook"] == "usage_drop")
+        .unwrap();
+    if let Some(truth) = usage["true_renewal_effect"].as_object() {
+        assert!(truth["accounts"].as_u64().unwrap() > 0);
+    }
+    // The same history again: the same firings and tasks (nothing written this time).
+    let out = tenure(d, &["playbooks", "--data-dir", "d", "--no-write", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let again: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(again["tasks"], pb["tasks"]);
+    assert_eq!(n(&again, "tasks_written"), 0);
+
     let out = tenure(d, &["backtest", "--data-dir", "d", "--lead-days", "400"]);
     assert_eq!(out.status.code(), Some(1));
     let out = tenure(d, &["backtest", "--data-dir", "d", "--truth", "nope.csv"]);

@@ -231,6 +231,11 @@ pub async fn run(
         Err(e) => return Err(e),
     }
     println!();
+    // The playbooks over the whole history: tasks, SLAs and measured effects.
+    let truth = data_dir.root.join("simulated/truth_accounts.csv");
+    let playbooks = super::playbooks::compute(&data_dir, true, Some(&truth), now).await?;
+    super::playbooks::print(&playbooks);
+    println!();
     // The last 90 days of daily history (every event is replayed; `tenure rescore` without
     // --from stores all of it).
     let from = (now.date_naive() - chrono::Days::new(90)).to_string();

@@ -70,6 +70,10 @@ impl FileSink {
             "outreach_eligible",
             "outreach_treated",
             "outreach_effect",
+            "outreach_playbook",
+            "outreach_first_day",
+            "p_churn_after_first_outreach",
+            "p_churn_after_first_outreach_other_arm",
             "signup_day",
             "activation_day",
             "first_value_day",
@@ -146,6 +150,12 @@ impl Sink for FileSink {
             t.outreach_eligible.to_string(),
             t.outreach_treated.to_string(),
             format!("{:.6}", t.outreach_effect),
+            tenure_sim::OUTREACH_PLAYBOOK.to_owned(),
+            opt(t.outreach_first_day),
+            t.p_churn_after_first_outreach
+                .map_or(String::new(), |p| format!("{p:.6}")),
+            t.p_churn_after_first_outreach_other_arm
+                .map_or(String::new(), |p| format!("{p:.6}")),
             t.signup_day.to_string(),
             opt(t.activation_day),
             opt(t.first_value_day),

@@ -1,0 +1,607 @@
+//! `tenure playbooks`: the success model's playbooks run over the whole history (as a server
+//! running all along would have fired them), the tasks they opened (written to the store),
+//! their SLAs, and each playbook's measured effect: treated against held-out accounts on
+//! health, renewal and expansion, with confidence intervals and the trend around the firing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use serde::Serialize;
+use tenure_domain::model::{Action, Playbook, Role, Trigger};
+use tenure_domain::{ChangeKind, Record, Task, TaskId, TaskStatus, Timestamp};
+use tenure_engine::day::{self, Day};
+use tenure_predict::uplift::{uplift, Uplift};
+use tenure_server::playbooks::PlaybookHistory;
+
+use crate::data_dir::DataDir;
+use crate::failure::Outcome;
+
+/// Days after a firing the trend reads, and the health outcomes.
+const TREND: [i32; 7] = [-28, -14, 0, 14, 30, 60, 90];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TrendPoint {
+    /// Days after the firing (0: the day before it fired, the last whole day it saw).
+    pub offset_days: i32,
+    pub treated_mean: Option<f64>,
+    pub treated_n: usize,
+    pub held_out_mean: Option<f64>,
+    pub held_out_n: usize,
+}
+
+/// A playbook's measured effect: treated minus held out, each account at its first firing.
+#[derive(Debug, Clone, Serialize)]
+pub struct Effect {
+    /// Change in health score over the 30 (90) days after the firing.
+    pub health_30_days: Option<Uplift>,
+    pub health_90_days: Option<Uplift>,
+    /// Renewed (1) or churned (0) at the first renewal within a year of the firing.
+    pub renewal: Option<Uplift>,
+    /// Expanded (1) or not (0) in the 90 days after the firing.
+    pub expansion_90_days: Option<Uplift>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlaybookResult {
+    pub playbook: String,
+    pub description: String,
+    pub owner: String,
+    pub trigger: String,
+    pub holdout_percent: f64,
+    pub firings: usize,
+    pub held_out_firings: usize,
+    pub accounts: usize,
+    pub tasks_opened: usize,
+    pub tasks_breached: usize,
+    /// Accounts at their first firing: the units of the comparison.
+    pub treated_accounts: usize,
+    pub held_out_accounts: usize,
+    pub effect: Effect,
+    pub trend: Vec<TrendPoint>,
+    /// Why an effect is not measured (no holdout, too few accounts).
+    pub note: Option<String>,
+    /// The true effect on renewal, when a simulator's truth knows it for this playbook.
+    pub true_renewal_effect: Option<TrueEffect>,
+}
+
+/// The true effect of a playbook on renewal, from a simulator's potential outcomes: each
+/// account's true churn probability at its first renewal within a year of the playbook's first
+/// trigger, treated and not (the same life run in both arms).
+#[derive(Debug, Clone, Serialize)]
+pub struct TrueEffect {
+    /// Accounts in the measured renewal comparison with both potential outcomes known.
+    pub accounts: usize,
+    /// Mean of (1 − p treated) − (1 − p not treated), as a share.
+    pub renewal_uplift: f64,
+    /// Whether the measured interval holds it.
+    pub covered: bool,
+}
+
+/// A simulator's potential outcomes per account: (playbook, renewal probability treated, not).
+fn read_truth(path: &std::path::Path) -> Outcome<HashMap<String, (String, f64, f64)>> {
+    let mut r =
+        csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+    let h = r.headers().context("reading the header")?.clone();
+    let col = |name: &str| {
+        h.iter().position(|x| x == name).ok_or_else(|| {
+            crate::failure::Failure::rejected(format!(
+                "{}: no `{name}` column (a simulator's truth_accounts.csv has it)",
+                path.display()
+            ))
+        })
+    };
+    let (a, pb, hold, p, q) = (
+        col("account_id")?,
+        col("outreach_playbook")?,
+        col("outreach_holdout")?,
+        col("p_churn_after_first_outreach")?,
+        col("p_churn_after_first_outreach_other_arm")?,
+    );
+    let mut out = HashMap::new();
+    for (i, row) in r.records().enumerate() {
+        let row = row.with_context(|| format!("{}: row {}", path.display(), i + 2))?;
+        let (Ok(as_run), Ok(other)) = (row[p].parse::<f64>(), row[q].parse::<f64>()) else {
+            continue;
+        };
+        let held = &row[hold] == "1";
+        let (treated, untreated) = if held {
+            (other, as_run)
+        } else {
+            (as_run, other)
+        };
+        out.insert(
+            row[a].to_owned(),
+            (row[pb].to_owned(), 1.0 - treated, 1.0 - untreated),
+        );
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TaskSummary {
+    pub opened: usize,
+    pub completed: usize,
+    pub completed_within_sla: usize,
+    /// Completed after their due time, or still open past it.
+    pub breached: usize,
+    pub open: usize,
+    /// Breached tasks escalated to the account team's manager.
+    pub escalated: usize,
+    pub by_priority: BTreeMap<String, usize>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlaybookReport {
+    pub as_of: NaiveDate,
+    pub from: Option<NaiveDate>,
+    pub model_version: String,
+    pub playbooks: Vec<PlaybookResult>,
+    pub tasks: TaskSummary,
+    pub tasks_written: usize,
+    pub seconds: f64,
+}
+
+fn trigger_text(t: &Trigger) -> String {
+    match t {
+        Trigger::MilestoneMissed {
+            milestone,
+            days_after_signup,
+        } => format!("{milestone} not reached {days_after_signup} days after sign-up"),
+        Trigger::MilestoneReached { milestone } => format!("{milestone} reached"),
+        Trigger::MeasureBelow {
+            measure,
+            threshold,
+            for_days,
+        } => format!("{measure} < {threshold} for {for_days} days"),
+        Trigger::MeasureAbove {
+            measure,
+            threshold,
+            for_days,
+        } => format!("{measure} > {threshold} for {for_days} days"),
+        Trigger::MeasureDrop { measure, percent } => {
+            format!("{measure} down {percent} % or more")
+        }
+        Trigger::RenewalWithin { days, bands } => format!(
+            "renewal within {days} days, band {}",
+            bands
+                .iter()
+                .map(|b| b.name())
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ),
+        Trigger::HealthDrop { points, days } => {
+            format!("health down {points} points in {days} days")
+        }
+        Trigger::BandIs { band, for_days } => format!("band {} for {for_days} days", band.name()),
+        Trigger::ReleaseTouchesFeature => {
+            "a release touching a feature the account uses (not evaluated yet)".to_owned()
+        }
+    }
+}
+
+fn ts(micros: i64) -> Timestamp {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .unwrap_or_default()
+        .fixed_offset()
+}
+
+/// The tasks the treated firings open. A replayed task is completed by the first CSM
+/// activity logged with its account at or after it opened (live tasks are completed in the
+/// inbox); it breached its SLA when completed after its due time, or still open past it.
+fn tasks_of(
+    h: &PlaybookHistory,
+    playbooks: &[(&String, &Playbook)],
+    now: i64,
+) -> (Vec<Task>, TaskSummary, HashMap<usize, (usize, usize)>) {
+    let mut owners: HashMap<&str, &tenure_domain::UserId> = HashMap::new();
+    let mut activities: HashMap<&str, Vec<i64>> = HashMap::new();
+    for r in &h.records {
+        match r {
+            Record::Account(a) => {
+                if let Some(o) = &a.owner {
+                    owners.insert(a.id.as_str(), o);
+                }
+            }
+            Record::Activity(a) => activities
+                .entry(a.account.as_str())
+                .or_default()
+                .push(a.occurred_at.timestamp_micros()),
+            _ => {}
+        }
+    }
+    for v in activities.values_mut() {
+        v.sort_unstable();
+    }
+    let mut tasks = Vec::new();
+    let mut summary = TaskSummary::default();
+    // Per playbook: (opened, breached).
+    let mut per: HashMap<usize, (usize, usize)> = HashMap::new();
+    for f in h.firings.iter().filter(|f| !f.held_out) {
+        let (name, p) = playbooks[f.playbook];
+        for (k, a) in p.actions.iter().enumerate() {
+            let Action::Task {
+                title,
+                role,
+                priority,
+                sla_hours,
+                ..
+            } = a
+            else {
+                continue;
+            };
+            let due = f.at + i64::from(*sla_hours) * 3_600_000_000;
+            let done = activities
+                .get(f.account.as_str())
+                .and_then(|v| v.get(v.partition_point(|t| *t < f.at)))
+                .copied()
+                .filter(|t| *t <= now);
+            let breached = match done {
+                Some(t) => t > due,
+                None => due < now,
+            };
+            let date = day::date_of(day::day_of(f.at)).format("%Y%m%d");
+            let Ok(id) = TaskId::parse(format!("{name}-{}-{date}-{k}", f.account)) else {
+                continue;
+            };
+            let Ok(account) = tenure_domain::AccountId::parse(&f.account) else {
+                continue;
+            };
+            tasks.push(Task {
+                id,
+                account,
+                playbook: Some(name.clone()),
+                title: title.clone(),
+                role: *role,
+                assignee: match role {
+                    Role::Csm => owners.get(f.account.as_str()).map(|o| (*o).clone()),
+                    _ => None,
+                },
+                priority: *priority,
+                status: if done.is_some() {
+                    TaskStatus::Done
+                } else {
+                    TaskStatus::Open
+                },
+                created_at: ts(f.at),
+                due_at: Some(ts(due)),
+                snoozed_until: None,
+                completed_at: done.map(ts),
+                outcome: done.map(|_| "a CSM activity was logged with the account".to_owned()),
+            });
+            summary.opened += 1;
+            *summary
+                .by_priority
+                .entry(priority.name().to_owned())
+                .or_default() += 1;
+            if done.is_some() {
+                summary.completed += 1;
+                if !breached {
+                    summary.completed_within_sla += 1;
+                }
+            } else {
+                summary.open += 1;
+            }
+            if breached {
+                summary.breached += 1;
+                summary.escalated += 1;
+            }
+            let e = per.entry(f.playbook).or_default();
+            e.0 += 1;
+            e.1 += usize::from(breached);
+        }
+    }
+    (tasks, summary, per)
+}
+
+/// Runs the playbooks over the history and measures them; writes the tasks to the store.
+pub async fn compute(
+    data_dir: &DataDir,
+    write: bool,
+    truth: Option<&std::path::Path>,
+    now: Timestamp,
+) -> Outcome<PlaybookReport> {
+    let started = Instant::now();
+    let truth = match truth {
+        Some(p) => Some(read_truth(p)?),
+        None => None,
+    };
+    let store = data_dir.open_store().await?;
+    let lake = data_dir.root.join("lake");
+    let log = data_dir.root.join("log");
+    let h = tenure_server::playbooks::replay(
+        store.as_ref(),
+        move |plan| tenure_server::history::Events::open(&lake, &log, plan),
+        now,
+    )
+    .await
+    .context("replaying the history")?;
+    let model = &h.plan.model;
+    let playbooks: Vec<(&String, &Playbook)> = model.playbooks.iter().collect();
+    let at = now.timestamp_micros();
+    let today = day::day_of(at);
+    let (tasks, summary, per_playbook) = tasks_of(&h, &playbooks, at);
+    let mut written = 0;
+    if write {
+        for chunk in tasks.chunks(5_000) {
+            let records: Vec<Record> = chunk.iter().cloned().map(Record::Task).collect();
+            written += store
+                .upsert_many(&records)
+                .await
+                .context("writing the tasks")?
+                .len();
+        }
+    }
+    // Outcomes: the next renewal decision of each account, and expansions.
+    let subscriptions: Vec<tenure_domain::Subscription> = h
+        .records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Subscription(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut decisions: HashMap<String, Vec<(Day, bool)>> = HashMap::new();
+    for d in tenure_metrics::evidence::renewal_decisions(&subscriptions, now.date_naive()) {
+        decisions
+            .entry(d.account)
+            .or_default()
+            .push((day::day_of_date(d.day), d.churned));
+    }
+    for v in decisions.values_mut() {
+        v.sort_unstable();
+    }
+    let mut expansions: HashMap<&str, Vec<Day>> = HashMap::new();
+    for r in &h.records {
+        if let Record::SubscriptionChange(c) = r {
+            if c.kind == ChangeKind::Expansion {
+                expansions
+                    .entry(c.account.as_str())
+                    .or_default()
+                    .push(day::day_of_date(c.effective));
+            }
+        }
+    }
+    let mut results = Vec::new();
+    for (i, (name, p)) in playbooks.iter().enumerate() {
+        let fired: Vec<&tenure_engine::Firing> =
+            h.firings.iter().filter(|f| f.playbook == i).collect();
+        // Each account at its first firing: later firings may follow an earlier treatment.
+        let mut first: BTreeMap<&str, &tenure_engine::Firing> = BTreeMap::new();
+        for f in &fired {
+            first.entry(f.account.as_str()).or_insert(f);
+        }
+        let stratum = |f: &tenure_engine::Firing| u32::from(f.tier) * 1000 + u32::from(f.segment);
+        let mut health = [Vec::new(), Vec::new()];
+        let mut renewal = Vec::new();
+        let mut true_uplifts = Vec::new();
+        let mut expansion = Vec::new();
+        let mut trend: BTreeMap<i32, [Vec<f64>; 2]> = BTreeMap::new();
+        for f in first.values() {
+            let d = day::day_of(f.at);
+            let arm = !f.held_out;
+            let before = h.score_on(&f.account, d - 1);
+            for (k, days) in [30, 90].into_iter().enumerate() {
+                let after_day = d - 1 + days;
+                if after_day >= today {
+                    continue;
+                }
+                if let (Some(b), Some(a)) = (before, h.score_on(&f.account, after_day)) {
+                    health[k].push((stratum(f), arm, a - b));
+                }
+            }
+            for o in TREND {
+                let on = d - 1 + o as Day;
+                if on >= today {
+                    continue;
+                }
+                if let Some(s) = h.score_on(&f.account, on) {
+                    trend.entry(o).or_default()[usize::from(arm)].push(s);
+                }
+            }
+            if let Some((_, churned)) = decisions
+                .get(f.account.as_str())
+                .and_then(|v| v.iter().find(|(x, _)| *x >= d && *x <= d + 365))
+            {
+                renewal.push((stratum(f), arm, if *churned { 0.0 } else { 1.0 }));
+                if let Some((_, treated, untreated)) = truth
+                    .as_ref()
+                    .and_then(|t| t.get(f.account.as_str()))
+                    .filter(|t| t.0 == **name)
+                {
+                    true_uplifts.push(treated - untreated);
+                }
+            }
+            if d + 89 < today {
+                let grew = expansions
+                    .get(f.account.as_str())
+                    .is_some_and(|v| v.iter().any(|x| *x >= d && *x <= d + 89));
+                expansion.push((stratum(f), arm, if grew { 1.0 } else { 0.0 }));
+            }
+        }
+        let held = first.values().filter(|f| f.held_out).count();
+        let note = if p.holdout_percent <= 0.0 {
+            Some(
+                "no holdout: every matching account is treated, so the effect is not measured"
+                    .to_owned(),
+            )
+        } else if held < 2 || first.len() - held < 2 {
+            Some("too few accounts in one of the arms to compare".to_owned())
+        } else {
+            None
+        };
+        let measure = |rows: &[(u32, bool, f64)]| {
+            if note.is_some() {
+                None
+            } else {
+                uplift(rows, 0.95)
+            }
+        };
+        let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+        let (opened, breached) = per_playbook.get(&i).copied().unwrap_or_default();
+        let effect = Effect {
+            health_30_days: measure(&health[0]),
+            health_90_days: measure(&health[1]),
+            renewal: measure(&renewal),
+            expansion_90_days: measure(&expansion),
+        };
+        let true_renewal_effect = (!true_uplifts.is_empty()).then(|| {
+            let u = true_uplifts.iter().sum::<f64>() / true_uplifts.len() as f64;
+            TrueEffect {
+                accounts: true_uplifts.len(),
+                renewal_uplift: u,
+                covered: effect
+                    .renewal
+                    .as_ref()
+                    .is_some_and(|m| m.low <= u && u <= m.high),
+            }
+        });
+        results.push(PlaybookResult {
+            playbook: (*name).clone(),
+            description: p.description.clone(),
+            owner: p.owner.clone(),
+            trigger: trigger_text(&p.trigger),
+            holdout_percent: p.holdout_percent,
+            firings: fired.len(),
+            held_out_firings: fired.iter().filter(|f| f.held_out).count(),
+            accounts: first.len(),
+            tasks_opened: opened,
+            tasks_breached: breached,
+            treated_accounts: first.len() - held,
+            held_out_accounts: held,
+            effect,
+            true_renewal_effect,
+            trend: trend
+                .into_iter()
+                .map(|(o, arms)| TrendPoint {
+                    offset_days: o,
+                    treated_mean: mean(&arms[1]),
+                    treated_n: arms[1].len(),
+                    held_out_mean: mean(&arms[0]),
+                    held_out_n: arms[0].len(),
+                })
+                .collect(),
+            note,
+        });
+    }
+    Ok(PlaybookReport {
+        as_of: now.date_naive(),
+        from: h.first_day.map(day::date_of),
+        model_version: h.plan.version.to_string(),
+        playbooks: results,
+        tasks: summary,
+        tasks_written: written,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn effect_text(u: &Option<Uplift>, scale: f64, unit: &str) -> String {
+    match u {
+        Some(u) => format!(
+            "{:+.1}{unit} ({:.0} % CI {:+.1} … {:+.1}, p {:.2})",
+            u.difference * scale,
+            u.level * 100.0,
+            u.low * scale,
+            u.high * scale,
+            u.p_value
+        ),
+        None => "–".to_owned(),
+    }
+}
+
+/// Prints the report (the demo's too).
+pub fn print(r: &PlaybookReport) {
+    let t = &r.tasks;
+    println!(
+        "Playbooks over the history ({} … {}, model {}), in {:.1} s:",
+        r.from.map_or("–".to_owned(), |d| d.to_string()),
+        r.as_of,
+        r.model_version,
+        r.seconds
+    );
+    println!(
+        "  tasks: {} opened ({}), {} completed ({} within their SLA), {} open; {} breached their SLA and were escalated",
+        t.opened,
+        t.by_priority
+            .iter()
+            .map(|(p, n)| format!("{n} {p}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        t.completed,
+        t.completed_within_sla,
+        t.open,
+        t.breached
+    );
+    for p in &r.playbooks {
+        println!(
+            "  {} — {} (holdout {} %): {} firings for {} accounts ({} treated, {} held out at their first firing), {} tasks ({} breached)",
+            p.playbook,
+            p.trigger,
+            p.holdout_percent,
+            p.firings,
+            p.accounts,
+            p.treated_accounts,
+            p.held_out_accounts,
+            p.tasks_opened,
+            p.tasks_breached
+        );
+        if let Some(n) = &p.note {
+            println!("      effect: {n}");
+            continue;
+        }
+        let e = &p.effect;
+        println!(
+            "      uplift, treated − held out: health in 30 days {}, in 90 days {}; renewal {}; expansion in 90 days {}",
+            effect_text(&e.health_30_days, 1.0, " points"),
+            effect_text(&e.health_90_days, 1.0, " points"),
+            effect_text(&e.renewal, 100.0, " pts"),
+            effect_text(&e.expansion_90_days, 100.0, " pts"),
+        );
+        let trend: Vec<String> = p
+            .trend
+            .iter()
+            .map(|x| {
+                format!(
+                    "{:+}d {}/{}",
+                    x.offset_days,
+                    x.treated_mean.map_or("–".to_owned(), |m| format!("{m:.1}")),
+                    x.held_out_mean
+                        .map_or("–".to_owned(), |m| format!("{m:.1}"))
+                )
+            })
+            .collect();
+        println!("      health, treated/held out: {}", trend.join("  "));
+        if let Some(t) = &p.true_renewal_effect {
+            println!(
+                "      true effect on renewal (the simulator's potential outcomes, {} accounts): {:+.1} pts — {} the measured interval",
+                t.accounts,
+                t.renewal_uplift * 100.0,
+                if t.covered { "inside" } else { "outside" }
+            );
+        }
+    }
+}
+
+pub async fn run(
+    data_dir: &DataDir,
+    write: bool,
+    truth: Option<std::path::PathBuf>,
+    json: bool,
+    now: Timestamp,
+) -> Outcome {
+    // A simulated company's truth, when there is one.
+    let truth = truth.or_else(|| {
+        let p = data_dir.root.join("simulated/truth_accounts.csv");
+        p.exists().then_some(p)
+    });
+    let r = compute(data_dir, write, truth.as_deref(), now).await?;
+    if json {
+        return super::print_json(&r);
+    }
+    print(&r);
+    if write {
+        println!("  ({} tasks written to the store)", r.tasks_written);
+    }
+    Ok(())
+}
