@@ -180,6 +180,8 @@ pub struct Engine {
     applied: u64,
     /// Playbook firings since the last `take_firings`.
     firings: Vec<Firing>,
+    /// Whether re-scores check playbooks (off while a backlog of old signals is folded in).
+    playbooks_active: bool,
 }
 
 impl Engine {
@@ -195,6 +197,7 @@ impl Engine {
             distributions: Distributions::new(),
             applied: 0,
             firings: Vec::new(),
+            playbooks_active: true,
         }
     }
 
@@ -307,6 +310,21 @@ impl Engine {
         self.plan.reads_properties(event)
     }
 
+    /// Turns playbook checks off (while folding in a backlog of old signals, whose partial
+    /// picture of an account would fire playbooks it does not deserve) or back on.
+    pub fn set_playbooks_active(&mut self, on: bool) {
+        self.playbooks_active = on;
+    }
+
+    pub fn playbooks_active(&self) -> bool {
+        self.playbooks_active
+    }
+
+    /// Marks every account for re-scoring at the next `refresh`.
+    pub fn touch_all(&mut self) {
+        self.dirty.extend(self.accounts.keys().cloned());
+    }
+
     /// The playbook firings since the last call, in the order they fired.
     pub fn take_firings(&mut self) -> Vec<Firing> {
         std::mem::take(&mut self.firings)
@@ -333,18 +351,22 @@ impl Engine {
         journey::latch(&plan, state, now);
         let h = health::score(&plan, state, now, watermark, &self.distributions);
         let memo = memo(&plan, state, &h, now);
-        let fired = crate::playbook::evaluate(
-            &plan,
-            state,
-            &crate::playbook::Seen {
-                account,
-                health: &h,
-                tier: memo.tier,
-                segment: memo.segment,
-                stage: memo.stage,
-                now,
-            },
-        );
+        let fired = if !self.playbooks_active {
+            Vec::new()
+        } else {
+            crate::playbook::evaluate(
+                &plan,
+                state,
+                &crate::playbook::Seen {
+                    account,
+                    health: &h,
+                    tier: memo.tier,
+                    segment: memo.segment,
+                    stage: memo.stage,
+                    now,
+                },
+            )
+        };
         self.firings.extend(fired);
         match &mut state.current {
             Some(cur) if (cur.score - memo.score).abs() < 0.005 => {

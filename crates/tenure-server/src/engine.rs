@@ -46,6 +46,8 @@ struct Inner {
     memberships: HashMap<String, String>,
     /// Scores written to the store as daily snapshots, waiting for the store.
     pending: Vec<HealthSnapshot>,
+    /// Playbook tasks waiting to be written to the store.
+    tasks: Vec<tenure_domain::Task>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -111,7 +113,11 @@ impl EngineService {
             next_offset: 0,
             memberships: HashMap::new(),
             pending: Vec::new(),
+            tasks: Vec::new(),
         });
+        let mut inner = inner;
+        // Until the log is folded in, playbooks wait (see `catch_up`).
+        inner.engine.set_playbooks_active(false);
         let service = Arc::new(EngineService {
             inner: Mutex::new(inner),
             log,
@@ -169,12 +175,29 @@ impl EngineService {
             if inner.next_offset != from {
                 continue; // another caller went ahead
             }
+            // A backlog of old events (a start, a rebuild, a bulk send) gives a partial
+            // picture of each account: playbooks wait until it is folded in.
+            let old = now - 86_400_000_000;
+            if parsed.iter().any(|(_, r)| {
+                r.message
+                    .as_ref()
+                    .is_some_and(|m| m.timestamp.timestamp_micros() < old)
+            }) {
+                inner.engine.set_playbooks_active(false);
+            }
             inner.apply_chunk(&parsed, now);
             inner.next_offset = records.last().map_or(from, |(o, _)| o + 1);
             total += records.len() as u64;
             inner.engine.refresh(now);
         }
-        self.lock().engine.refresh(now);
+        let mut inner = self.lock();
+        if !inner.engine.playbooks_active() {
+            // Caught up: every account checked once on the whole picture.
+            inner.engine.set_playbooks_active(true);
+            inner.engine.touch_all();
+        }
+        inner.engine.refresh(now);
+        inner.take_tasks();
         total
     }
 
@@ -196,6 +219,7 @@ impl EngineService {
             let mut inner = self.lock();
             let fresh = inner.engine.tick(now);
             inner.pending.extend(fresh);
+            inner.take_tasks();
             std::mem::take(&mut inner.pending)
         };
         if rows.is_empty() {
@@ -211,6 +235,42 @@ impl EngineService {
         }
     }
 
+    /// Writes the playbook tasks opened since the last call to the store (kept for the next
+    /// attempt when it fails). Returns how many were written.
+    pub async fn write_tasks(&self) -> Result<usize, StoreError> {
+        let tasks = std::mem::take(&mut self.lock().tasks);
+        if tasks.is_empty() {
+            return Ok(0);
+        }
+        let records: Vec<Record> = tasks.iter().cloned().map(Record::Task).collect();
+        match self.store.upsert_many(&records).await {
+            Ok(_) => {
+                tracing::info!(tasks = tasks.len(), "playbook tasks opened");
+                Ok(tasks.len())
+            }
+            Err(e) => {
+                self.lock().tasks.extend(tasks);
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens an escalation for every task newly past its SLA (`tasks::escalations`).
+    pub async fn escalate(&self, now: Micros) -> Result<usize, StoreError> {
+        let tasks = crate::tasks::all(self.store.as_ref()).await?;
+        let at = chrono::DateTime::from_timestamp_micros(now)
+            .unwrap_or_default()
+            .fixed_offset();
+        let new = crate::tasks::escalations(&tasks, at);
+        if !new.is_empty() {
+            let records: Vec<Record> = new.into_iter().map(Record::Task).collect();
+            self.store.upsert_many(&records).await?;
+            tracing::info!(tasks = records.len(), "overdue tasks escalated");
+            return Ok(records.len());
+        }
+        Ok(0)
+    }
+
     /// Rebuilds the engine from the whole log when the store's model changed.
     pub async fn follow_model(&self, now: Micros) -> Result<bool, StoreError> {
         let model = current_model(self.store.as_ref()).await?;
@@ -224,6 +284,7 @@ impl EngineService {
             inner.engine = Engine::new(plan, Partition::ALL);
             inner.next_offset = 0;
             inner.memberships.clear();
+            inner.engine.set_playbooks_active(false);
         }
         self.reload_records(now).await?;
         Ok(true)
@@ -296,11 +357,17 @@ impl EngineService {
                 if let Err(e) = self.reload_records(now).await {
                     tracing::error!(error = %e, "the engine cannot read the store's records");
                 }
+                if let Err(e) = self.escalate(now).await {
+                    tracing::error!(error = %e, "overdue tasks not escalated yet; retrying");
+                }
             }
             let me = Arc::clone(&self);
             let _ = tokio::task::spawn_blocking(move || me.catch_up(now)).await;
             if let Err(e) = self.tick(now).await {
                 tracing::error!(error = %e, "daily health snapshots not written yet; retrying");
+            }
+            if let Err(e) = self.write_tasks().await {
+                tracing::error!(error = %e, "playbook tasks not written yet; retrying");
             }
         }
     }
@@ -317,6 +384,7 @@ fn restore(plan: &Arc<Plan>, path: Option<&std::path::Path>) -> Option<Inner> {
             next_offset: saved.next_offset,
             memberships: saved.memberships,
             pending: Vec::new(),
+            tasks: Vec::new(),
         }),
         Err(e) => {
             tracing::info!(reason = %e, "engine snapshot not used; replaying the log");
@@ -326,6 +394,21 @@ fn restore(plan: &Arc<Plan>, path: Option<&std::path::Path>) -> Option<Inner> {
 }
 
 impl Inner {
+    /// The tasks of the playbooks fired since the last call.
+    fn take_tasks(&mut self) {
+        let fired = self.engine.take_firings();
+        let plan = Arc::clone(self.engine.plan());
+        for f in fired.iter().filter(|f| !f.held_out) {
+            let owner = self
+                .engine
+                .summary(&f.account)
+                .and_then(|s| s.owner)
+                .and_then(|o| tenure_domain::UserId::parse(o).ok());
+            self.tasks
+                .extend(crate::playbooks::tasks_for(&plan, f, owner.as_ref()));
+        }
+    }
+
     /// Folds in one chunk of log records: memberships first, in log order (a `group` call
     /// names the account of the events after it), then the events grouped by account.
     fn apply_chunk(&mut self, records: &[(Offset, LogRecord)], now: Micros) {

@@ -15,6 +15,7 @@ mod lake;
 pub mod metrics;
 pub mod playbooks;
 mod signals;
+pub mod tasks;
 pub mod usage;
 
 use std::future::Future;
@@ -55,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .merge(accounts::routes())
         .merge(metrics::routes())
         .merge(signals::routes())
+        .merge(tasks::routes())
         .fallback(error::not_found)
         .with_state(state)
 }

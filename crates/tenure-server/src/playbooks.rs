@@ -122,3 +122,68 @@ fn record_day(r: &Record) -> Option<Day> {
         _ => None,
     }
 }
+
+/// The tasks a firing opens: one per task action of its playbook, none when held out. The id
+/// is `PLAYBOOK-ACCOUNT-YYYYMMDD-N` (the firing's day, the action's place), so the same
+/// firing always opens the same tasks. A `csm` task goes to the account's owner; other roles
+/// are left for their team to assign. Due at the firing's time plus the action's SLA.
+pub fn tasks_for(
+    plan: &Plan,
+    firing: &Firing,
+    owner: Option<&tenure_domain::UserId>,
+) -> Vec<tenure_domain::Task> {
+    use tenure_domain::model::{Action, Role};
+    use tenure_domain::{AccountId, Task, TaskId, TaskStatus};
+    let Some(playbook) = plan.playbooks.get(firing.playbook) else {
+        return Vec::new();
+    };
+    let Some(spec) = plan.model.playbooks.get(&playbook.name) else {
+        return Vec::new();
+    };
+    if firing.held_out {
+        return Vec::new();
+    }
+    let ts = |micros: i64| {
+        chrono::DateTime::from_timestamp_micros(micros)
+            .unwrap_or_default()
+            .fixed_offset()
+    };
+    let date = day::date_of(day::day_of(firing.at)).format("%Y%m%d");
+    let mut out = Vec::new();
+    for (k, a) in spec.actions.iter().enumerate() {
+        let Action::Task {
+            title,
+            role,
+            priority,
+            sla_hours,
+        } = a
+        else {
+            continue;
+        };
+        let (Ok(id), Ok(account)) = (
+            TaskId::parse(format!("{}-{}-{date}-{k}", playbook.name, firing.account)),
+            AccountId::parse(&firing.account),
+        ) else {
+            continue;
+        };
+        out.push(Task {
+            id,
+            account,
+            playbook: Some(playbook.name.clone()),
+            title: title.clone(),
+            role: *role,
+            assignee: match role {
+                Role::Csm => owner.cloned(),
+                _ => None,
+            },
+            priority: *priority,
+            status: TaskStatus::Open,
+            created_at: ts(firing.at),
+            due_at: Some(ts(firing.at + i64::from(*sla_hours) * 3_600_000_000)),
+            snoozed_until: None,
+            completed_at: None,
+            outcome: None,
+        });
+    }
+    out
+}

@@ -242,6 +242,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The task inbox: list tasks, assign, snooze or complete one, and the SLA report.
+    Tasks {
+        #[command(subcommand)]
+        command: TaskCommand,
+    },
     /// Fit a model to any CSV and print its parameters as JSON: BG/NBD (+ Gamma-Gamma), Cox
     /// proportional hazards, Kaplan–Meier.
     Fit {
@@ -414,6 +419,62 @@ pub enum ReportCommand {
         /// The days on each side of --release (1–365).
         #[arg(long, default_value_t = 90, requires = "release")]
         window_days: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TaskCommand {
+    /// Tasks, most urgent first, with where each stands against its SLA.
+    List {
+        #[arg(long)]
+        assignee: Option<String>,
+        /// admin, leader, manager, csm, product or viewer.
+        #[arg(long)]
+        role: Option<String>,
+        /// open, snoozed, done or cancelled.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long)]
+        playbook: Option<String>,
+        /// Only tasks open past their due time.
+        #[arg(long)]
+        overdue: bool,
+        /// At most this many (0: all).
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Assign a task to a user.
+    Assign {
+        id: String,
+        #[arg(long = "to", value_name = "USER")]
+        to: String,
+    },
+    /// Snooze an open task until a time (RFC 3339).
+    Snooze {
+        id: String,
+        #[arg(long, value_name = "TIME")]
+        until: String,
+    },
+    /// Complete a task with what came of it.
+    Complete {
+        id: String,
+        #[arg(long)]
+        outcome: String,
+    },
+    /// Reopen a task.
+    Reopen { id: String },
+    /// Open an escalation for every task newly past its SLA: a critical task for the
+    /// manager, due in 24 hours (a running server does this every minute).
+    Escalate,
+    /// The SLA report: opened, completed, within SLA, breached, open past due, median hours to
+    /// complete; in total and by playbook, priority and assignee.
+    Sla {
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -19,6 +19,7 @@ mod score;
 mod send;
 mod serve;
 mod simulate;
+mod tasks;
 
 use anyhow::Context;
 use chrono::Utc;
@@ -83,6 +84,7 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::Bench { command } => bench::run(command, now).await,
         Command::Report { command } => report::run(&data_dir, command, now).await,
         Command::Fit { command } => fit::run(command),
+        Command::Tasks { command } => tasks::run(&data_dir, command, now).await,
         Command::Forecast {
             days,
             refit,

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{send_simulated_events, tenure, text, Server};
+use common::{get, http, send_simulated_events, tenure, text, Server};
 
 #[test]
 fn backtest_on_point_in_time_decisions_without_leakage() {
@@ -38,7 +38,119 @@ fn backtest_on_point_in_time_decisions_without_leakage() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let (mut server, addr) = Server::start(d, "d");
     send_simulated_events(d, &addr, keys["write_key"].as_str().unwrap());
+    // Live: once the backlog is folded in, the running engine checks every account and its
+    // playbooks open tasks in the store; the inbox works on them over HTTP.
+    let admin = keys["admin_token"].as_str().unwrap();
+    let mut inbox = Value::Null;
+    for _ in 0..120 {
+        let (status, body) = get(&addr, "/api/v1/tasks?status=open", admin);
+        assert_eq!(status, 200, "{body}");
+        if body["total"].as_u64().unwrap() > 0 {
+            inbox = body;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let first = &inbox["tasks"][0];
+    let id = first["id"]
+        .as_str()
+        .expect("the live engine opened tasks")
+        .to_owned();
+    let today = chrono::Utc::now().date_naive().format("%Y%m%d").to_string();
+    assert!(id.contains(&today), "{id}");
+    assert!(
+        first["playbook"].is_string() && first["due_at"].is_string(),
+        "{first}"
+    );
+    let (status, done) = http(
+        "POST",
+        &addr,
+        &format!("/api/v1/tasks/{id}/complete"),
+        &format!("Bearer {admin}"),
+        r#"{"outcome": "called the admin"}"#,
+    );
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["status"], "done");
+    let (status, again) = http(
+        "POST",
+        &addr,
+        &format!("/api/v1/tasks/{id}/complete"),
+        &format!("Bearer {admin}"),
+        r#"{"outcome": "twice"}"#,
+    );
+    assert_eq!(status, 400, "{again}");
+    let (status, unknown) = get(&addr, "/api/v1/tasks?colour=red", admin);
+    assert_eq!(status, 400, "{unknown}");
+    let (status, sla) = get(&addr, "/api/v1/tasks/sla", admin);
+    assert_eq!(status, 200);
+    assert!(sla["total"]["completed"].as_u64().unwrap() >= 1, "{sla}");
+    let (status, _) = get(&addr, "/api/v1/tasks", "tnr_api_nope");
+    assert_eq!(status, 401);
     server.stop();
+    // The same inbox from the CLI.
+    let out = tenure(
+        d,
+        &[
+            "tasks",
+            "list",
+            "--data-dir",
+            "d",
+            "--status",
+            "done",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(listed["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["id"] == id.as_str() && t["outcome"] == "called the admin"));
+    let out = tenure(
+        d,
+        &[
+            "tasks",
+            "snooze",
+            &id,
+            "--data-dir",
+            "d",
+            "--until",
+            "2020-01-01T00:00:00Z",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("closed"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = tenure(d, &["tasks", "reopen", &id, "--data-dir", "d"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = tenure(
+        d,
+        &["tasks", "snooze", &id, "--data-dir", "d", "--until", "soon"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("RFC 3339"));
+    let out = tenure(
+        d,
+        &[
+            "tasks",
+            "complete",
+            "no-such-task",
+            "--data-dir",
+            "d",
+            "--outcome",
+            "x",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    // Escalation: once per overdue task, never of an escalation.
+    let out = tenure(d, &["tasks", "escalate", "--data-dir", "d"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = tenure(d, &["tasks", "escalate", "--data-dir", "d"]);
+    assert_eq!(text(&out.stdout).trim(), "0 overdue tasks escalated");
 
     let out = tenure(
         d,
@@ -374,7 +486,8 @@ fn backtest_on_point_in_time_decisions_without_leakage() {
     assert_eq!(n(t, "opened"), n(t, "completed") + n(t, "open"));
     assert!(n(t, "completed_within_sla") <= n(t, "completed"));
     assert!(n(t, "breached") <= n(t, "opened"));
-    assert_eq!(n(&pb, "tasks_written"), n(t, "opened"));
+    // Tasks the live engine opened today are the same tasks: left as the inbox made them.
+    assert!(n(&pb, "tasks_written") > 0 && n(&pb, "tasks_written") <= n(t, "opened"));
     let mut tasks = 0;
     for p in pb["playbooks"].as_array().unwrap() {
         assert!(n(p, "firings") >= n(p, "accounts"), "{p}");
@@ -414,12 +527,18 @@ fn backtest_on_point_in_time_decisions_without_leakage() {
     if let Some(truth) = usage["true_renewal_effect"].as_object() {
         assert!(truth["accounts"].as_u64().unwrap() > 0);
     }
-    // The same history again: the same firings and tasks (nothing written this time).
-    let out = tenure(d, &["playbooks", "--data-dir", "d", "--no-write", "--json"]);
+    // The same history again: the same firings and tasks, all in the store already.
+    let out = tenure(d, &["playbooks", "--data-dir", "d", "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let again: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(again["tasks"], pb["tasks"]);
     assert_eq!(n(&again, "tasks_written"), 0);
+    let out = tenure(
+        d,
+        &["tasks", "list", "--data-dir", "d", "--limit", "0", "--json"],
+    );
+    let stored: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(n(&stored, "total") >= n(t, "opened"));
 
     let out = tenure(d, &["backtest", "--data-dir", "d", "--lead-days", "400"]);
     assert_eq!(out.status.code(), Some(1));

@@ -9,8 +9,8 @@ use std::time::Instant;
 use anyhow::Context;
 use chrono::NaiveDate;
 use serde::Serialize;
-use tenure_domain::model::{Action, Playbook, Role, Trigger};
-use tenure_domain::{ChangeKind, Record, Task, TaskId, TaskStatus, Timestamp};
+use tenure_domain::model::{Playbook, Trigger};
+use tenure_domain::{ChangeKind, Record, Task, TaskStatus, Timestamp};
 use tenure_engine::day::{self, Day};
 use tenure_predict::uplift::{uplift, Uplift};
 use tenure_server::playbooks::PlaybookHistory;
@@ -192,7 +192,6 @@ fn ts(micros: i64) -> Timestamp {
 /// inbox); it breached its SLA when completed after its due time, or still open past it.
 fn tasks_of(
     h: &PlaybookHistory,
-    playbooks: &[(&String, &Playbook)],
     now: i64,
 ) -> (Vec<Task>, TaskSummary, HashMap<usize, (usize, usize)>) {
     let mut owners: HashMap<&str, &tenure_domain::UserId> = HashMap::new();
@@ -219,19 +218,9 @@ fn tasks_of(
     // Per playbook: (opened, breached).
     let mut per: HashMap<usize, (usize, usize)> = HashMap::new();
     for f in h.firings.iter().filter(|f| !f.held_out) {
-        let (name, p) = playbooks[f.playbook];
-        for (k, a) in p.actions.iter().enumerate() {
-            let Action::Task {
-                title,
-                role,
-                priority,
-                sla_hours,
-                ..
-            } = a
-            else {
-                continue;
-            };
-            let due = f.at + i64::from(*sla_hours) * 3_600_000_000;
+        let owner = owners.get(f.account.as_str()).copied();
+        for mut task in tenure_server::playbooks::tasks_for(&h.plan, f, owner) {
+            let due = task.due_at.map_or(i64::MAX, |d| d.timestamp_micros());
             let done = activities
                 .get(f.account.as_str())
                 .and_then(|v| v.get(v.partition_point(|t| *t < f.at)))
@@ -241,35 +230,13 @@ fn tasks_of(
                 Some(t) => t > due,
                 None => due < now,
             };
-            let date = day::date_of(day::day_of(f.at)).format("%Y%m%d");
-            let Ok(id) = TaskId::parse(format!("{name}-{}-{date}-{k}", f.account)) else {
-                continue;
-            };
-            let Ok(account) = tenure_domain::AccountId::parse(&f.account) else {
-                continue;
-            };
-            tasks.push(Task {
-                id,
-                account,
-                playbook: Some(name.clone()),
-                title: title.clone(),
-                role: *role,
-                assignee: match role {
-                    Role::Csm => owners.get(f.account.as_str()).map(|o| (*o).clone()),
-                    _ => None,
-                },
-                priority: *priority,
-                status: if done.is_some() {
-                    TaskStatus::Done
-                } else {
-                    TaskStatus::Open
-                },
-                created_at: ts(f.at),
-                due_at: Some(ts(due)),
-                snoozed_until: None,
-                completed_at: done.map(ts),
-                outcome: done.map(|_| "a CSM activity was logged with the account".to_owned()),
-            });
+            if let Some(t) = done {
+                task.status = TaskStatus::Done;
+                task.completed_at = Some(ts(t));
+                task.outcome = Some("a CSM activity was logged with the account".to_owned());
+            }
+            let priority = task.priority;
+            tasks.push(task);
             summary.opened += 1;
             *summary
                 .by_priority
@@ -321,11 +288,23 @@ pub async fn compute(
     let playbooks: Vec<(&String, &Playbook)> = model.playbooks.iter().collect();
     let at = now.timestamp_micros();
     let today = day::day_of(at);
-    let (tasks, summary, per_playbook) = tasks_of(&h, &playbooks, at);
+    let (tasks, summary, per_playbook) = tasks_of(&h, at);
     let mut written = 0;
     if write {
+        // Tasks already in the store keep what the inbox did to them.
+        let existing: std::collections::HashSet<String> =
+            tenure_server::metrics::read_all(store.as_ref(), &[tenure_domain::RecordKind::Task])
+                .await
+                .context("reading the tasks")?
+                .iter()
+                .map(|r| r.external_id().to_owned())
+                .collect();
+        let tasks: Vec<&Task> = tasks
+            .iter()
+            .filter(|t| !existing.contains(t.id.as_str()))
+            .collect();
         for chunk in tasks.chunks(5_000) {
-            let records: Vec<Record> = chunk.iter().cloned().map(Record::Task).collect();
+            let records: Vec<Record> = chunk.iter().map(|t| Record::Task((*t).clone())).collect();
             written += store
                 .upsert_many(&records)
                 .await
