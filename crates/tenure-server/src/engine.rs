@@ -36,6 +36,9 @@ pub struct EngineService {
     store: Arc<dyn Store>,
     wake: tokio::sync::Notify,
     snapshot_path: Option<PathBuf>,
+    /// Where playbook webhooks wait for delivery (`set_outbox`); none: they are not sent.
+    outbox: std::sync::OnceLock<Arc<crate::outbox::Outbox>>,
+    http: reqwest::Client,
 }
 
 struct Inner {
@@ -48,6 +51,8 @@ struct Inner {
     pending: Vec<HealthSnapshot>,
     /// Playbook tasks waiting to be written to the store.
     tasks: Vec<tenure_domain::Task>,
+    /// Playbook webhooks waiting to be put in the outbox.
+    webhooks: Vec<crate::outbox::Message>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -114,6 +119,7 @@ impl EngineService {
             memberships: HashMap::new(),
             pending: Vec::new(),
             tasks: Vec::new(),
+            webhooks: Vec::new(),
         });
         let mut inner = inner;
         // Until the log is folded in, playbooks wait (see `catch_up`).
@@ -124,6 +130,11 @@ impl EngineService {
             store,
             wake: tokio::sync::Notify::new(),
             snapshot_path,
+            outbox: std::sync::OnceLock::new(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap_or_default(),
         });
         service.reload_records(now).await?;
         let me = Arc::clone(&service);
@@ -255,6 +266,40 @@ impl EngineService {
         }
     }
 
+    /// Where playbook webhooks go: enqueued durably, then delivered with retries.
+    pub fn set_outbox(&self, outbox: Arc<crate::outbox::Outbox>) {
+        let _ = self.outbox.set(outbox);
+    }
+
+    /// Puts the webhooks of new firings in the outbox (on disk first), then tries every
+    /// message that is due.
+    pub async fn send_webhooks(&self, now: Micros) -> std::io::Result<crate::outbox::Delivery> {
+        let fresh = std::mem::take(&mut self.lock().webhooks);
+        let Some(outbox) = self.outbox.get() else {
+            return Ok(Default::default());
+        };
+        if let Err(e) = outbox.enqueue(fresh.clone()) {
+            self.lock().webhooks.extend(fresh);
+            return Err(e);
+        }
+        let client = self.http.clone();
+        let d = outbox
+            .deliver_due(now, |url, body, signature| {
+                let client = client.clone();
+                async move { crate::outbox::post(&client, url, body, signature).await }
+            })
+            .await?;
+        if d != Default::default() {
+            tracing::info!(
+                delivered = d.delivered,
+                retrying = d.retrying,
+                failed = d.failed,
+                "playbook webhooks"
+            );
+        }
+        Ok(d)
+    }
+
     /// Opens an escalation for every task newly past its SLA (`tasks::escalations`).
     pub async fn escalate(&self, now: Micros) -> Result<usize, StoreError> {
         let tasks = crate::tasks::all(self.store.as_ref()).await?;
@@ -369,6 +414,9 @@ impl EngineService {
             if let Err(e) = self.write_tasks().await {
                 tracing::error!(error = %e, "playbook tasks not written yet; retrying");
             }
+            if let Err(e) = self.send_webhooks(now).await {
+                tracing::error!(error = %e, "playbook webhooks not queued yet; retrying");
+            }
         }
     }
 }
@@ -385,6 +433,7 @@ fn restore(plan: &Arc<Plan>, path: Option<&std::path::Path>) -> Option<Inner> {
             memberships: saved.memberships,
             pending: Vec::new(),
             tasks: Vec::new(),
+            webhooks: Vec::new(),
         }),
         Err(e) => {
             tracing::info!(reason = %e, "engine snapshot not used; replaying the log");
@@ -399,13 +448,16 @@ impl Inner {
         let fired = self.engine.take_firings();
         let plan = Arc::clone(self.engine.plan());
         for f in fired.iter().filter(|f| !f.held_out) {
-            let owner = self
-                .engine
-                .summary(&f.account)
-                .and_then(|s| s.owner)
+            let summary = self.engine.summary(&f.account);
+            let owner = summary
+                .as_ref()
+                .and_then(|s| s.owner.as_deref())
                 .and_then(|o| tenure_domain::UserId::parse(o).ok());
             self.tasks
                 .extend(crate::playbooks::tasks_for(&plan, f, owner.as_ref()));
+            let name = summary.as_ref().and_then(|s| s.name.as_deref());
+            self.webhooks
+                .extend(crate::outbox::webhooks_for(&plan, f, name));
         }
     }
 

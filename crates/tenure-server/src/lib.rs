@@ -13,6 +13,7 @@ pub mod history;
 mod ingest;
 mod lake;
 pub mod metrics;
+pub mod outbox;
 pub mod playbooks;
 mod signals;
 pub mod tasks;

@@ -86,6 +86,35 @@ fn backtest_on_point_in_time_decisions_without_leakage() {
     assert!(sla["total"]["completed"].as_u64().unwrap() >= 1, "{sla}");
     let (status, _) = get(&addr, "/api/v1/tasks", "tnr_api_nope");
     assert_eq!(status, 401);
+    // The webhooks of the same firings wait in the durable outbox, tried at least once
+    // (the default model's receiver at localhost:9000 is absent: they are retried later).
+    let outbox = d.join("d/outbox.json");
+    let mut queued = Value::Null;
+    for _ in 0..120 {
+        if let Ok(text) = std::fs::read_to_string(&outbox) {
+            let v: Value = serde_json::from_str(&text).unwrap();
+            if v["messages"].as_array().is_some_and(|m| {
+                !m.is_empty() && m.iter().all(|x| x["attempts"].as_u64().unwrap() >= 1)
+            }) {
+                queued = v;
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let message = &queued["messages"][0];
+    let body: Value = serde_json::from_str(message["body"].as_str().unwrap()).unwrap();
+    assert!(
+        body["text"].as_str().unwrap().contains("renewal_at_risk"),
+        "{body}"
+    );
+    assert_eq!(body["tenure"]["playbook"], "renewal_at_risk");
+    assert!(
+        std::fs::read_to_string(d.join("d/webhook-signing.key"))
+            .unwrap()
+            .len()
+            == 64
+    );
     server.stop();
     // The same inbox from the CLI.
     let out = tenure(

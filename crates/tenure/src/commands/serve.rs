@@ -100,6 +100,12 @@ pub async fn start(
     )
     .await
     .context("starting the scoring engine")?;
+    // Playbook webhooks: a durable outbox, signed with the data directory's key.
+    let key = tenure_server::outbox::signing_key(&data_dir.root.join("webhook-signing.key"))
+        .context("reading the webhook signing key")?;
+    let outbox = tenure_server::outbox::Outbox::open(&data_dir.root.join("outbox.json"), key)
+        .context("opening the webhook outbox")?;
+    engine.set_outbox(Arc::new(outbox));
     let scoring = tokio::spawn(Arc::clone(&engine).maintain(clock));
     let maintenance = tokio::spawn(Arc::clone(&lake).maintain(LAKE_SYNC_EVERY, LAKE_COMPACT_EVERY));
     let listener = tokio::net::TcpListener::bind(listen)
