@@ -37,6 +37,10 @@ pub struct SuccessModel {
     pub segments: Vec<Segment>,
     pub playbooks: BTreeMap<String, Playbook>,
     pub metrics: BTreeMap<String, MetricDefinition>,
+    /// Left out of the serialised model when empty, so a model without experiments keeps its
+    /// version.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub experiments: BTreeMap<String, Experiment>,
 }
 
 /// The content hash that identifies a model version: 16 hex digits of the SHA-256 of the
@@ -659,6 +663,56 @@ pub struct Playbook {
     pub cooldown_days: u32,
     pub holdout_percent: f64,
     pub actions: Vec<Action>,
+}
+
+/// What an experiment measures, in its unit: a share of accounts (renewal, expansion) or
+/// health points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExperimentOutcome {
+    /// Renewed at the first renewal within a year of the first firing (a share).
+    Renewal,
+    /// The change in health score over the 30 (90) days after the first firing (points).
+    Health30Days,
+    Health90Days,
+    /// Expanded in the 90 days after the first firing (a share).
+    Expansion90Days,
+}
+
+impl ExperimentOutcome {
+    pub const NAMES: &'static [&'static str] = &[
+        "renewal",
+        "health_30_days",
+        "health_90_days",
+        "expansion_90_days",
+    ];
+    pub const ALL: [ExperimentOutcome; 4] = [
+        ExperimentOutcome::Renewal,
+        ExperimentOutcome::Health30Days,
+        ExperimentOutcome::Health90Days,
+        ExperimentOutcome::Expansion90Days,
+    ];
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+/// An experiment declared up front: a playbook's treated accounts against its held-out ones
+/// (the control), on one outcome, with the smallest effect worth having and the significance
+/// level. The accounts are those whose first firing of the playbook falls from `start` to
+/// `end`: accounts that fired earlier may have been treated before it began.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Experiment {
+    pub description: String,
+    pub owner: String,
+    pub playbook: String,
+    pub outcome: ExperimentOutcome,
+    /// Success: an uplift of at least this, in the outcome's unit, and significant.
+    pub minimum_effect: f64,
+    pub alpha: f64,
+    pub start: chrono::NaiveDate,
+    pub end: Option<chrono::NaiveDate>,
 }
 
 /// Whether `account` is held out of `playbook` at `percent` %: a fixed hash of the two names

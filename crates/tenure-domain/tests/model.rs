@@ -153,6 +153,13 @@ fn reference_and_range_errors_are_precise() {
         ("name = \"smb\"\ndescription = \"Small businesses.\"", "name = \"smb\"\ndescription = \"Small businesses.\"\nwhen = [{ field = \"seats\", op = \"lt\", value = 50 }]", "the last segment has conditions"),
         ("kind = \"ttfv\"", "kind = \"ttfv\"\nmeasure = \"latest_nps\"", "`measure` is only used by kind `measure_average`"),
         ("window_days = 7\n\n[measures.seat_utilisation]", "window_days = 0\n\n[measures.seat_utilisation]", "`measures.active_users_7d.window_days` is 0, out of range"),
+        ("playbook = \"usage_drop\"", "playbook = \"usage_dro\"", "`usage_dro` is not a valid `playbook`"),
+        ("playbook = \"usage_drop\"", "playbook = \"renewal_at_risk\"", "playbook `renewal_at_risk` holds no accounts out"),
+        ("outcome = \"renewal\"", "outcome = \"renewals\"", "`renewals` is not a valid"),
+        ("minimum_effect = 0.02", "minimum_effect = -0.02", "`minimum_effect` is -0.02"),
+        ("start = \"2025-01-01\"", "start = \"2025-13-01\"", "`start` is `2025-13-01`"),
+        ("start = \"2025-01-01\"", "start = \"2025-01-01\"\nend = \"2024-01-01\"", "ends (2024-01-01) before it starts (2025-01-01)"),
+        ("alpha = 0.05\nstart", "alpha = 0.7\nstart", "`alpha` is 0.7"),
     ];
     for (from, to, fragment) in cases {
         let src = edit(DEFAULT_MODEL_TOML, from, to);
@@ -165,6 +172,22 @@ fn reference_and_range_errors_are_precise() {
             assert!(loc.line > 1, "every error is located: {err}");
         }
     }
+}
+
+#[test]
+fn experiments_are_declared_against_a_playbook_with_a_holdout() {
+    let model = SuccessModel::default_model();
+    let e = &model.experiments["usage_drop_calls"];
+    assert_eq!(e.playbook, "usage_drop");
+    assert_eq!(e.outcome, tenure_domain::model::ExperimentOutcome::Renewal);
+    assert_eq!((e.minimum_effect, e.alpha), (0.02, 0.05));
+    assert_eq!(e.start.to_string(), "2025-01-01");
+    assert_eq!(e.end, None);
+    // A model without experiments keeps its version: an empty table is not serialised.
+    let mut none = model.clone();
+    none.experiments.clear();
+    let json = serde_json::to_string(&none).unwrap();
+    assert!(!json.contains("experiments"));
 }
 
 #[test]

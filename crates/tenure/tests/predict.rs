@@ -547,6 +547,25 @@ fn backtest_on_point_in_time_decisions_without_leakage() {
         }
     }
     assert_eq!(tasks, n(t, "opened"));
+    // The default model's experiment, judged by its declared criteria.
+    let e = &pb["experiments"][0];
+    assert_eq!(e["experiment"], "usage_drop_calls");
+    assert_eq!(e["outcome"], "renewal");
+    let verdicts = [
+        "success",
+        "harmful",
+        "below_minimum",
+        "inconclusive",
+        "too_few_accounts",
+    ];
+    assert!(verdicts.contains(&e["verdict"].as_str().unwrap()), "{e}");
+    if let Some(u) = e["uplift"].as_object() {
+        assert!(u["low"].as_f64().unwrap() <= u["high"].as_f64().unwrap());
+        assert!((u["level"].as_f64().unwrap() - 0.95).abs() < 1e-12);
+        assert!(e["minimum_detectable_effect"].as_f64().unwrap() > 0.0);
+    } else {
+        assert_eq!(e["verdict"], "too_few_accounts");
+    }
     let usage = pb["playbooks"]
         .as_array()
         .unwrap()

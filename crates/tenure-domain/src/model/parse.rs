@@ -71,6 +71,7 @@ const ROOT_KEYS: &[&str] = &[
     "segments",
     "playbooks",
     "metrics",
+    "experiments",
 ];
 
 pub(super) fn parse(file: &str, source: &str) -> Result<SuccessModel, ModelErrors> {
@@ -250,6 +251,7 @@ impl Parser {
         let health = self.health(root);
         let playbooks = self.playbooks(root);
         let metrics = self.metrics(root);
+        let experiments = self.experiments(root, &playbooks);
         SuccessModel {
             name: name.unwrap_or_default(),
             description: description.unwrap_or_default(),
@@ -263,6 +265,7 @@ impl Parser {
             segments,
             playbooks,
             metrics,
+            experiments,
         }
     }
 
@@ -1582,6 +1585,120 @@ impl Parser {
                         cooldown_days,
                         holdout_percent,
                         actions,
+                    },
+                );
+            }
+        }
+        out
+    }
+
+    fn experiments(
+        &mut self,
+        root: &Obj<'_>,
+        playbooks: &BTreeMap<String, Playbook>,
+    ) -> BTreeMap<String, Experiment> {
+        let mut out = BTreeMap::new();
+        let Some(experiments) = self.r.table(root, "experiments", false) else {
+            return out;
+        };
+        for (name, obj) in self.r.named_tables(&experiments) {
+            let ctx = format!("experiment `{}`", name.value);
+            self.r.check_keys(
+                &obj,
+                &[
+                    "description",
+                    "owner",
+                    "playbook",
+                    "outcome",
+                    "minimum_effect",
+                    "alpha",
+                    "start",
+                    "end",
+                ],
+            );
+            let description = self.r.string(&obj, "description", true);
+            let owner = self.r.string(&obj, "owner", false);
+            let playbook = self.r.string(&obj, "playbook", true);
+            if let Some(p) = &playbook {
+                match playbooks.get(&p.value) {
+                    None => {
+                        let names: Vec<&str> = playbooks.keys().map(String::as_str).collect();
+                        self.r.unknown_name(p.span.clone(), "playbook", &p.value, &names);
+                    }
+                    Some(pb) if pb.holdout_percent <= 0.0 => self.r.error_help(
+                        p.span.clone(),
+                        format!("{ctx}: playbook `{}` holds no accounts out", p.value),
+                        "give the playbook a `holdout_percent` (its held-out accounts are the control)",
+                    ),
+                    Some(_) => {}
+                }
+            }
+            let outcome = self
+                .r
+                .choice(&obj, "outcome", ExperimentOutcome::NAMES, true)
+                .map(|o| ExperimentOutcome::ALL[o.value]);
+            let minimum_effect = self.r.number(&obj, "minimum_effect", true);
+            if let Some(m) = &minimum_effect {
+                if m.value.is_nan() || m.value <= 0.0 {
+                    self.r.error_help(
+                        m.span.clone(),
+                        format!("{ctx}: `minimum_effect` is {}", m.value),
+                        "the smallest uplift worth having, above 0: a share for renewal and expansion (0.02 = 2 points), health points otherwise",
+                    );
+                }
+            }
+            let alpha = match self.r.number(&obj, "alpha", false) {
+                Some(a) if a.value > 0.0 && a.value < 0.5 => a.value,
+                Some(a) => {
+                    self.r.error_help(
+                        a.span,
+                        format!("{ctx}: `alpha` is {}", a.value),
+                        "a significance level between 0 and 0.5, e.g. 0.05",
+                    );
+                    0.05
+                }
+                None => 0.05,
+            };
+            let mut date = |key: &str, required: bool| -> Option<chrono::NaiveDate> {
+                let s = self.r.string(&obj, key, required)?;
+                match s.value.parse::<chrono::NaiveDate>() {
+                    Ok(d) => Some(d),
+                    Err(_) => {
+                        self.r.error_help(
+                            s.span,
+                            format!("{ctx}: `{key}` is `{}`", s.value),
+                            "a date as YYYY-MM-DD",
+                        );
+                        None
+                    }
+                }
+            };
+            let start = date("start", true);
+            let end = date("end", false);
+            if let (Some(s), Some(e)) = (start, end) {
+                if e < s {
+                    let span = self.r.key_span(&obj, "end");
+                    self.r.error_help(
+                        span,
+                        format!("{ctx} ends ({e}) before it starts ({s})"),
+                        "`end` must be on or after `start`",
+                    );
+                }
+            }
+            if let (Some(description), Some(playbook), Some(outcome), Some(m), Some(start)) =
+                (description, playbook, outcome, minimum_effect, start)
+            {
+                out.insert(
+                    name.value,
+                    Experiment {
+                        description: description.value,
+                        owner: owner.map(|o| o.value).unwrap_or_default(),
+                        playbook: playbook.value,
+                        outcome,
+                        minimum_effect: m.value,
+                        alpha,
+                        start,
+                        end,
                     },
                 );
             }

@@ -132,12 +132,109 @@ pub struct TaskSummary {
     pub by_priority: BTreeMap<String, usize>,
 }
 
+/// An experiment's result, judged by the criteria it declared.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExperimentResult {
+    pub experiment: String,
+    pub description: String,
+    pub owner: String,
+    pub playbook: String,
+    pub outcome: &'static str,
+    pub minimum_effect: f64,
+    pub alpha: f64,
+    pub start: NaiveDate,
+    pub end: Option<NaiveDate>,
+    /// Accounts whose first firing fell in the experiment's dates, with the outcome known.
+    pub treated: usize,
+    pub control: usize,
+    /// Treated minus control, with a (1 − alpha) interval.
+    pub uplift: Option<Uplift>,
+    /// `success` (significant, and at least the minimum effect), `harmful` (significantly
+    /// negative), `below_minimum` (the interval rules the minimum effect out),
+    /// `inconclusive`, or `too_few_accounts`.
+    pub verdict: &'static str,
+    /// The smallest effect these accounts detect at 80 % power and level alpha.
+    pub minimum_detectable_effect: Option<f64>,
+    /// About how many accounts (both arms, the same split) detecting the minimum effect at 80 %
+    /// power takes.
+    pub accounts_needed: Option<usize>,
+}
+
+/// One account at its first firing: its day, stratum, arm and outcomes (renewal, health in
+/// 30 and 90 days, expansion; `None` when not known yet).
+struct Unit {
+    day: Day,
+    stratum: u32,
+    treated: bool,
+    values: [Option<f64>; 4],
+}
+
+fn judge(name: &str, e: &tenure_domain::model::Experiment, units: &[Unit]) -> ExperimentResult {
+    use tenure_domain::model::ExperimentOutcome;
+    let k = match e.outcome {
+        ExperimentOutcome::Renewal => 0,
+        ExperimentOutcome::Health30Days => 1,
+        ExperimentOutcome::Health90Days => 2,
+        ExperimentOutcome::Expansion90Days => 3,
+    };
+    let start = day::day_of_date(e.start);
+    let end = e.end.map_or(Day::MAX, day::day_of_date);
+    let rows: Vec<(u32, bool, f64)> = units
+        .iter()
+        .filter(|u| u.day >= start && u.day <= end)
+        .filter_map(|u| u.values[k].map(|v| (u.stratum, u.treated, v)))
+        .collect();
+    let treated = rows.iter().filter(|r| r.1).count();
+    let control = rows.len() - treated;
+    let u = if treated >= 2 && control >= 2 {
+        uplift(&rows, 1.0 - e.alpha)
+    } else {
+        None
+    };
+    let (mut verdict, mut mde, mut needed) = ("too_few_accounts", None, None);
+    if let Some(u) = &u {
+        let q = tenure_predict::special::student_t_quantile(1.0 - e.alpha / 2.0, u.df);
+        let se = (u.high - u.low) / (2.0 * q);
+        let m = (q + tenure_predict::special::normal_quantile(0.8)) * se;
+        mde = m.is_finite().then_some(m);
+        needed =
+            mde.map(|m| ((rows.len() as f64) * (m / e.minimum_effect).powi(2)).ceil() as usize);
+        verdict = if u.p_value < e.alpha && u.difference > 0.0 && u.difference >= e.minimum_effect {
+            "success"
+        } else if u.p_value < e.alpha && u.difference < 0.0 {
+            "harmful"
+        } else if u.high < e.minimum_effect {
+            "below_minimum"
+        } else {
+            "inconclusive"
+        };
+    }
+    ExperimentResult {
+        experiment: name.to_owned(),
+        description: e.description.clone(),
+        owner: e.owner.clone(),
+        playbook: e.playbook.clone(),
+        outcome: e.outcome.name(),
+        minimum_effect: e.minimum_effect,
+        alpha: e.alpha,
+        start: e.start,
+        end: e.end,
+        treated,
+        control,
+        uplift: u,
+        verdict,
+        minimum_detectable_effect: mde,
+        accounts_needed: needed,
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct PlaybookReport {
     pub as_of: NaiveDate,
     pub from: Option<NaiveDate>,
     pub model_version: String,
     pub playbooks: Vec<PlaybookResult>,
+    pub experiments: Vec<ExperimentResult>,
     pub tasks: TaskSummary,
     pub tasks_written: usize,
     pub seconds: f64,
@@ -343,7 +440,9 @@ pub async fn compute(
         }
     }
     let mut results = Vec::new();
+    let mut units_of: HashMap<&str, Vec<Unit>> = HashMap::new();
     for (i, (name, p)) in playbooks.iter().enumerate() {
+        let units = units_of.entry(name.as_str()).or_default();
         let fired: Vec<&tenure_engine::Firing> =
             h.firings.iter().filter(|f| f.playbook == i).collect();
         // Each account at its first firing: later firings may follow an earlier treatment.
@@ -360,6 +459,12 @@ pub async fn compute(
         for f in first.values() {
             let d = day::day_of(f.at);
             let arm = !f.held_out;
+            let mut unit = Unit {
+                day: d,
+                stratum: stratum(f),
+                treated: arm,
+                values: [None; 4],
+            };
             let before = h.score_on(&f.account, d - 1);
             for (k, days) in [30, 90].into_iter().enumerate() {
                 let after_day = d - 1 + days;
@@ -368,6 +473,7 @@ pub async fn compute(
                 }
                 if let (Some(b), Some(a)) = (before, h.score_on(&f.account, after_day)) {
                     health[k].push((stratum(f), arm, a - b));
+                    unit.values[1 + k] = Some(a - b);
                 }
             }
             for o in TREND {
@@ -384,6 +490,7 @@ pub async fn compute(
                 .and_then(|v| v.iter().find(|(x, _)| *x >= d && *x <= d + 365))
             {
                 renewal.push((stratum(f), arm, if *churned { 0.0 } else { 1.0 }));
+                unit.values[0] = Some(if *churned { 0.0 } else { 1.0 });
                 if let Some((_, treated, untreated)) = truth
                     .as_ref()
                     .and_then(|t| t.get(f.account.as_str()))
@@ -397,7 +504,9 @@ pub async fn compute(
                     .get(f.account.as_str())
                     .is_some_and(|v| v.iter().any(|x| *x >= d && *x <= d + 89));
                 expansion.push((stratum(f), arm, if grew { 1.0 } else { 0.0 }));
+                unit.values[3] = Some(if grew { 1.0 } else { 0.0 });
             }
+            units.push(unit);
         }
         let held = first.values().filter(|f| f.held_out).count();
         let note = if p.holdout_percent <= 0.0 {
@@ -464,7 +573,16 @@ pub async fn compute(
             note,
         });
     }
+    let experiments = model
+        .experiments
+        .iter()
+        .map(|(name, e)| {
+            let none = Vec::new();
+            judge(name, e, units_of.get(e.playbook.as_str()).unwrap_or(&none))
+        })
+        .collect();
     Ok(PlaybookReport {
+        experiments,
         as_of: now.date_naive(),
         from: h.first_day.map(day::date_of),
         model_version: h.plan.version.to_string(),
@@ -512,6 +630,7 @@ pub fn print(r: &PlaybookReport) {
         t.open,
         t.breached
     );
+    print_experiments(r);
     for p in &r.playbooks {
         println!(
             "  {} — {} (holdout {} %): {} firings for {} accounts ({} treated, {} held out at their first firing), {} tasks ({} breached)",
@@ -562,6 +681,40 @@ pub fn print(r: &PlaybookReport) {
     }
 }
 
+fn print_experiments(r: &PlaybookReport) {
+    for e in &r.experiments {
+        let share = e.outcome == "renewal" || e.outcome == "expansion_90_days";
+        let (scale, unit) = if share {
+            (100.0, " pts")
+        } else {
+            (1.0, " points")
+        };
+        println!(
+            "  experiment {} — {} on {} since {}, minimum effect {:+.1}{unit}, alpha {}: {} treated, {} control",
+            e.experiment,
+            e.playbook,
+            e.outcome,
+            e.start,
+            e.minimum_effect * scale,
+            e.alpha,
+            e.treated,
+            e.control
+        );
+        println!(
+            "      uplift {}; verdict: {}{}",
+            effect_text(&e.uplift, scale, unit),
+            e.verdict.replace('_', " "),
+            match (e.minimum_detectable_effect, e.accounts_needed) {
+                (Some(m), Some(n)) => format!(
+                    " (these accounts detect {:+.1}{unit} at 80 % power; the minimum effect needs about {n} accounts)",
+                    m * scale
+                ),
+                _ => String::new(),
+            }
+        );
+    }
+}
+
 pub async fn run(
     data_dir: &DataDir,
     write: bool,
@@ -583,4 +736,79 @@ pub async fn run(
         println!("  ({} tasks written to the store)", r.tasks_written);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tenure_domain::model::{Experiment, ExperimentOutcome};
+
+    fn experiment(minimum_effect: f64) -> Experiment {
+        Experiment {
+            description: String::new(),
+            owner: String::new(),
+            playbook: "p".into(),
+            outcome: ExperimentOutcome::Health30Days,
+            minimum_effect,
+            alpha: 0.05,
+            start: "2025-01-01".parse().unwrap(),
+            end: Some("2025-12-31".parse().unwrap()),
+        }
+    }
+
+    /// 100 treated and 100 control accounts in 2025 whose health moved by `treated` and
+    /// `control` points (± 1), and some outside the dates.
+    fn units(treated: f64, control: f64) -> Vec<Unit> {
+        let d = day::day_of_date("2025-06-01".parse().unwrap());
+        let mut out = Vec::new();
+        for i in 0..200 {
+            let arm = i % 2 == 0;
+            let noise = if i % 4 < 2 { 1.0 } else { -1.0 };
+            out.push(Unit {
+                day: d,
+                stratum: 0,
+                treated: arm,
+                values: [
+                    None,
+                    Some(if arm { treated } else { control } + noise),
+                    None,
+                    None,
+                ],
+            });
+        }
+        // Before the start: left out whatever their values.
+        out.push(Unit {
+            day: d - 400,
+            stratum: 0,
+            treated: false,
+            values: [None, Some(-1000.0), None, None],
+        });
+        out
+    }
+
+    #[test]
+    fn experiments_are_judged_by_their_declared_criteria() {
+        let r = judge("e", &experiment(2.0), &units(5.0, 0.0));
+        assert_eq!((r.treated, r.control, r.verdict), (100, 100, "success"));
+        assert!((r.uplift.as_ref().unwrap().difference - 5.0).abs() < 1e-9);
+        // Significant but smaller than the minimum: the interval rules the minimum out.
+        let r = judge("e", &experiment(2.0), &units(1.0, 0.0));
+        assert_eq!(r.verdict, "below_minimum");
+        let r = judge("e", &experiment(2.0), &units(-3.0, 0.0));
+        assert_eq!(r.verdict, "harmful");
+        let r = judge("e", &experiment(2.0), &units(0.1, 0.0));
+        assert_eq!(r.verdict, "below_minimum");
+        // A minimum within the noise: not significant, not ruled out.
+        let r = judge("e", &experiment(0.3), &units(0.1, 0.0));
+        assert_eq!(r.verdict, "inconclusive");
+        let (m, n) = (
+            r.minimum_detectable_effect.unwrap(),
+            r.accounts_needed.unwrap(),
+        );
+        assert!(m > 0.3 && n > 200, "{m} {n}");
+        assert_eq!(
+            judge("e", &experiment(1.0), &[]).verdict,
+            "too_few_accounts"
+        );
+    }
 }
