@@ -212,6 +212,17 @@ impl EngineService {
         total
     }
 
+    /// Folds `records` in now and re-scores their accounts (records written through the API:
+    /// a score moves on them without waiting for the next reload).
+    pub fn apply_records(&self, records: &[Record], now: Micros) {
+        let mut inner = self.lock();
+        for r in records {
+            inner.engine.apply(Signal::Record(r), now);
+        }
+        inner.engine.refresh(now);
+        inner.take_tasks();
+    }
+
     /// Re-reads the store's records and folds them in (they are upserts: a record read twice
     /// changes nothing).
     pub async fn reload_records(&self, now: Micros) -> Result<usize, StoreError> {

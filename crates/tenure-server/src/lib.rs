@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod playbooks;
 mod signals;
+pub mod surveys;
 pub mod tasks;
 pub mod usage;
 
@@ -58,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .merge(metrics::routes())
         .merge(signals::routes())
         .merge(tasks::routes())
+        .merge(surveys::routes())
         .fallback(error::not_found)
         .with_state(state)
 }

@@ -86,6 +86,36 @@ fn backtest_on_point_in_time_decisions_without_leakage() {
     assert!(sla["total"]["completed"].as_u64().unwrap() >= 1, "{sla}");
     let (status, _) = get(&addr, "/api/v1/tasks", "tnr_api_nope");
     assert_eq!(status, 401);
+    // A survey answer posted over HTTP is stored and moves the account at once; a bad one
+    // is named, and the request gets a 400 saying how many were stored.
+    let account = first["account"].as_str().unwrap();
+    let answered = chrono::Utc::now().to_rfc3339();
+    let body = format!(
+        r#"[{{"response_id": "api-nps-1", "account_id": "{account}", "survey": "nps", "score": 0, "responded_at": "{answered}"}},
+            {{"response_id": "api-nps-2", "account_id": "{account}", "survey": "nps", "score": 12, "responded_at": "{answered}"}}]"#
+    );
+    let (status, posted) = http(
+        "POST",
+        &addr,
+        "/api/v1/surveys/responses",
+        &format!("Bearer {admin}"),
+        &body,
+    );
+    assert_eq!(status, 400, "{posted}");
+    assert_eq!(posted["accepted"], 1);
+    assert_eq!(posted["rejected"][0]["index"], 2);
+    assert_eq!(posted["rejected"][0]["field"], "score");
+    let (status, view) = get(&addr, &format!("/api/v1/accounts/{account}"), admin);
+    assert_eq!(status, 200);
+    assert_eq!(view["features"]["latest_nps"], 0.0, "{}", view["features"]);
+    let (status, _) = http(
+        "POST",
+        &addr,
+        "/api/v1/surveys/responses",
+        &format!("Bearer {admin}"),
+        "not json",
+    );
+    assert_eq!(status, 400);
     // The webhooks of the same firings wait in the durable outbox, tried at least once
     // (the default model's receiver at localhost:9000 is absent: they are retried later).
     let outbox = d.join("d/outbox.json");
