@@ -233,19 +233,43 @@ pub fn evaluate(plan: &Plan, state: &mut AccountState, seen: &Seen<'_>) -> Vec<F
             .playbooks
             .resize(plan.playbooks.len(), Tracking::default());
     }
+    // Each measure is read once per check of the account: from the health score when it is
+    // one of its measures, else evaluated (and kept for the other playbooks reading it).
+    let read: std::cell::RefCell<Vec<Option<Option<f64>>>> =
+        std::cell::RefCell::new(vec![None; plan.measures.len()]);
+    for x in &seen.health.measures {
+        read.borrow_mut()[x.index] = Some(x.raw);
+    }
     let value = |state: &AccountState, m: usize| -> Option<f64> {
-        match seen.health.measures.iter().find(|x| x.index == m) {
-            Some(x) => x.raw,
-            None => crate::features::evaluate(plan, state, &plan.measures[m], seen.now).raw,
+        if let Some(v) = read.borrow()[m] {
+            return v;
         }
+        let v = crate::features::evaluate_with(plan, state, &plan.measures[m], seen.now, false).raw;
+        read.borrow_mut()[m] = Some(v);
+        v
     };
+    let renewal: std::cell::OnceCell<Option<Day>> = Default::default();
     for (i, p) in plan.playbooks.iter().enumerate() {
         let in_scope = (p.tiers.is_empty() || p.tiers.contains(&seen.tier))
             && (p.segments.is_empty() || p.segments.contains(&seen.segment))
             && seen.stage != Stage::Churned;
+        // In its cool-down a playbook cannot fire: a trigger without a duration is not even
+        // checked then (one with a duration keeps counting its days).
+        let t = state.playbooks[i];
+        let timeless = !matches!(
+            p.check,
+            Check::Below { .. } | Check::Above { .. } | Check::BandIs { .. }
+        );
+        if in_scope
+            && timeless
+            && t.last_fired != NO_DAY
+            && today - t.last_fired < p.cooldown_days.max(1) as Day
+        {
+            continue;
+        }
         // The condition now, with the value it read (words only once it fires).
         let (holds, read, for_days) = if in_scope {
-            check(plan, state, i, &p.check, seen, &value, today)
+            check(plan, state, i, &p.check, seen, &value, &renewal)
         } else {
             (false, Read::None, 0)
         };
@@ -301,8 +325,9 @@ fn check(
     check: &Check,
     seen: &Seen<'_>,
     value: &dyn Fn(&AccountState, usize) -> Option<f64>,
-    today: Day,
+    renewal: &std::cell::OnceCell<Option<Day>>,
 ) -> (bool, Read, u32) {
+    let today = day::day_of(seen.now);
     let band = seen.health.band;
     match check {
         Check::MilestoneMissed { milestone, days } => {
@@ -351,7 +376,7 @@ fn check(
             if !(bands.is_empty() || bands.contains(&band)) {
                 return (false, Read::None, 0);
             }
-            let renewal = crate::features::renewal(state, today);
+            let renewal = *renewal.get_or_init(|| crate::features::renewal(state, today));
             let within = renewal.is_some_and(|r| r >= today && r - today <= *days as Day);
             (within, Read::Renewal(renewal), 0)
         }

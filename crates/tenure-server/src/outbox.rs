@@ -251,15 +251,9 @@ pub fn webhooks_for(
     account_name: Option<&str>,
 ) -> Vec<Message> {
     use tenure_domain::model::Action;
-    let Some(playbook) = plan.playbooks.get(firing.playbook) else {
+    let Some((playbook, spec)) = crate::playbooks::acted_on(plan, firing) else {
         return Vec::new();
     };
-    let Some(spec) = plan.model.playbooks.get(&playbook.name) else {
-        return Vec::new();
-    };
-    if firing.held_out {
-        return Vec::new();
-    }
     let date = tenure_engine::day::date_of(tenure_engine::day::day_of(firing.at));
     let at = chrono::DateTime::from_timestamp_micros(firing.at)
         .unwrap_or_default()

@@ -123,6 +123,22 @@ fn record_day(r: &Record) -> Option<Day> {
     }
 }
 
+/// The playbook of a firing whose actions are taken (none when held out): compiled, and as
+/// the model declares it.
+pub fn acted_on<'p>(
+    plan: &'p Plan,
+    firing: &Firing,
+) -> Option<(
+    &'p tenure_engine::playbook::PlaybookPlan,
+    &'p tenure_domain::model::Playbook,
+)> {
+    if firing.held_out {
+        return None;
+    }
+    let playbook = plan.playbooks.get(firing.playbook)?;
+    Some((playbook, plan.model.playbooks.get(&playbook.name)?))
+}
+
 /// The tasks a firing opens: one per task action of its playbook, none when held out. The id
 /// is `PLAYBOOK-ACCOUNT-YYYYMMDD-N` (the firing's day, the action's place), so the same
 /// firing always opens the same tasks. A `csm` task goes to the account's owner; other roles
@@ -134,15 +150,9 @@ pub fn tasks_for(
 ) -> Vec<tenure_domain::Task> {
     use tenure_domain::model::{Action, Role};
     use tenure_domain::{AccountId, Task, TaskId, TaskStatus};
-    let Some(playbook) = plan.playbooks.get(firing.playbook) else {
+    let Some((playbook, spec)) = acted_on(plan, firing) else {
         return Vec::new();
     };
-    let Some(spec) = plan.model.playbooks.get(&playbook.name) else {
-        return Vec::new();
-    };
-    if firing.held_out {
-        return Vec::new();
-    }
     let ts = |micros: i64| {
         chrono::DateTime::from_timestamp_micros(micros)
             .unwrap_or_default()

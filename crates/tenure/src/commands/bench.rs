@@ -430,22 +430,7 @@ pub fn engine(accounts: u32, months: u32, seed: u64) -> Outcome {
     }
     let started = Instant::now();
     for (c, chunk) in sink.events.chunks(10_000).enumerate() {
-        let mut signals: Vec<Signal<'_>> = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, e)| {
-                Signal::Event(EventSignal {
-                    offset: (c * 10_000 + i) as u64,
-                    account: &e.account,
-                    user: e.user.as_deref(),
-                    event: e.event.as_deref(),
-                    at: e.at,
-                    properties: plan
-                        .reads_properties(e.event.as_deref())
-                        .then_some(&e.properties),
-                })
-            })
-            .collect();
+        let mut signals = chunk_signals(&plan, chunk, c * 10_000);
         grouped.apply_batch(&mut signals, end);
     }
     let grouped_secs = started.elapsed().as_secs_f64();
@@ -503,6 +488,30 @@ pub fn engine(accounts: u32, months: u32, seed: u64) -> Outcome {
         saved.len() as f64 / 1048576.0
     );
     Ok(())
+}
+
+/// A chunk of simulated events as engine signals, offsets numbered from `first`.
+fn chunk_signals<'a>(
+    plan: &tenure_engine::Plan,
+    chunk: &'a [OwnedEvent],
+    first: usize,
+) -> Vec<tenure_engine::Signal<'a>> {
+    chunk
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            tenure_engine::Signal::Event(tenure_engine::EventSignal {
+                offset: (first + i) as u64,
+                account: &e.account,
+                user: e.user.as_deref(),
+                event: e.event.as_deref(),
+                at: e.at,
+                properties: plan
+                    .reads_properties(e.event.as_deref())
+                    .then_some(&e.properties),
+            })
+        })
+        .collect()
 }
 
 /// `n` playbooks cycling through every trigger kind, with varied thresholds, scopes and
@@ -578,7 +587,7 @@ fn many_playbooks(n: u32) -> std::collections::BTreeMap<String, tenure_domain::m
 /// Engine throughput with no playbooks and with `n`, run as the server runs it.
 pub fn playbooks(accounts: u32, months: u32, seed: u64, n: u32) -> Outcome {
     use std::sync::Arc;
-    use tenure_engine::{day, Engine, EventSignal, Partition, Plan, Signal};
+    use tenure_engine::{day, Engine, Partition, Plan, Signal};
     let config = SimConfig::new(accounts, months, seed);
     let mut sink = Collect::default();
     if let Err(never) = simulate(&config, &mut sink) {
@@ -590,8 +599,10 @@ pub fn playbooks(accounts: u32, months: u32, seed: u64, n: u32) -> Outcome {
         sink.events.len(),
         sink.records.len()
     );
-    let mut results = Vec::new();
-    for count in [0, n] {
+    // Alternating runs, the best of each: this machine's other work slows single runs by more
+    // than the difference measured.
+    let mut best = [f64::INFINITY; 2];
+    for (k, count) in [0, n, 0, n, 0, n].into_iter().enumerate() {
         let mut model = tenure_domain::SuccessModel::default_model();
         model.playbooks = many_playbooks(count);
         let plan = Arc::new(Plan::new(model));
@@ -609,22 +620,7 @@ pub fn playbooks(accounts: u32, months: u32, seed: u64, n: u32) -> Outcome {
                 today = day::day_of(now);
                 engine.tick(day::start_of(today));
             }
-            let mut signals: Vec<Signal<'_>> = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, e)| {
-                    Signal::Event(EventSignal {
-                        offset: (c * 10_000 + i) as u64,
-                        account: &e.account,
-                        user: e.user.as_deref(),
-                        event: e.event.as_deref(),
-                        at: e.at,
-                        properties: plan
-                            .reads_properties(e.event.as_deref())
-                            .then_some(&e.properties),
-                    })
-                })
-                .collect();
+            let mut signals = chunk_signals(&plan, chunk, c * 10_000);
             engine.apply_batch(&mut signals, now);
             rescored += engine.refresh(now);
             fired += engine.take_firings().len();
@@ -635,11 +631,13 @@ pub fn playbooks(accounts: u32, months: u32, seed: u64, n: u32) -> Outcome {
             sink.events.len() as f64 / secs,
             secs
         );
-        results.push(secs);
+        best[k % 2] = best[k % 2].min(secs);
     }
     println!(
-        "  {n} playbooks cost {:+.1} % of the time",
-        (results[1] / results[0] - 1.0) * 100.0
+        "  {n} playbooks cost {:+.1} % of the time (best of three runs each: {:.0} against {:.0} events/s)",
+        (best[1] / best[0] - 1.0) * 100.0,
+        sink.events.len() as f64 / best[1],
+        sink.events.len() as f64 / best[0]
     );
     Ok(())
 }
