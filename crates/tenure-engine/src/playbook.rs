@@ -235,17 +235,23 @@ pub fn evaluate(plan: &Plan, state: &mut AccountState, seen: &Seen<'_>) -> Vec<F
     }
     // Each measure is read once per check of the account: from the health score when it is
     // one of its measures, else evaluated (and kept for the other playbooks reading it).
-    let read: std::cell::RefCell<Vec<Option<Option<f64>>>> =
-        std::cell::RefCell::new(vec![None; plan.measures.len()]);
+    // On the stack (no allocation per check); a model with more measures than it holds
+    // evaluates the rest each time they are read.
+    let read: [std::cell::Cell<Option<Option<f64>>>; 64] =
+        std::array::from_fn(|_| std::cell::Cell::new(None));
     for x in &seen.health.measures {
-        read.borrow_mut()[x.index] = Some(x.raw);
+        if let Some(c) = read.get(x.index) {
+            c.set(Some(x.raw));
+        }
     }
     let value = |state: &AccountState, m: usize| -> Option<f64> {
-        if let Some(v) = read.borrow()[m] {
+        if let Some(v) = read.get(m).and_then(std::cell::Cell::get) {
             return v;
         }
         let v = crate::features::evaluate_with(plan, state, &plan.measures[m], seen.now, false).raw;
-        read.borrow_mut()[m] = Some(v);
+        if let Some(c) = read.get(m) {
+            c.set(Some(v));
+        }
         v
     };
     let renewal: std::cell::OnceCell<Option<Day>> = Default::default();
