@@ -264,7 +264,18 @@ impl EngineService {
         if tasks.is_empty() {
             return Ok(0);
         }
+        let existing = match crate::tasks::all(self.store.as_ref()).await {
+            Ok(t) => t,
+            Err(e) => {
+                self.lock().tasks.extend(tasks);
+                return Err(e);
+            }
+        };
+        let tasks = crate::tasks::dedupe(tasks, &existing);
         let records: Vec<Record> = tasks.iter().cloned().map(Record::Task).collect();
+        if records.is_empty() {
+            return Ok(0);
+        }
         match self.store.upsert_many(&records).await {
             Ok(_) => {
                 tracing::info!(tasks = tasks.len(), "playbook tasks opened");

@@ -242,6 +242,30 @@ async fn act(
     Ok(Json(view(task, now())))
 }
 
+/// The tasks of `new` without the open ones that repeat a task still open (or snoozed) in
+/// `existing` for the same account, playbook and title, or one another: a playbook whose
+/// cool-down has passed, or that fired again after a restart, does not pile a second open
+/// task on the first. Closed tasks (a replayed history's) always pass.
+pub fn dedupe(new: Vec<Task>, existing: &[Task]) -> Vec<Task> {
+    let key = |t: &Task| {
+        (
+            t.account.as_str().to_owned(),
+            t.playbook.clone(),
+            t.title.clone(),
+        )
+    };
+    let mut open: std::collections::HashSet<(String, Option<String>, String)> = existing
+        .iter()
+        .filter(|t| matches!(t.status, TaskStatus::Open | TaskStatus::Snoozed))
+        .map(key)
+        .collect();
+    new.into_iter()
+        .filter(|t| {
+            !matches!(t.status, TaskStatus::Open | TaskStatus::Snoozed) || open.insert(key(t))
+        })
+        .collect()
+}
+
 /// The suffix of an escalation task's id.
 pub const ESCALATED: &str = "-escalated";
 
@@ -424,6 +448,27 @@ mod tests {
         assert!(apply(&mut t, "escalate", &b, now)
             .unwrap_err()
             .contains("unknown action"));
+    }
+
+    #[test]
+    fn a_task_still_open_is_not_opened_again() {
+        let open = task();
+        let mut again = task();
+        again.id = TaskId::parse("t-9").unwrap();
+        assert!(dedupe(vec![again.clone()], std::slice::from_ref(&open)).is_empty());
+        // Once the first is done, the next one opens; two new ones at once open one.
+        let mut done = open.clone();
+        done.status = TaskStatus::Done;
+        assert_eq!(
+            dedupe(vec![again.clone(), again.clone()], &[done.clone()]).len(),
+            1
+        );
+        // A closed task (a replayed history's) always passes.
+        assert_eq!(dedupe(vec![done], std::slice::from_ref(&open)).len(), 1);
+        // Another title or account is another task.
+        let mut other = again.clone();
+        other.title = "Email".into();
+        assert_eq!(dedupe(vec![other], &[open]).len(), 1);
     }
 
     #[test]

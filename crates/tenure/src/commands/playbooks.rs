@@ -388,20 +388,20 @@ pub async fn compute(
     let (tasks, summary, per_playbook) = tasks_of(&h, at);
     let mut written = 0;
     if write {
-        // Tasks already in the store keep what the inbox did to them.
-        let existing: std::collections::HashSet<String> =
-            tenure_server::metrics::read_all(store.as_ref(), &[tenure_domain::RecordKind::Task])
-                .await
-                .context("reading the tasks")?
-                .iter()
-                .map(|r| r.external_id().to_owned())
-                .collect();
-        let tasks: Vec<&Task> = tasks
+        // Tasks already in the store keep what the inbox did to them, and an open task is not
+        // opened twice for the same account and playbook.
+        let stored = tenure_server::tasks::all(store.as_ref())
+            .await
+            .context("reading the tasks")?;
+        let ids: std::collections::HashSet<&str> = stored.iter().map(|t| t.id.as_str()).collect();
+        let fresh: Vec<Task> = tasks
             .iter()
-            .filter(|t| !existing.contains(t.id.as_str()))
+            .filter(|t| !ids.contains(t.id.as_str()))
+            .cloned()
             .collect();
+        let tasks = tenure_server::tasks::dedupe(fresh, &stored);
         for chunk in tasks.chunks(5_000) {
-            let records: Vec<Record> = chunk.iter().map(|t| Record::Task((*t).clone())).collect();
+            let records: Vec<Record> = chunk.iter().cloned().map(Record::Task).collect();
             written += store
                 .upsert_many(&records)
                 .await
