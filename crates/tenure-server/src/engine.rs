@@ -38,7 +38,6 @@ pub struct EngineService {
     snapshot_path: Option<PathBuf>,
     /// Where playbook webhooks wait for delivery (`set_outbox`); none: they are not sent.
     outbox: std::sync::OnceLock<Arc<crate::outbox::Outbox>>,
-    http: reqwest::Client,
 }
 
 struct Inner {
@@ -131,10 +130,6 @@ impl EngineService {
             wake: tokio::sync::Notify::new(),
             snapshot_path,
             outbox: std::sync::OnceLock::new(),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap_or_default(),
         });
         service.reload_records(now).await?;
         let me = Arc::clone(&service);
@@ -288,38 +283,22 @@ impl EngineService {
         }
     }
 
-    /// Where playbook webhooks go: enqueued durably, then delivered with retries.
+    /// Where playbook webhooks go: enqueued durably, then delivered with retries by the
+    /// outbox's own task.
     pub fn set_outbox(&self, outbox: Arc<crate::outbox::Outbox>) {
         let _ = self.outbox.set(outbox);
     }
 
-    /// Puts the webhooks of new firings in the outbox (on disk first), then tries every
-    /// message that is due.
-    pub async fn send_webhooks(&self, now: Micros) -> std::io::Result<crate::outbox::Delivery> {
+    /// Puts the webhooks of new firings in the outbox, on disk before it returns (the
+    /// outbox's own task delivers them: `Outbox::deliver_forever`).
+    pub fn queue_webhooks(&self) -> std::io::Result<usize> {
         let fresh = std::mem::take(&mut self.lock().webhooks);
         let Some(outbox) = self.outbox.get() else {
-            return Ok(Default::default());
+            return Ok(0);
         };
-        if let Err(e) = outbox.enqueue(fresh.clone()) {
+        outbox.enqueue(fresh.clone()).inspect_err(|_| {
             self.lock().webhooks.extend(fresh);
-            return Err(e);
-        }
-        let client = self.http.clone();
-        let d = outbox
-            .deliver_due(now, |url, body, signature| {
-                let client = client.clone();
-                async move { crate::outbox::post(&client, url, body, signature).await }
-            })
-            .await?;
-        if d != Default::default() {
-            tracing::info!(
-                delivered = d.delivered,
-                retrying = d.retrying,
-                failed = d.failed,
-                "playbook webhooks"
-            );
-        }
-        Ok(d)
+        })
     }
 
     /// Opens an escalation for every task newly past its SLA (`tasks::escalations`).
@@ -436,7 +415,7 @@ impl EngineService {
             if let Err(e) = self.write_tasks().await {
                 tracing::error!(error = %e, "playbook tasks not written yet; retrying");
             }
-            if let Err(e) = self.send_webhooks(now).await {
+            if let Err(e) = self.queue_webhooks() {
                 tracing::error!(error = %e, "playbook webhooks not queued yet; retrying");
             }
         }

@@ -195,6 +195,36 @@ impl Outbox {
     }
 }
 
+impl Outbox {
+    /// Delivers due messages every second, for ever, on its own task: a slow receiver holds up
+    /// only the webhooks, never the engine.
+    pub async fn deliver_forever(self: std::sync::Arc<Self>, clock: fn() -> i64) {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            let delivered = self
+                .deliver_due(clock(), |url, body, signature| {
+                    let client = client.clone();
+                    async move { post(&client, url, body, signature).await }
+                })
+                .await;
+            match delivered {
+                Ok(d) if d != Delivery::default() => tracing::info!(
+                    delivered = d.delivered,
+                    retrying = d.retrying,
+                    failed = d.failed,
+                    "playbook webhooks"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "the webhook outbox cannot be written"),
+            }
+        }
+    }
+}
+
 /// The webhook signing key in `path`: read, or made (32 random bytes, hex) and written with
 /// owner-only permissions when absent. Receivers verify signatures with it.
 pub fn signing_key(path: &Path) -> std::io::Result<Vec<u8>> {

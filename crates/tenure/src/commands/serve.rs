@@ -36,6 +36,7 @@ pub struct Running {
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     maintenance: tokio::task::JoinHandle<()>,
     scoring: tokio::task::JoinHandle<()>,
+    webhooks: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -52,6 +53,7 @@ impl Running {
         }
         self.maintenance.abort();
         self.scoring.abort();
+        self.webhooks.abort();
         let engine = self.engine;
         let saved = tokio::task::spawn_blocking(move || {
             engine.catch_up(clock());
@@ -105,8 +107,10 @@ pub async fn start(
         .context("reading the webhook signing key")?;
     let outbox = tenure_server::outbox::Outbox::open(&data_dir.root.join("outbox.json"), key)
         .context("opening the webhook outbox")?;
-    engine.set_outbox(Arc::new(outbox));
+    let outbox = Arc::new(outbox);
+    engine.set_outbox(Arc::clone(&outbox));
     let scoring = tokio::spawn(Arc::clone(&engine).maintain(clock));
+    let webhooks = tokio::spawn(outbox.deliver_forever(clock));
     let maintenance = tokio::spawn(Arc::clone(&lake).maintain(LAKE_SYNC_EVERY, LAKE_COMPACT_EVERY));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -135,6 +139,7 @@ pub async fn start(
         task,
         maintenance,
         scoring,
+        webhooks,
     })
 }
 
