@@ -68,17 +68,57 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
-fn status_of(s: &str) -> Result<TaskStatus, ApiError> {
+/// A task status by name; the message says what is valid.
+pub fn status_of(s: &str) -> Result<TaskStatus, String> {
     match s {
         "open" => Ok(TaskStatus::Open),
         "snoozed" => Ok(TaskStatus::Snoozed),
         "done" => Ok(TaskStatus::Done),
         "cancelled" => Ok(TaskStatus::Cancelled),
-        _ => Err(bad(
-            "invalid_parameter",
-            format!("status `{s}`: expected open, snoozed, done or cancelled"),
+        _ => Err(format!(
+            "status `{s}`: expected open, snoozed, done or cancelled"
         )),
     }
+}
+
+/// Which tasks an inbox list shows (every field optional).
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    pub assignee: Option<String>,
+    pub role: Option<tenure_domain::model::Role>,
+    pub status: Option<TaskStatus>,
+    pub account: Option<String>,
+    pub playbook: Option<String>,
+    /// Only tasks open past their due time (`Some(false)`: only those that are not).
+    pub overdue: Option<bool>,
+}
+
+/// The tasks `f` lets through, with where each stands at `now`, most urgent (earliest due)
+/// first.
+pub fn select(tasks: Vec<Task>, f: &Filter, now: i64) -> Vec<TaskView> {
+    let mut out: Vec<TaskView> = tasks
+        .into_iter()
+        .filter(|t| {
+            f.assignee
+                .as_deref()
+                .is_none_or(|a| t.assignee.as_ref().is_some_and(|x| x.as_str() == a))
+                && f.role.is_none_or(|r| t.role == r)
+                && f.status.is_none_or(|s| t.status == s)
+                && f.account.as_deref().is_none_or(|a| t.account.as_str() == a)
+                && f.playbook
+                    .as_deref()
+                    .is_none_or(|p| t.playbook.as_deref() == Some(p))
+        })
+        .map(|t| view(t, now))
+        .filter(|v| f.overdue.is_none_or(|o| v.overdue_hours.is_some() == o))
+        .collect();
+    out.sort_by(|a, b| {
+        let due = |v: &TaskView| v.task.due_at.map_or(i64::MAX, |d| d.timestamp_micros());
+        due(a)
+            .cmp(&due(b))
+            .then_with(|| a.task.id.as_str().cmp(b.task.id.as_str()))
+    });
+    out
 }
 
 async fn list(
@@ -93,7 +133,11 @@ async fn list(
             "assignee", "role", "status", "account", "playbook", "overdue",
         ],
     )?;
-    let status = q.get("status").map(|s| status_of(s)).transpose()?;
+    let status = q
+        .get("status")
+        .map(|s| status_of(s))
+        .transpose()
+        .map_err(|m| bad("invalid_parameter", m))?;
     let overdue = match q.get("overdue").map(String::as_str) {
         None => None,
         Some("true") => Some(true),
@@ -117,30 +161,18 @@ async fn list(
             )
         })?),
     };
-    let at = now();
-    let mut tasks: Vec<TaskView> = all(state.store.as_ref())
+    let filter = Filter {
+        assignee: q.get("assignee").cloned(),
+        role,
+        status,
+        account: q.get("account").cloned(),
+        playbook: q.get("playbook").cloned(),
+        overdue,
+    };
+    let all = all(state.store.as_ref())
         .await
-        .map_err(crate::error::store_unavailable)?
-        .into_iter()
-        .filter(|t| {
-            q.get("assignee")
-                .is_none_or(|a| t.assignee.as_ref().is_some_and(|x| x.as_str() == a))
-                && role.is_none_or(|r| t.role == r)
-                && status.is_none_or(|s| t.status == s)
-                && q.get("account").is_none_or(|a| t.account.as_str() == a)
-                && q.get("playbook")
-                    .is_none_or(|p| t.playbook.as_deref() == Some(p.as_str()))
-        })
-        .map(|t| view(t, at))
-        .filter(|v| overdue.is_none_or(|o| v.overdue_hours.is_some() == o))
-        .collect();
-    // Most urgent first: overdue, then by due time.
-    tasks.sort_by(|a, b| {
-        let due = |v: &TaskView| v.task.due_at.map_or(i64::MAX, |d| d.timestamp_micros());
-        due(a)
-            .cmp(&due(b))
-            .then_with(|| a.task.id.as_str().cmp(b.task.id.as_str()))
-    });
+        .map_err(crate::error::store_unavailable)?;
+    let tasks = select(all, &filter, now());
     Ok(Json(
         serde_json::json!({ "total": tasks.len(), "tasks": tasks }),
     ))

@@ -3,24 +3,12 @@
 
 use anyhow::Context;
 use tenure_domain::model::Role;
-use tenure_domain::{Record, RecordKind, TaskStatus, Timestamp};
-use tenure_server::tasks::{self, TaskChange, TaskView};
+use tenure_domain::{Record, RecordKind, Timestamp};
+use tenure_server::tasks::{self, TaskChange};
 
 use crate::cli::TaskCommand;
 use crate::data_dir::DataDir;
 use crate::failure::{Failure, Outcome};
-
-fn status_of(s: &str) -> Outcome<TaskStatus> {
-    match s {
-        "open" => Ok(TaskStatus::Open),
-        "snoozed" => Ok(TaskStatus::Snoozed),
-        "done" => Ok(TaskStatus::Done),
-        "cancelled" => Ok(TaskStatus::Cancelled),
-        _ => Err(Failure::rejected(format!(
-            "--status `{s}`: expected open, snoozed, done or cancelled"
-        ))),
-    }
-}
 
 pub async fn run(data_dir: &DataDir, command: TaskCommand, now: Timestamp) -> Outcome {
     let store = data_dir.open_store().await?;
@@ -36,7 +24,11 @@ pub async fn run(data_dir: &DataDir, command: TaskCommand, now: Timestamp) -> Ou
             limit,
             json,
         } => {
-            let status = status.as_deref().map(status_of).transpose()?;
+            let status = status
+                .as_deref()
+                .map(tasks::status_of)
+                .transpose()
+                .map_err(|m| Failure::rejected(format!("--{m}")))?;
             let role = match role {
                 None => None,
                 Some(r) => Some(Role::from_name(&r).ok_or_else(|| {
@@ -46,30 +38,18 @@ pub async fn run(data_dir: &DataDir, command: TaskCommand, now: Timestamp) -> Ou
                     ))
                 })?),
             };
-            let mut rows: Vec<TaskView> = tasks::all(store.as_ref())
+            let filter = tasks::Filter {
+                assignee,
+                role,
+                status,
+                account,
+                playbook,
+                overdue: overdue.then_some(true),
+            };
+            let all = tasks::all(store.as_ref())
                 .await
-                .context("reading the tasks")?
-                .into_iter()
-                .filter(|t| {
-                    assignee
-                        .as_deref()
-                        .is_none_or(|a| t.assignee.as_ref().is_some_and(|x| x.as_str() == a))
-                        && role.is_none_or(|r| t.role == r)
-                        && status.is_none_or(|s| t.status == s)
-                        && account.as_deref().is_none_or(|a| t.account.as_str() == a)
-                        && playbook
-                            .as_deref()
-                            .is_none_or(|p| t.playbook.as_deref() == Some(p))
-                })
-                .map(|t| tasks::view(t, at))
-                .filter(|v| !overdue || v.overdue_hours.is_some())
-                .collect();
-            rows.sort_by(|a, b| {
-                let due = |v: &TaskView| v.task.due_at.map_or(i64::MAX, |d| d.timestamp_micros());
-                due(a)
-                    .cmp(&due(b))
-                    .then_with(|| a.task.id.as_str().cmp(b.task.id.as_str()))
-            });
+                .context("reading the tasks")?;
+            let mut rows = tasks::select(all, &filter, at);
             let total = rows.len();
             if limit > 0 {
                 rows.truncate(limit);
