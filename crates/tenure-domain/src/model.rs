@@ -590,6 +590,10 @@ impl Priority {
     }
 }
 
+/// The longest look-back of a `release_touches_feature` trigger, in days (the engine keeps
+/// each account's days of use per feature area for this long).
+pub const MAX_RELEASE_LOOKBACK_DAYS: u32 = 56;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Trigger {
@@ -626,7 +630,12 @@ pub enum Trigger {
         band: Band,
         for_days: u32,
     },
-    ReleaseTouchesFeature,
+    /// A release changed a feature area the account relies on: one it used on at least
+    /// `min_days` of the `within_days` days before the release.
+    ReleaseTouchesFeature {
+        min_days: u32,
+        within_days: u32,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

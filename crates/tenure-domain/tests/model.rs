@@ -160,6 +160,9 @@ fn reference_and_range_errors_are_precise() {
         ("start = \"2025-01-01\"", "start = \"2025-13-01\"", "`start` is `2025-13-01`"),
         ("start = \"2025-01-01\"", "start = \"2025-01-01\"\nend = \"2024-01-01\"", "ends (2024-01-01) before it starts (2025-01-01)"),
         ("alpha = 0.05\nstart", "alpha = 0.7\nstart", "`alpha` is 0.7"),
+        ("min_days = 8, within_days = 30", "min_days = 31, within_days = 30", "`min_days` (31) is more than `within_days` (30)"),
+        ("min_days = 8, within_days = 30", "min_days = 8, within_days = 57", "within_days` is 57, out of range"),
+        ("min_days = 8, within_days = 30", "min_day = 8, within_days = 30", "min_day"),
     ];
     for (from, to, fragment) in cases {
         let src = edit(DEFAULT_MODEL_TOML, from, to);

@@ -19,7 +19,7 @@ use crate::features;
 use crate::health::{self, Distributions, Health};
 use crate::journey::{self, Journey};
 use crate::plan::Plan;
-use crate::playbook::Firing;
+use crate::playbook::{Firing, ReleaseSeen};
 use crate::state::{AccountState, Cause, Event, Memo};
 
 /// A product event for the engine (already resolved to its account).
@@ -161,6 +161,8 @@ struct Saved<K: Ord, A> {
     day: Day,
     accounts: BTreeMap<K, A>,
     applied: u64,
+    #[serde(default)]
+    releases: Vec<ReleaseSeen>,
 }
 
 pub struct Engine {
@@ -182,6 +184,8 @@ pub struct Engine {
     firings: Vec<Firing>,
     /// Whether re-scores check playbooks (off while a backlog of old signals is folded in).
     playbooks_active: bool,
+    /// The releases seen, oldest first (kept only when some playbook fires on them).
+    releases: Vec<ReleaseSeen>,
 }
 
 impl Engine {
@@ -198,6 +202,7 @@ impl Engine {
             applied: 0,
             firings: Vec::new(),
             playbooks_active: true,
+            releases: Vec::new(),
         }
     }
 
@@ -226,6 +231,10 @@ impl Engine {
     /// partition, and records that carry no feature (contacts, releases, tasks), are ignored.
     /// `now` is when the engine learns of it.
     pub fn apply(&mut self, signal: Signal<'_>, now: Micros) {
+        if let Signal::Record(Record::Release(r)) = signal {
+            self.apply_release(r);
+            return;
+        }
         let Some(account) = signal.account() else {
             return;
         };
@@ -305,6 +314,24 @@ impl Engine {
         }
     }
 
+    /// Keeps a release for the playbooks that fire on releases (every partition keeps every
+    /// release). A new or changed release marks every account for re-scoring, so each is
+    /// checked against it at the next refresh; one seen before changes nothing.
+    fn apply_release(&mut self, r: &tenure_domain::Release) {
+        if !self.plan.release_playbooks {
+            return;
+        }
+        let seen = ReleaseSeen::new(&self.plan, r);
+        match self.releases.iter_mut().find(|x| x.id == seen.id) {
+            Some(x) if *x == seen => return,
+            Some(x) => *x = seen,
+            None => self.releases.push(seen),
+        }
+        self.releases
+            .sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
+        self.touch_all();
+    }
+
     /// Whether the event's properties are read by some measure (see `Plan::reads_properties`).
     pub fn reads_properties(&self, event: Option<&str>) -> bool {
         self.plan.reads_properties(event)
@@ -364,6 +391,7 @@ impl Engine {
                     segment: memo.segment,
                     stage: memo.stage,
                     now,
+                    releases: &self.releases,
                 },
             )
         };
@@ -590,6 +618,7 @@ impl Engine {
             day: self.day,
             accounts: self.accounts.iter().map(|(k, v)| (&**k, &**v)).collect(),
             applied: self.applied,
+            releases: self.releases.clone(),
         };
         serde_json::to_vec(&saved).unwrap_or_default()
     }
@@ -620,6 +649,7 @@ impl Engine {
             })
             .collect();
         e.applied = saved.applied;
+        e.releases = saved.releases;
         e.dirty = e.accounts.keys().cloned().collect();
         Ok(e)
     }

@@ -164,6 +164,9 @@ pub struct Plan {
     pub playbooks: Vec<crate::playbook::PlaybookPlan>,
     /// Days of daily scores an account keeps for `health_drop` triggers (0: none).
     pub score_days_kept: u32,
+    /// Whether some playbook fires on releases (accounts then keep their days of use per
+    /// feature area: `state::FeatureDays`).
+    pub release_playbooks: bool,
 }
 
 impl Plan {
@@ -208,6 +211,7 @@ impl Plan {
             activity_horizon: 0,
             playbooks: Vec::new(),
             score_days_kept: 0,
+            release_playbooks: false,
             model: Arc::new(model.clone()),
         };
         for (name, spec) in &model.measures {
@@ -358,6 +362,10 @@ impl Plan {
         }
         plan.playbooks = crate::playbook::compile(&model, &plan);
         plan.score_days_kept = crate::playbook::score_days_kept(&plan.playbooks);
+        plan.release_playbooks = plan
+            .playbooks
+            .iter()
+            .any(|p| matches!(p.check, crate::playbook::Check::ReleaseTouches { .. }));
         plan
     }
 

@@ -43,9 +43,49 @@ pub enum Check {
     HealthDrop { points: f64, days: u32 },
     /// The band has been `band` for `for_days` days.
     BandIs { band: Band, for_days: u32 },
-    /// Not evaluated: the engine does not receive releases. A playbook on it never fires
-    /// (`tenure model check` says so).
-    ReleaseTouchesFeature,
+    /// A release out in the last `RELEASE_FRESH_DAYS` days changed a feature area the
+    /// account used on `min_days` or more of the `within_days` days before it.
+    ReleaseTouches { min_days: u32, within_days: u32 },
+}
+
+/// Days after a release during which it can still fire for an account (a release fires at
+/// the account's first check after it, the next daily tick at the latest; the margin covers
+/// an engine that was down). Older releases never fire.
+pub const RELEASE_FRESH_DAYS: Day = 7;
+
+/// A release as playbooks read it: its feature areas as the plan's indexes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReleaseSeen {
+    pub id: String,
+    pub name: String,
+    pub at: Micros,
+    pub features: Vec<u16>,
+}
+
+impl ReleaseSeen {
+    /// The release's features, each a feature area or an event (standing for its area);
+    /// names the model does not know are left out.
+    pub fn new(plan: &Plan, r: &tenure_domain::Release) -> ReleaseSeen {
+        let mut features: Vec<u16> = r
+            .features
+            .iter()
+            .filter_map(|f| {
+                plan.features
+                    .iter()
+                    .position(|x| x == f)
+                    .map(|i| i as u16)
+                    .or_else(|| plan.events.get(f).map(|e| plan.event_feature[*e as usize]))
+            })
+            .collect();
+        features.sort_unstable();
+        features.dedup();
+        ReleaseSeen {
+            id: r.id.as_str().to_owned(),
+            name: r.name.clone(),
+            at: r.released_at.timestamp_micros(),
+            features,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -155,7 +195,13 @@ pub fn compile(model: &SuccessModel, plan: &Plan) -> Vec<PlaybookPlan> {
                     band: *band,
                     for_days: *for_days,
                 },
-                Trigger::ReleaseTouchesFeature => Check::ReleaseTouchesFeature,
+                Trigger::ReleaseTouchesFeature {
+                    min_days,
+                    within_days,
+                } => Check::ReleaseTouches {
+                    min_days: *min_days,
+                    within_days: *within_days,
+                },
             };
             let index_of = |names: &[String], all: Vec<&str>| -> Vec<u16> {
                 names
@@ -205,6 +251,8 @@ pub struct Seen<'a> {
     pub segment: u16,
     pub stage: Stage,
     pub now: Micros,
+    /// The releases the engine has seen, oldest first.
+    pub releases: &'a [ReleaseSeen],
 }
 
 /// Checks every playbook against the account, updating its tracking; returns the firings.
@@ -321,6 +369,8 @@ enum Read {
     None,
     Value(Option<f64>),
     Renewal(Option<Day>),
+    /// The release (index in `Seen::releases`), the feature area and its days of use.
+    Release(usize, u16, u32),
 }
 
 /// Whether `check` holds for the account now, what it read, and the days it must hold.
@@ -403,9 +453,36 @@ fn check(
             band: wanted,
             for_days,
         } => (band == *wanted, Read::None, *for_days),
-        Check::ReleaseTouchesFeature => {
+        Check::ReleaseTouches {
+            min_days,
+            within_days,
+        } => {
+            let last = state.playbooks[i].last_fired;
+            // The release, among those out and fresh and newer than the last firing, whose
+            // feature the account used most.
+            let mut best: Option<(usize, u16, u32)> = None;
+            for (k, r) in seen.releases.iter().enumerate() {
+                let released = day::day_of(r.at);
+                if r.at > seen.now
+                    || today - released > RELEASE_FRESH_DAYS
+                    || (last != NO_DAY && released <= last)
+                {
+                    continue;
+                }
+                for &f in &r.features {
+                    let used = state.feature_days.get(f as usize).map_or(0, |u| {
+                        u.days_in(released - *within_days as Day, released - 1)
+                    });
+                    if used >= *min_days && best.is_none_or(|b| used > b.2) {
+                        best = Some((k, f, used));
+                    }
+                }
+            }
             let _ = plan;
-            (false, Read::None, 0)
+            match best {
+                Some((k, f, used)) => (true, Read::Release(k, f, used), 0),
+                None => (false, Read::None, 0),
+            }
         }
     }
 }
@@ -463,6 +540,17 @@ fn reason(plan: &Plan, check: &Check, read: Read, seen: &Seen<'_>) -> String {
             }
         ),
         Check::BandIs { .. } => format!("health {} ({score:.1})", seen.health.band.name()),
-        Check::ReleaseTouchesFeature => String::new(),
+        Check::ReleaseTouches { within_days, .. } => match read {
+            Read::Release(k, f, used) => {
+                let r = &seen.releases[k];
+                format!(
+                    "release {} ({}) changed {}, used on {used} of the {within_days} days before",
+                    r.name,
+                    day::date_of(day::day_of(r.at)),
+                    plan.features[f as usize]
+                )
+            }
+            _ => "a release".to_owned(),
+        },
     }
 }

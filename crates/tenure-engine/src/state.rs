@@ -500,6 +500,10 @@ pub struct AccountState {
     /// Daily scores kept for `health_drop` triggers: (day, score), oldest first.
     #[serde(default)]
     pub score_days: Vec<(Day, f32)>,
+    /// The days each feature area was used, for `release_touches_feature` triggers (empty
+    /// when the plan has none): see `FeatureDays`.
+    #[serde(default)]
+    pub feature_days: Vec<FeatureDays>,
     /// Every stored stream's rings, laid out by the plan (`plan::Region`): one allocation
     /// per account, made at its first product event.
     pub arena: Box<[u64]>,
@@ -534,6 +538,43 @@ pub struct Event<'a> {
     pub properties: Option<&'a Map<String, Value>>,
 }
 
+/// The days one feature area was used in the 64 days up to the newest day of use: bit `k` of
+/// `mask` is the day `newest - k`. Marking does not depend on the order of the days marked
+/// (an older day is set in place, a newer one shifts the window).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeatureDays {
+    pub newest: Day,
+    pub mask: u64,
+}
+
+impl FeatureDays {
+    pub fn mark(&mut self, d: Day) {
+        if self.mask == 0 || d > self.newest {
+            let shift = if self.mask == 0 {
+                64
+            } else {
+                i64::from(d) - i64::from(self.newest)
+            };
+            self.mask = if shift >= 64 { 0 } else { self.mask << shift };
+            self.newest = d;
+        }
+        let back = i64::from(self.newest) - i64::from(d);
+        if back < 64 {
+            self.mask |= 1 << back;
+        }
+    }
+
+    /// Days of use in `from ..= to`.
+    pub fn days_in(&self, from: Day, to: Day) -> u32 {
+        if self.mask == 0 || to < from {
+            return 0;
+        }
+        (from.max(self.newest - 63)..=to.min(self.newest))
+            .filter(|d| self.mask >> (self.newest - d) as u32 & 1 == 1)
+            .count() as u32
+    }
+}
+
 impl AccountState {
     pub fn new(plan: &Plan) -> AccountState {
         AccountState {
@@ -542,6 +583,7 @@ impl AccountState {
             sub_changes: Vec::new(),
             playbooks: Vec::new(),
             score_days: Vec::new(),
+            feature_days: Vec::new(),
             arena: Box::default(),
             wide: false,
             lists: Box::default(),
@@ -578,6 +620,15 @@ impl AccountState {
         let day = day::day_of(e.at);
         self.first_event = Some(self.first_event.map_or(e.at, |f| f.min(e.at)));
         let feature = e.event.map(|i| plan.event_feature[i as usize]);
+        if plan.release_playbooks {
+            if let Some(f) = feature {
+                if self.feature_days.len() != plan.features.len() {
+                    self.feature_days
+                        .resize(plan.features.len(), FeatureDays::default());
+                }
+                self.feature_days[f as usize].mark(day);
+            }
+        }
         let named: &[usize] = match e.event {
             Some(i) => &plan.streams_of_event[i as usize],
             None => &[],

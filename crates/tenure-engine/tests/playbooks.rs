@@ -211,3 +211,144 @@ fn holdouts_split_accounts_at_the_share_whatever_the_playbook() {
     assert!(!held_out("x", "y", 0.0));
     assert!(held_out("x", "y", 100.0));
 }
+
+fn release(id: &str, at_: Micros, features: &[&str]) -> Record {
+    Record::Release(Release {
+        id: ReleaseId::parse(id).unwrap(),
+        name: format!("{id} release"),
+        released_at: chrono::DateTime::from_timestamp_micros(at_)
+            .unwrap()
+            .fixed_offset(),
+        features: features.iter().map(|f| f.to_string()).collect(),
+        notes: None,
+    })
+}
+
+#[test]
+fn releases_fire_for_the_accounts_relying_on_what_they_changed() {
+    use tenure_engine::EventSignal;
+    let mut pbs = BTreeMap::new();
+    pbs.insert(
+        "release_check_in".to_owned(),
+        playbook(
+            Trigger::ReleaseTouchesFeature {
+                min_days: 5,
+                within_days: 30,
+            },
+            7,
+            0.0,
+        ),
+    );
+    let (mut e, plan) = engine_with(pbs);
+    assert!(plan.release_playbooks);
+    // "quiet" shares reports on 6 days of the 30 before 2025-06-15; "other" on 3 days, and
+    // views dashboards every day.
+    let base = day::day_of_date("2025-05-20".parse().unwrap());
+    let mut offset = 0;
+    let mut event = |e: &mut Engine, account: &str, name: &str, d: i32| {
+        offset += 1;
+        e.apply(
+            Signal::Event(EventSignal {
+                offset,
+                account,
+                user: Some("u1"),
+                event: Some(name),
+                at: day::start_of(d) + 3_600_000_000,
+                properties: None,
+            }),
+            day::start_of(d) + 3_600_000_000,
+        );
+    };
+    // Days out of order: the days of use do not depend on the order they arrive in.
+    for k in [20, 3, 9, 14, 1, 25] {
+        event(&mut e, "quiet", "report_shared", base + k);
+    }
+    for k in [2, 5, 8] {
+        event(&mut e, "other", "export_downloaded", base + k);
+    }
+    for k in 0..26 {
+        event(&mut e, "other", "dashboard_viewed", base + k);
+    }
+    // Known before it is out: nothing fires until 2025-06-15 (16:00).
+    let out = at("2025-06-15") + 16 * 3_600_000_000;
+    e.apply(
+        Signal::Record(&release("r-2025.06", out, &["reporting", "theme_changed"])),
+        at("2025-06-01"),
+    );
+    // A release naming an area nobody uses, and one too old to act on.
+    e.apply(
+        Signal::Record(&release("r-2025.05", at("2025-05-01"), &["automation"])),
+        at("2025-06-01"),
+    );
+    let fired = run(&mut e, "2025-06-10", 10);
+    assert_eq!(
+        names(&plan, &fired, "quiet"),
+        [("2025-06-16".to_owned(), "release_check_in".to_owned())]
+    );
+    assert_eq!(names(&plan, &fired, "other"), []);
+    let (_, f) = fired.iter().find(|(_, f)| f.account == "quiet").unwrap();
+    assert_eq!(
+        f.reason,
+        "release r-2025.06 release (2025-06-15) changed reporting, used on 6 of the 30 days before"
+    );
+    // A changed release that now names dashboards fires for "other" at its next check
+    // ("quiet" fired on it already); the same release seen again (the store is re-read
+    // every minute) fires nothing more.
+    e.apply(
+        Signal::Record(&release("r-2025.06", out, &["dashboards"])),
+        at("2025-06-20"),
+    );
+    let fired = run(&mut e, "2025-06-21", 1);
+    assert_eq!(
+        names(&plan, &fired, "other"),
+        [("2025-06-21".to_owned(), "release_check_in".to_owned())]
+    );
+    assert_eq!(names(&plan, &fired, "quiet"), []);
+    e.apply(
+        Signal::Record(&release("r-2025.06", out, &["dashboards"])),
+        at("2025-06-22"),
+    );
+    assert!(run(&mut e, "2025-06-22", 1).is_empty());
+    // Past the days a release stays fresh: the same change a week later fires nothing.
+    let (mut e, _) = engine_with({
+        let mut p = BTreeMap::new();
+        p.insert(
+            "release_check_in".to_owned(),
+            playbook(
+                Trigger::ReleaseTouchesFeature {
+                    min_days: 1,
+                    within_days: 30,
+                },
+                7,
+                0.0,
+            ),
+        );
+        p
+    });
+    event(&mut e, "quiet", "report_created", base + 20);
+    e.apply(
+        Signal::Record(&release("r-old", at("2025-06-12"), &["reporting"])),
+        at("2025-06-01"),
+    );
+    assert!(run(&mut e, "2025-06-20", 5).is_empty());
+}
+
+#[test]
+fn feature_days_keep_the_last_64_days_in_any_order() {
+    use tenure_engine::state::FeatureDays;
+    let days = [100, 40, 101, 163, 99, 164, 30];
+    let mut a = FeatureDays::default();
+    for d in days {
+        a.mark(d);
+    }
+    let mut b = FeatureDays::default();
+    for d in days.iter().rev() {
+        b.mark(*d);
+    }
+    assert_eq!(a, b);
+    assert_eq!(a.newest, 164);
+    // 164 - 63 = 101: the days before fall out of the window.
+    assert_eq!(a.days_in(0, 200), 3);
+    assert_eq!(a.days_in(101, 163), 2);
+    assert_eq!(a.days_in(150, 140), 0);
+}

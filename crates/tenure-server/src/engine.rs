@@ -17,14 +17,15 @@ use tenure_ingest::segment::MessageType;
 use tenure_lake::{EventLog, Offset};
 use tenure_store::{Store, StoreError};
 
-/// Record kinds that carry features.
-pub const ENGINE_RECORDS: [RecordKind; 6] = [
+/// Record kinds that carry features (and releases, which playbooks fire on).
+pub const ENGINE_RECORDS: [RecordKind; 7] = [
     RecordKind::Account,
     RecordKind::Subscription,
     RecordKind::SubscriptionChange,
     RecordKind::Ticket,
     RecordKind::SurveyResponse,
     RecordKind::Activity,
+    RecordKind::Release,
 ];
 
 /// Log records read per step while catching up.

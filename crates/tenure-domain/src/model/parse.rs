@@ -1750,6 +1750,8 @@ impl Parser {
                     "bands",
                     "points",
                     "band",
+                    "min_days",
+                    "within_days",
                 ],
             );
             return None;
@@ -1762,7 +1764,7 @@ impl Parser {
             5 => &["kind", "days", "bands"],
             6 => &["kind", "points", "days"],
             7 => &["kind", "band", "for_days"],
-            _ => &["kind"],
+            _ => &["kind", "min_days", "within_days"],
         };
         self.r.check_keys(t, keys);
         let tctx = format!("{ctx} trigger");
@@ -1863,7 +1865,30 @@ impl Parser {
                 let band = self.band_names(std::slice::from_ref(&band), "band").pop()?;
                 Some(Trigger::BandIs { band, for_days })
             }
-            _ => Some(Trigger::ReleaseTouchesFeature),
+            _ => {
+                let within =
+                    self.r
+                        .count(t, "within_days", false, 1..(MAX_RELEASE_LOOKBACK_DAYS + 1));
+                let min = self
+                    .r
+                    .count(t, "min_days", false, 1..(MAX_RELEASE_LOOKBACK_DAYS + 1));
+                let within_days = within.map_or(30, |d| d.value);
+                let min_days = min.as_ref().map_or(4, |d| d.value);
+                if min_days > within_days {
+                    self.r.error_help(
+                        min.map_or(t.span.clone(), |m| m.span),
+                        format!(
+                            "{tctx}: `min_days` ({min_days}) is more than `within_days` ({within_days})"
+                        ),
+                        "an account relies on a feature used on `min_days` of the `within_days` days before a release",
+                    );
+                    return None;
+                }
+                Some(Trigger::ReleaseTouchesFeature {
+                    min_days,
+                    within_days,
+                })
+            }
         }
     }
 

@@ -522,10 +522,10 @@ fn many_playbooks(n: u32) -> std::collections::BTreeMap<String, tenure_domain::m
     let tiers: Vec<String> = base.tiers.iter().map(|t| t.name.clone()).collect();
     (0..n)
         .map(|i| {
-            let k = f64::from(i / 8 + 1);
-            let trigger = match i % 8 {
+            let k = f64::from(i / 9 + 1);
+            let trigger = match i % 9 {
                 0 => Trigger::RenewalWithin {
-                    days: 30 + 10 * (i / 8),
+                    days: 30 + 10 * (i / 9),
                     bands: vec![Band::Red, Band::Amber],
                 },
                 1 => Trigger::MeasureBelow {
@@ -544,15 +544,19 @@ fn many_playbooks(n: u32) -> std::collections::BTreeMap<String, tenure_domain::m
                 },
                 4 => Trigger::HealthDrop {
                     points: 5.0 * k,
-                    days: 7 * (i / 8 + 1),
+                    days: 7 * (i / 9 + 1),
                 },
                 5 => Trigger::BandIs {
                     band: Band::Red,
-                    for_days: i / 8,
+                    for_days: i / 9,
                 },
                 6 => Trigger::MilestoneMissed {
                     milestone: "activated".into(),
-                    days_after_signup: 7 * (i / 8 + 1),
+                    days_after_signup: 7 * (i / 9 + 1),
+                },
+                7 => Trigger::ReleaseTouchesFeature {
+                    min_days: 2 * (i / 9 + 1),
+                    within_days: 30,
                 },
                 _ => Trigger::MilestoneReached {
                     milestone: "first_value".into(),

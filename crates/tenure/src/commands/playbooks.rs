@@ -272,9 +272,12 @@ fn trigger_text(t: &Trigger) -> String {
             format!("health down {points} points in {days} days")
         }
         Trigger::BandIs { band, for_days } => format!("band {} for {for_days} days", band.name()),
-        Trigger::ReleaseTouchesFeature => {
-            "a release touching a feature the account uses (not evaluated yet)".to_owned()
-        }
+        Trigger::ReleaseTouchesFeature {
+            min_days,
+            within_days,
+        } => format!(
+            "a release changed a feature area used on {min_days} of the {within_days} days before"
+        ),
     }
 }
 
