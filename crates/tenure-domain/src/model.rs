@@ -41,6 +41,9 @@ pub struct SuccessModel {
     /// version.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub experiments: BTreeMap<String, Experiment>,
+    /// Email texts that playbooks' email actions name; left out when empty, like experiments.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub templates: BTreeMap<String, Template>,
 }
 
 /// The content hash that identifies a model version: 16 hex digits of the SHA-256 of the
@@ -650,14 +653,97 @@ pub enum Action {
     Webhook {
         url: String,
     },
+    /// A survey request to the account's `to` contacts (see `RECIPIENTS`), each with a link
+    /// of their own to answer at.
     Survey {
         survey: SurveyKind,
+        #[serde(default = "all_contacts")]
+        to: String,
     },
     Email {
         to: String,
         subject: String,
         template: String,
     },
+}
+
+fn all_contacts() -> String {
+    "all_contacts".to_owned()
+}
+
+/// Whom an email or survey action writes to: the account's admin contacts, its primary
+/// contact (the earliest-created admin, else the earliest-created contact), all its contacts,
+/// or its CSM (the account owner, when that is an email address).
+pub const RECIPIENTS: &[&str] = &["account_admins", "primary_contact", "all_contacts", "csm"];
+
+/// An email's text. `{{field}}` placeholders (see `TEMPLATE_FIELDS`) are filled in when it
+/// is sent; an email action's subject takes them too.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Template {
+    pub description: String,
+    pub body: String,
+}
+
+/// The fields a template may name, with what each becomes.
+pub const TEMPLATE_FIELDS: &[(&str, &str)] = &[
+    ("account_name", "the account's name"),
+    (
+        "contact_name",
+        "the recipient's name (\"there\" when unknown)",
+    ),
+    ("csm", "the account owner"),
+    (
+        "health",
+        "the health score when the playbook fired, 0 to 100",
+    ),
+    ("band", "the health band: green, amber or red"),
+    ("reason", "why the playbook fired, with the values it read"),
+    ("playbook", "the playbook's name"),
+    ("tier", "the account's tier"),
+    ("segment", "the account's segment"),
+];
+
+/// The `{{field}}` placeholders of `text`, in order, with their byte offsets; an error says
+/// where an unclosed or unknown one is and what it holds.
+pub fn template_placeholders(text: &str) -> Result<Vec<(usize, &str)>, (usize, String)> {
+    let mut out = Vec::new();
+    let mut rest = 0;
+    while let Some(i) = text[rest..].find("{{") {
+        let start = rest + i;
+        let Some(len) = text[start + 2..].find("}}") else {
+            return Err((start, "`{{` is never closed by `}}`".to_owned()));
+        };
+        let name = text[start + 2..start + 2 + len].trim();
+        if !TEMPLATE_FIELDS.iter().any(|(f, _)| *f == name) {
+            return Err((start, format!("`{{{{{name}}}}}` is not a template field")));
+        }
+        out.push((start, name));
+        rest = start + 2 + len + 2;
+    }
+    Ok(out)
+}
+
+/// `text` with each placeholder replaced by `value(field)` (text whose placeholders were
+/// checked by `template_placeholders`; an unknown one is left as written).
+pub fn render_template(text: &str, value: impl Fn(&str) -> String) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut rest = 0;
+    while let Some(i) = text[rest..].find("{{") {
+        let start = rest + i;
+        let Some(len) = text[start + 2..].find("}}") else {
+            break;
+        };
+        let name = text[start + 2..start + 2 + len].trim();
+        out.push_str(&text[rest..start]);
+        if TEMPLATE_FIELDS.iter().any(|(f, _)| *f == name) {
+            out.push_str(&value(name));
+        } else {
+            out.push_str(&text[start..start + 4 + len]);
+        }
+        rest = start + 4 + len;
+    }
+    out.push_str(&text[rest..]);
+    out
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

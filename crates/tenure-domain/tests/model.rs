@@ -163,6 +163,10 @@ fn reference_and_range_errors_are_precise() {
         ("min_days = 8, within_days = 30", "min_days = 31, within_days = 30", "`min_days` (31) is more than `within_days` (30)"),
         ("min_days = 8, within_days = 30", "min_days = 8, within_days = 57", "within_days` is 57, out of range"),
         ("min_days = 8, within_days = 30", "min_day = 8, within_days = 30", "min_day"),
+        ("template = \"activation_help\"", "template = \"activation_hlp\"", "names undeclared template `activation_hlp`"),
+        ("subject = \"Connect your data in five minutes\"", "subject = \"{{account}}: connect your data\"", "action subject: `{{account}}` is not a template field"),
+        ("will help you through it.", "will help you through it {{csm", "template `activation_help`: `{{` is never closed"),
+        ("{ kind = \"survey\", survey = \"nps\" }", "{ kind = \"survey\", survey = \"nps\", to = \"everyone\" }", "`everyone` is not a valid"),
     ];
     for (from, to, fragment) in cases {
         let src = edit(DEFAULT_MODEL_TOML, from, to);
@@ -345,4 +349,29 @@ fn follow_up_errors_are_accurate_and_never_hide_others() {
             .any(|m| m.contains("unknown key `milstone`")),
         "{err}"
     );
+}
+
+#[test]
+fn templates_fill_their_placeholders() {
+    use tenure_domain::model::{render_template, template_placeholders};
+    let text = "Hi {{ contact_name }}, {{account_name}} is {{band}} ({{health}}). {{x";
+    assert_eq!(
+        template_placeholders("Hi {{ contact_name }}, {{account_name}}!").unwrap(),
+        [(3, "contact_name"), (23, "account_name")]
+    );
+    assert_eq!(
+        template_placeholders("{{nope}}").unwrap_err(),
+        (0, "`{{nope}}` is not a template field".to_owned())
+    );
+    assert_eq!(
+        render_template(text, |f| f.to_uppercase()),
+        "Hi CONTACT_NAME, ACCOUNT_NAME is BAND (HEALTH). {{x"
+    );
+    assert_eq!(
+        render_template("{{nope}} {{csm}}", |_| "y".into()),
+        "{{nope}} y"
+    );
+    let model = SuccessModel::default_model();
+    let t = &model.templates["activation_help"];
+    assert!(template_placeholders(&t.body).unwrap().len() >= 3);
 }

@@ -22,7 +22,7 @@ use crate::state::AccountState;
 pub enum Check {
     /// The milestone is not reached `days` days after sign-up.
     MilestoneMissed { milestone: usize, days: u32 },
-    /// The milestone was reached (fires once per reaching).
+    /// The milestone was reached in the last `FRESH_DAYS` days (fires once per reaching).
     MilestoneReached { milestone: usize },
     /// The measure has been below (above) the threshold for `for_days` days.
     Below {
@@ -43,15 +43,16 @@ pub enum Check {
     HealthDrop { points: f64, days: u32 },
     /// The band has been `band` for `for_days` days.
     BandIs { band: Band, for_days: u32 },
-    /// A release out in the last `RELEASE_FRESH_DAYS` days changed a feature area the
+    /// A release out in the last `FRESH_DAYS` days changed a feature area the
     /// account used on `min_days` or more of the `within_days` days before it.
     ReleaseTouches { min_days: u32, within_days: u32 },
 }
 
-/// Days after a release during which it can still fire for an account (a release fires at
-/// the account's first check after it, the next daily tick at the latest; the margin covers
-/// an engine that was down). Older releases never fire.
-pub const RELEASE_FRESH_DAYS: Day = 7;
+/// Days after a release, or after an account reached a milestone, during which it can still
+/// fire a playbook (it fires at the account's first check after it, the next daily tick at
+/// the latest; the margin covers an engine that was down). Older ones never fire: a server
+/// starting on a year of history does not survey every account for last year's milestones.
+pub const FRESH_DAYS: Day = 7;
 
 /// A release as playbooks read it: its feature areas as the plan's indexes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -402,10 +403,11 @@ fn check(
         }
         Check::MilestoneReached { milestone } => {
             let last = state.playbooks[i].last_fired;
-            // Once per reaching: not again after firing on or after that day.
-            let new = state.milestones[*milestone]
-                .reached
-                .is_some_and(|r| last == NO_DAY || last < r);
+            // Once per reaching (not again after firing on or after that day), and only
+            // while fresh.
+            let new = state.milestones[*milestone].reached.is_some_and(|r| {
+                (last == NO_DAY || last < r) && r <= today && today - r <= FRESH_DAYS
+            });
             (new, Read::None, 0)
         }
         Check::Below {
@@ -464,7 +466,7 @@ fn check(
             for (k, r) in seen.releases.iter().enumerate() {
                 let released = day::day_of(r.at);
                 if r.at > seen.now
-                    || today - released > RELEASE_FRESH_DAYS
+                    || today - released > FRESH_DAYS
                     || (last != NO_DAY && released <= last)
                 {
                     continue;

@@ -352,3 +352,44 @@ fn feature_days_keep_the_last_64_days_in_any_order() {
     assert_eq!(a.days_in(101, 163), 2);
     assert_eq!(a.days_in(150, 140), 0);
 }
+
+#[test]
+fn a_milestone_fires_while_fresh_not_for_last_year_s_reaching() {
+    use tenure_engine::EventSignal;
+    let mut pbs = BTreeMap::new();
+    pbs.insert(
+        "nps".to_owned(),
+        playbook(
+            Trigger::MilestoneReached {
+                milestone: "first_value".into(),
+            },
+            90,
+            0.0,
+        ),
+    );
+    let (mut e, plan) = engine_with(pbs);
+    let shared = |e: &mut Engine, account: &str, date: &str, offset: u64| {
+        let t = at(date) + 3_600_000_000;
+        e.apply(
+            Signal::Event(EventSignal {
+                offset,
+                account,
+                user: Some("u1"),
+                event: Some("report_shared"),
+                at: t,
+                properties: None,
+            }),
+            t,
+        );
+    };
+    // "quiet" shared a report long before the engine first checks it; "other" shares one
+    // while it runs.
+    shared(&mut e, "quiet", "2025-02-01", 1);
+    shared(&mut e, "other", "2025-03-10", 2);
+    let fired = run(&mut e, "2025-03-01", 20);
+    assert_eq!(names(&plan, &fired, "quiet"), []);
+    assert_eq!(
+        names(&plan, &fired, "other"),
+        [("2025-03-10".to_owned(), "nps".to_owned())]
+    );
+}

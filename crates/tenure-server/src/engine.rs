@@ -37,8 +37,9 @@ pub struct EngineService {
     store: Arc<dyn Store>,
     wake: tokio::sync::Notify,
     snapshot_path: Option<PathBuf>,
-    /// Where playbook webhooks wait for delivery (`set_outbox`); none: they are not sent.
-    outbox: std::sync::OnceLock<Arc<crate::outbox::Outbox>>,
+    /// Where playbook webhooks, emails and survey requests go (`set_outreach`); none: they
+    /// are not sent.
+    outreach: std::sync::OnceLock<Arc<crate::outreach::Outreach>>,
 }
 
 struct Inner {
@@ -53,6 +54,17 @@ struct Inner {
     tasks: Vec<tenure_domain::Task>,
     /// Playbook webhooks waiting to be put in the outbox.
     webhooks: Vec<crate::outbox::Message>,
+    /// Playbook emails and survey requests waiting for their recipients.
+    outreach: Vec<crate::outreach::Pending>,
+}
+
+/// Why playbook messages could not be queued yet.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("the outbox cannot be written: {0}")]
+    Disk(#[from] std::io::Error),
+    #[error("the contacts cannot be read: {0}")]
+    Store(#[from] StoreError),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -120,6 +132,7 @@ impl EngineService {
             pending: Vec::new(),
             tasks: Vec::new(),
             webhooks: Vec::new(),
+            outreach: Vec::new(),
         });
         let mut inner = inner;
         // Until the log is folded in, playbooks wait (see `catch_up`).
@@ -130,7 +143,7 @@ impl EngineService {
             store,
             wake: tokio::sync::Notify::new(),
             snapshot_path,
-            outbox: std::sync::OnceLock::new(),
+            outreach: std::sync::OnceLock::new(),
         });
         service.reload_records(now).await?;
         let me = Arc::clone(&service);
@@ -284,22 +297,91 @@ impl EngineService {
         }
     }
 
-    /// Where playbook webhooks go: enqueued durably, then delivered with retries by the
-    /// outbox's own task.
-    pub fn set_outbox(&self, outbox: Arc<crate::outbox::Outbox>) {
-        let _ = self.outbox.set(outbox);
+    /// Where playbook webhooks, emails and survey requests go: enqueued durably, then
+    /// delivered with retries by the outbox's own task.
+    pub fn set_outreach(&self, outreach: Arc<crate::outreach::Outreach>) {
+        let _ = self.outreach.set(outreach);
     }
 
-    /// Puts the webhooks of new firings in the outbox, on disk before it returns (the
-    /// outbox's own task delivers them: `Outbox::deliver_forever`).
-    pub fn queue_webhooks(&self) -> std::io::Result<usize> {
-        let fresh = std::mem::take(&mut self.lock().webhooks);
-        let Some(outbox) = self.outbox.get() else {
+    pub fn outreach(&self) -> Option<&Arc<crate::outreach::Outreach>> {
+        self.outreach.get()
+    }
+
+    /// Puts the webhooks, emails and survey requests of new firings in the outbox, on disk
+    /// before it returns (the outbox's own task delivers them: `Outbox::deliver_forever`).
+    /// Emails and survey requests read the accounts' contacts from the store first. What
+    /// cannot be queued is kept for the next call.
+    pub async fn queue_outbox(&self) -> Result<usize, QueueError> {
+        let out = self.outreach.get();
+        let (webhooks, pending) = {
+            let mut inner = self.lock();
+            (
+                std::mem::take(&mut inner.webhooks),
+                std::mem::take(&mut inner.outreach),
+            )
+        };
+        // Nowhere to send (a server without an outbox): nothing is kept either.
+        let Some(out) = out else {
             return Ok(0);
         };
-        outbox.enqueue(fresh.clone()).inspect_err(|_| {
-            self.lock().webhooks.extend(fresh);
-        })
+        let keep = |webhooks: Vec<crate::outbox::Message>,
+                    pending: Vec<crate::outreach::Pending>| {
+            let mut inner = self.lock();
+            inner.webhooks.extend(webhooks);
+            inner.outreach.extend(pending);
+        };
+        let mut queued = match out.outbox.enqueue(webhooks.clone()) {
+            Ok(n) => n,
+            Err(e) => {
+                keep(webhooks, pending);
+                return Err(e.into());
+            }
+        };
+        if pending.is_empty() {
+            return Ok(queued);
+        }
+        let accounts = pending.iter().map(|p| p.account.clone()).collect();
+        let contacts = match crate::outreach::contacts_of(self.store.as_ref(), &accounts).await {
+            Ok(c) => c,
+            Err(e) => {
+                keep(Vec::new(), pending);
+                return Err(e.into());
+            }
+        };
+        let model = Arc::clone(&self.lock().engine.plan().model);
+        let prepared = crate::outreach::prepare(
+            &model,
+            &pending,
+            &contacts,
+            &out.public_url,
+            &mut crate::surveys::new_token,
+        );
+        // A survey already requested (the same firing queued again after a restart) keeps
+        // its first request and email.
+        let (fresh, old): (Vec<_>, Vec<_>) = prepared
+            .requests
+            .into_iter()
+            .partition(|r| !out.requests.contains(&r.id));
+        let messages: Vec<_> = prepared
+            .messages
+            .into_iter()
+            .filter(|m| !old.iter().any(|r| r.id == m.id))
+            .collect();
+        // The request before its email: a link always finds its request.
+        let queued_now = out
+            .requests
+            .add(fresh)
+            .and_then(|_| out.outbox.enqueue(messages));
+        match queued_now {
+            Ok(n) => {
+                queued += n;
+                Ok(queued)
+            }
+            Err(e) => {
+                keep(Vec::new(), pending);
+                Err(e.into())
+            }
+        }
     }
 
     /// Opens an escalation for every task newly past its SLA (`tasks::escalations`).
@@ -378,11 +460,7 @@ impl EngineService {
                 engine: inner.engine.save(),
             }
         };
-        let bytes = serde_json::to_vec(&saved).map_err(std::io::Error::other)?;
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, bytes)?;
-        std::fs::File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, path)
+        crate::durable::replace_json(path, &saved)
     }
 
     /// Keeps the engine current: catches up when woken (or every second), ticks, re-reads
@@ -416,8 +494,8 @@ impl EngineService {
             if let Err(e) = self.write_tasks().await {
                 tracing::error!(error = %e, "playbook tasks not written yet; retrying");
             }
-            if let Err(e) = self.queue_webhooks() {
-                tracing::error!(error = %e, "playbook webhooks not queued yet; retrying");
+            if let Err(e) = self.queue_outbox().await {
+                tracing::error!(error = %e, "playbook webhooks and emails not queued yet; retrying");
             }
         }
     }
@@ -436,6 +514,7 @@ fn restore(plan: &Arc<Plan>, path: Option<&std::path::Path>) -> Option<Inner> {
             pending: Vec::new(),
             tasks: Vec::new(),
             webhooks: Vec::new(),
+            outreach: Vec::new(),
         }),
         Err(e) => {
             tracing::info!(reason = %e, "engine snapshot not used; replaying the log");
@@ -460,6 +539,12 @@ impl Inner {
             let name = summary.as_ref().and_then(|s| s.name.as_deref());
             self.webhooks
                 .extend(crate::outbox::webhooks_for(&plan, f, name));
+            self.outreach.extend(crate::outreach::pending_for(
+                &plan,
+                f,
+                name,
+                summary.as_ref().and_then(|s| s.owner.as_deref()),
+            ));
         }
     }
 

@@ -141,7 +141,6 @@ impl Dedup {
 
     /// Writes `SNAPSHOT_MAGIC, offset, count, (at, key)…, crc32` atomically.
     fn save(&self, path: &std::path::Path, offset: u64) -> std::io::Result<()> {
-        use std::io::Write as _;
         let live: Vec<&(i64, u128)> = self
             .order
             .iter()
@@ -157,15 +156,7 @@ impl Dedup {
         }
         let crc = crc32fast::hash(&bytes);
         bytes.extend_from_slice(&crc.to_le_bytes());
-        let tmp = path.with_extension("tmp");
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(&bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent() {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        Ok(())
+        crate::durable::replace(path, &bytes)
     }
 
     /// Reads a snapshot; `None` when it is missing, torn or from another format.

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod api;
+pub mod durable;
 mod engine;
 mod error;
 pub mod evidence;
@@ -12,8 +13,10 @@ mod health;
 pub mod history;
 mod ingest;
 mod lake;
+pub mod mail;
 pub mod metrics;
 pub mod outbox;
+pub mod outreach;
 pub mod playbooks;
 mod signals;
 pub mod surveys;

@@ -1,9 +1,15 @@
-//! The durable outbox of playbook webhooks: a message is on disk (written to a temporary file,
-//! flushed, renamed over `outbox.json`) before delivery is tried, then delivered with retries
-//! and exponential backoff until the receiver answers 2xx, or set aside as failed after
-//! `MAX_ATTEMPTS`. Each request carries a Slack-compatible JSON body (`text`, plus Tenure's
-//! own fields under `tenure`) and an HMAC-SHA256 signature of the timestamp and body:
+//! The durable outbox of playbook webhooks and emails: a message is on disk (`durable`:
+//! written to a temporary file, flushed, renamed over `outbox.json`) before delivery is
+//! tried, then delivered with retries and exponential backoff until the receiver accepts it,
+//! or set aside as failed after `MAX_ATTEMPTS` (at once when it can never be delivered, such
+//! as an email to a malformed address).
+//!
+//! A webhook carries a Slack-compatible JSON body (`text`, plus Tenure's own fields under
+//! `tenure`) and an HMAC-SHA256 signature of the timestamp and body:
 //! `X-Tenure-Signature: t=UNIX_SECONDS,v1=HEX`, computed over `UNIX_SECONDS.BODY`.
+//!
+//! An email goes to one recipient, as plain text, through the `Mailer`: an SMTP server when
+//! one is configured, else one `.eml` file per message in a directory (the local sink).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -25,12 +31,30 @@ pub enum Status {
     Failed,
 }
 
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    #[default]
+    Webhook,
+    Email,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Message {
-    /// `PLAYBOOK-ACCOUNT-YYYYMMDD-N`: one firing's action; enqueued once.
+    /// `PLAYBOOK-ACCOUNT-YYYYMMDD-N` (a webhook), with `-RECIPIENT` for an email: one
+    /// firing's action; enqueued once.
     pub id: String,
+    #[serde(default)]
+    pub channel: Channel,
+    /// A webhook's address.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub url: String,
-    /// The JSON body, as sent.
+    /// An email's recipient (`Name <address>` or an address) and subject.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub to: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subject: String,
+    /// The JSON body of a webhook, or the text of an email, as sent.
     pub body: String,
     pub created_at: i64,
     pub attempts: u32,
@@ -38,6 +62,29 @@ pub struct Message {
     pub status: Status,
     pub last_error: Option<String>,
     pub delivered_at: Option<i64>,
+}
+
+/// Why a delivery attempt failed, and whether trying again could help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub message: String,
+    /// Never deliverable (a malformed address): failed at once, not retried.
+    pub permanent: bool,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure {
+            message,
+            permanent: false,
+        }
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(message: &str) -> Failure {
+        message.to_owned().into()
+    }
 }
 
 /// Seconds to wait after `attempts` failed attempts: 1 minute, doubling, at most 6 hours.
@@ -97,21 +144,7 @@ impl Outbox {
     }
 
     fn persist(&self, state: &State) -> std::io::Result<()> {
-        let tmp = self.path.with_extension("json.tmp");
-        {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&serde_json::to_vec(state).map_err(std::io::Error::other)?)?;
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, &self.path)?;
-        if let Some(dir) = self.path.parent() {
-            // The rename itself is durable once the directory is.
-            if let Ok(d) = std::fs::File::open(dir) {
-                let _ = d.sync_all();
-            }
-        }
-        Ok(())
+        crate::durable::replace_json(&self.path, state)
     }
 
     /// Adds messages not enqueued before (by id) and writes the outbox to disk before it
@@ -138,11 +171,12 @@ impl Outbox {
     }
 
     /// Tries every pending message that is due at `now` (micros) once, through `send`
-    /// (url, body, signature header → Ok, or what went wrong), and records the outcome.
+    /// (the message and its signature header → Ok, or what went wrong), and records the
+    /// outcome.
     pub async fn deliver_due<F, Fut>(&self, now: i64, send: F) -> std::io::Result<Delivery>
     where
-        F: Fn(String, String, String) -> Fut,
-        Fut: std::future::Future<Output = Result<(), String>>,
+        F: Fn(Message, String) -> Fut,
+        Fut: std::future::Future<Output = Result<(), Failure>>,
     {
         let due: Vec<Message> = self
             .lock()
@@ -155,8 +189,9 @@ impl Outbox {
         let mut results = Vec::with_capacity(due.len());
         for m in due {
             let signature = sign(&self.secret, now / 1_000_000, &m.body);
-            let r = send(m.url.clone(), m.body.clone(), signature).await;
-            results.push((m.id, r));
+            let id = m.id.clone();
+            let r = send(m, signature).await;
+            results.push((id, r));
         }
         let mut state = self.lock();
         for (id, r) in results {
@@ -172,8 +207,8 @@ impl Outbox {
                     outcome.delivered += 1;
                 }
                 Err(e) => {
-                    m.last_error = Some(e);
-                    if m.attempts >= MAX_ATTEMPTS {
+                    m.last_error = Some(e.message);
+                    if e.permanent || m.attempts >= MAX_ATTEMPTS {
                         m.status = Status::Failed;
                         outcome.failed += 1;
                     } else {
@@ -196,9 +231,13 @@ impl Outbox {
 }
 
 impl Outbox {
-    /// Delivers due messages every second, for ever, on its own task: a slow receiver holds up
-    /// only the webhooks, never the engine.
-    pub async fn deliver_forever(self: std::sync::Arc<Self>, clock: fn() -> i64) {
+    /// Delivers due messages every second, for ever, on its own task (webhooks over HTTP,
+    /// emails through `mailer`): a slow receiver holds up only the outbox, never the engine.
+    pub async fn deliver_forever(
+        self: std::sync::Arc<Self>,
+        clock: fn() -> i64,
+        mailer: std::sync::Arc<crate::mail::Mailer>,
+    ) {
         let client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
             .build()
@@ -206,9 +245,17 @@ impl Outbox {
         loop {
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             let delivered = self
-                .deliver_due(clock(), |url, body, signature| {
+                .deliver_due(clock(), |m, signature| {
                     let client = client.clone();
-                    async move { post(&client, url, body, signature).await }
+                    let mailer = std::sync::Arc::clone(&mailer);
+                    async move {
+                        match m.channel {
+                            Channel::Webhook => post(&client, m.url, m.body, signature)
+                                .await
+                                .map_err(Failure::from),
+                            Channel::Email => mailer.send(&m).await,
+                        }
+                    }
                 })
                 .await;
             match delivered {
@@ -216,10 +263,10 @@ impl Outbox {
                     delivered = d.delivered,
                     retrying = d.retrying,
                     failed = d.failed,
-                    "playbook webhooks"
+                    "playbook webhooks and emails"
                 ),
                 Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "the webhook outbox cannot be written"),
+                Err(e) => tracing::error!(error = %e, "the outbox cannot be written"),
             }
         }
     }
@@ -334,7 +381,10 @@ pub fn webhooks_for(
                     firing.account,
                     date.format("%Y%m%d")
                 ),
+                channel: Channel::Webhook,
                 url: url.clone(),
+                to: String::new(),
+                subject: String::new(),
                 body: body.to_string(),
                 created_at: firing.at,
                 attempts: 0,
@@ -354,7 +404,10 @@ mod tests {
     fn message(id: &str) -> Message {
         Message {
             id: id.into(),
+            channel: Channel::Webhook,
             url: "http://127.0.0.1:9/hook".into(),
+            to: String::new(),
+            subject: String::new(),
             body: r#"{"text":"hi"}"#.into(),
             created_at: 0,
             attempts: 0,
@@ -387,10 +440,10 @@ mod tests {
         assert_eq!(ob.messages().len(), 2);
         // "a" fails, "b" is delivered.
         let d = ob
-            .deliver_due(1_000_000, |_, body, sig| async move {
+            .deliver_due(1_000_000, |m, sig| async move {
                 assert!(sig.starts_with("t=1,v1="));
-                if body.contains("hi") {
-                    Err("down".to_owned())
+                if m.body.contains("hi") {
+                    Err("down".into())
                 } else {
                     Ok(())
                 }
@@ -409,13 +462,13 @@ mod tests {
         assert_eq!((m.attempts, m.next_attempt_at), (1, 1_000_000 + 60_000_000));
         // Not due yet: nothing is tried.
         let d = ob
-            .deliver_due(2_000_000, |_, _, _| async { Ok(()) })
+            .deliver_due(2_000_000, |_, _| async { Ok(()) })
             .await
             .unwrap();
         assert_eq!(d, Delivery::default());
         // Due: delivered, and the outcome is on disk.
         let d = ob
-            .deliver_due(61_000_000, |_, _, _| async { Ok(()) })
+            .deliver_due(61_000_000, |_, _| async { Ok(()) })
             .await
             .unwrap();
         assert_eq!(d.delivered, 2);
@@ -429,7 +482,7 @@ mod tests {
         ob.enqueue(vec![message("c")]).unwrap();
         let mut now = 0;
         for _ in 0..MAX_ATTEMPTS {
-            ob.deliver_due(now, |_, _, _| async { Err("503".to_owned()) })
+            ob.deliver_due(now, |_, _| async { Err("503".into()) })
                 .await
                 .unwrap();
             now += 7 * 3600 * 1_000_000;

@@ -62,6 +62,8 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, env = "TENURE_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        #[command(flatten)]
+        mail: MailArgs,
     },
     /// Work with the success model (tenure.toml).
     Model {
@@ -274,6 +276,36 @@ pub enum Command {
         #[arg(long, env = "TENURE_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
     },
+}
+
+/// Where playbook emails and survey requests go.
+#[derive(Debug, Clone, Args)]
+pub struct MailArgs {
+    /// SMTP server for playbook emails and survey requests: smtp://HOST:PORT (in the clear),
+    /// smtp://USER:PASSWORD@HOST:587?tls=required (STARTTLS) or
+    /// smtps://USER:PASSWORD@HOST:465 (TLS). Without one, each email is written to
+    /// DATA_DIR/mail as an .eml file.
+    #[arg(long, env = "TENURE_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of playbook emails.
+    #[arg(long, env = "TENURE_MAIL_FROM", default_value = DEFAULT_MAIL_FROM)]
+    pub mail_from: String,
+    /// This server's address as email recipients reach it, for survey links
+    /// [default: http:// and the address it listens on].
+    #[arg(long, env = "TENURE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+pub const DEFAULT_MAIL_FROM: &str = "Tenure <tenure@localhost>";
+
+impl Default for MailArgs {
+    fn default() -> MailArgs {
+        MailArgs {
+            smtp_url: None,
+            mail_from: DEFAULT_MAIL_FROM.to_owned(),
+            public_url: None,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -39,7 +39,7 @@ pub async fn run(cli: Cli) -> Outcome {
     let data_dir = DataDir::new(dir("./tenure-data"), cli.global.database_url.clone());
     match cli.command {
         Command::Init { json } => init::run(&data_dir, json, now).await.map(|_| ()),
-        Command::Serve { listen } => serve::run(&data_dir, listen).await,
+        Command::Serve { listen, mail } => serve::run(&data_dir, listen, &mail).await,
         Command::Model { command } => model::run(&data_dir, command, now).await,
         Command::Simulate(args) => simulate::run(&args).map(|_| ()),
         Command::Import {

@@ -123,16 +123,25 @@ fn backtest_on_point_in_time_decisions_without_leakage() {
     for _ in 0..120 {
         if let Ok(text) = std::fs::read_to_string(&outbox) {
             let v: Value = serde_json::from_str(&text).unwrap();
-            if v["messages"].as_array().is_some_and(|m| {
-                !m.is_empty() && m.iter().all(|x| x["attempts"].as_u64().unwrap() >= 1)
-            }) {
-                queued = v;
+            let webhooks: Vec<Value> = v["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| m["channel"] == "webhook")
+                .cloned()
+                .collect();
+            if !webhooks.is_empty()
+                && webhooks
+                    .iter()
+                    .all(|x| x["attempts"].as_u64().unwrap() >= 1)
+            {
+                queued = Value::Array(webhooks);
                 break;
             }
         }
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
-    let message = &queued["messages"][0];
+    let message = &queued[0];
     let body: Value = serde_json::from_str(message["body"].as_str().unwrap()).unwrap();
     assert!(
         body["text"].as_str().unwrap().contains("renewal_at_risk"),

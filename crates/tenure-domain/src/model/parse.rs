@@ -27,6 +27,7 @@ enum RefKind {
     Milestone,
     Tier,
     Segment,
+    Template,
 }
 
 impl RefKind {
@@ -37,6 +38,7 @@ impl RefKind {
             RefKind::Milestone => "milestone",
             RefKind::Tier => "tier",
             RefKind::Segment => "segment",
+            RefKind::Template => "template",
         }
     }
 
@@ -50,6 +52,7 @@ impl RefKind {
             RefKind::Milestone => "declare it under [milestones.NAME]",
             RefKind::Tier => "declare it in a [[tiers]] section",
             RefKind::Segment => "declare it in a [[segments]] section",
+            RefKind::Template => "declare it under [templates.NAME] with a `body`",
         }
     }
 }
@@ -72,6 +75,7 @@ const ROOT_KEYS: &[&str] = &[
     "playbooks",
     "metrics",
     "experiments",
+    "templates",
 ];
 
 pub(super) fn parse(file: &str, source: &str) -> Result<SuccessModel, ModelErrors> {
@@ -133,6 +137,7 @@ struct Declared {
     milestones: Vec<String>,
     tiers: Vec<String>,
     segments: Vec<String>,
+    templates: Vec<String>,
 }
 
 impl Declared {
@@ -149,6 +154,7 @@ impl Declared {
             milestones: m.milestones.keys().cloned().collect(),
             tiers: m.tiers.iter().map(|t| t.name.clone()).collect(),
             segments: m.segments.iter().map(|s| s.rule.name.clone()).collect(),
+            templates: m.templates.keys().cloned().collect(),
         }
     }
 
@@ -160,6 +166,7 @@ impl Declared {
             RefKind::Milestone => &self.milestones,
             RefKind::Tier => &self.tiers,
             RefKind::Segment => &self.segments,
+            RefKind::Template => &self.templates,
         }
     }
 }
@@ -252,6 +259,7 @@ impl Parser {
         let playbooks = self.playbooks(root);
         let metrics = self.metrics(root);
         let experiments = self.experiments(root, &playbooks);
+        let templates = self.templates(root);
         SuccessModel {
             name: name.unwrap_or_default(),
             description: description.unwrap_or_default(),
@@ -266,6 +274,45 @@ impl Parser {
             playbooks,
             metrics,
             experiments,
+            templates,
+        }
+    }
+
+    fn templates(&mut self, root: &Obj<'_>) -> BTreeMap<String, Template> {
+        let mut out = BTreeMap::new();
+        let Some(templates) = self.r.table(root, "templates", false) else {
+            return out;
+        };
+        for (name, obj) in self.r.named_tables(&templates) {
+            self.r.check_keys(&obj, &["description", "body"]);
+            let description = self.r.string(&obj, "description", false);
+            let Some(body) = self.r.string(&obj, "body", true) else {
+                continue;
+            };
+            self.placeholders(&body, &format!("template `{}`", name.value));
+            out.insert(
+                name.value,
+                Template {
+                    description: description.map(|d| d.value).unwrap_or_default(),
+                    body: body.value,
+                },
+            );
+        }
+        out
+    }
+
+    /// Checks the `{{field}}` placeholders of a template text.
+    fn placeholders(&mut self, text: &Spanned<String>, ctx: &str) {
+        if let Err((_, message)) = template_placeholders(&text.value) {
+            let fields: Vec<&str> = TEMPLATE_FIELDS.iter().map(|(f, _)| *f).collect();
+            self.r.error_help(
+                text.span.clone(),
+                format!("{ctx}: {message}"),
+                format!(
+                    "placeholders are `{{{{field}}}}` with a field among {}",
+                    fields.join(", ")
+                ),
+            );
         }
     }
 
@@ -1964,23 +2011,29 @@ impl Parser {
                 Some(Action::Webhook { url: url.value })
             }
             2 => {
-                self.r.check_keys(a, &["kind", "survey"]);
+                self.r.check_keys(a, &["kind", "survey", "to"]);
+                let to = self
+                    .r
+                    .choice(a, "to", RECIPIENTS, false)
+                    .map_or("all_contacts", |t| RECIPIENTS[t.value]);
                 let survey = self.r.choice(a, "survey", &["nps", "csat", "ces"], true)?;
                 Some(Action::Survey {
                     survey: [SurveyKind::Nps, SurveyKind::Csat, SurveyKind::Ces][survey.value],
+                    to: to.to_owned(),
                 })
             }
             _ => {
                 self.r.check_keys(a, &["kind", "to", "subject", "template"]);
-                let to = self.r.choice(
-                    a,
-                    "to",
-                    &["account_admins", "primary_contact", "all_contacts", "csm"],
-                    true,
-                );
+                let to = self.r.choice(a, "to", RECIPIENTS, true);
                 let subject = self.r.string(a, "subject", true);
                 let template = self.r.string(a, "template", true);
-                let to = ["account_admins", "primary_contact", "all_contacts", "csm"][to?.value];
+                if let Some(s) = &subject {
+                    self.placeholders(s, &format!("{actx} subject"));
+                }
+                if let Some(t) = &template {
+                    self.refer(RefKind::Template, t, &actx);
+                }
+                let to = RECIPIENTS[to?.value];
                 Some(Action::Email {
                     to: to.to_owned(),
                     subject: subject?.value,

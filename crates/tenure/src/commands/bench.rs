@@ -672,6 +672,7 @@ pub async fn freshness(
         store.clone(),
         &data_dir,
         "127.0.0.1:0".parse().expect("an address"),
+        &Default::default(),
     )
     .await?;
     let url = format!("http://{}", running.addr);

@@ -119,7 +119,7 @@ pub async fn run(
     } else {
         listen
     };
-    let running = serve::start(store.clone(), &data_dir, bind).await?;
+    let running = serve::start(store.clone(), &data_dir, bind, &Default::default()).await?;
     let url = format!("http://{}", running.addr);
     let events_file = sim_dir.join("events.jsonl");
     let sent = send::send_file(

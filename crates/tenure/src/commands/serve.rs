@@ -12,12 +12,13 @@ use tenure_lake::{EventLog, FileLog, Lake};
 use tenure_server::{AppState, EngineService, Ingestion, LakeService};
 use tenure_store::Store;
 
+use crate::cli::MailArgs;
 use crate::data_dir::DataDir;
 use crate::failure::Outcome;
 
-pub async fn run(data_dir: &DataDir, listen: SocketAddr) -> Outcome {
+pub async fn run(data_dir: &DataDir, listen: SocketAddr, mail: &MailArgs) -> Outcome {
     let store = data_dir.open_store().await?;
-    serve(store, data_dir, listen, |addr| {
+    serve(store, data_dir, listen, mail, |addr| {
         println!(
             "tenure is serving on http://{addr}  (Segment API: /v1/…; health: /healthz, readiness: /readyz; Ctrl-C stops)"
         )
@@ -79,7 +80,15 @@ pub async fn start(
     store: Arc<dyn Store>,
     data_dir: &DataDir,
     listen: SocketAddr,
+    mail: &MailArgs,
 ) -> Outcome<Running> {
+    // Bad mail settings stop the start, before anything is opened.
+    let mailer = tenure_server::mail::Mailer::new(
+        mail.smtp_url.as_deref(),
+        &mail.mail_from,
+        &data_dir.root.join("mail"),
+    )
+    .map_err(|e| crate::failure::Failure::rejected(format!("error: {e}")))?;
     let log_dir = data_dir.root.join("log");
     let log: Arc<dyn EventLog> = Arc::new(
         FileLog::open(&log_dir)
@@ -102,20 +111,34 @@ pub async fn start(
     )
     .await
     .context("starting the scoring engine")?;
-    // Playbook webhooks: a durable outbox, signed with the data directory's key.
+    // Playbook webhooks, emails and survey requests: a durable outbox (webhooks signed with
+    // the data directory's key) and the survey requests beside it.
     let key = tenure_server::outbox::signing_key(&data_dir.root.join("webhook-signing.key"))
         .context("reading the webhook signing key")?;
     let outbox = tenure_server::outbox::Outbox::open(&data_dir.root.join("outbox.json"), key)
-        .context("opening the webhook outbox")?;
+        .context("opening the outbox")?;
     let outbox = Arc::new(outbox);
-    engine.set_outbox(Arc::clone(&outbox));
-    let scoring = tokio::spawn(Arc::clone(&engine).maintain(clock));
-    let webhooks = tokio::spawn(outbox.deliver_forever(clock));
+    let requests =
+        tenure_server::surveys::SurveyRequests::open(&data_dir.root.join("survey-requests.json"))
+            .context("opening the survey requests")?;
+    tracing::info!(to = %mailer.describe(), "playbook emails");
+    let webhooks = tokio::spawn(Arc::clone(&outbox).deliver_forever(clock, Arc::new(mailer)));
     let maintenance = tokio::spawn(Arc::clone(&lake).maintain(LAKE_SYNC_EVERY, LAKE_COMPACT_EVERY));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
     let addr = listener.local_addr().context("reading the bound address")?;
+    let public_url = mail
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    engine.set_outreach(Arc::new(tenure_server::outreach::Outreach {
+        outbox,
+        requests: Arc::new(requests),
+        public_url,
+    }));
+    // The engine sends playbook messages once it knows where they go.
+    let scoring = tokio::spawn(Arc::clone(&engine).maintain(clock));
     tracing::info!(%addr, "serving");
     let state = AppState {
         store,
@@ -164,9 +187,10 @@ pub async fn serve(
     store: Arc<dyn Store>,
     data_dir: &DataDir,
     listen: SocketAddr,
+    mail: &MailArgs,
     on_ready: impl FnOnce(SocketAddr),
 ) -> Outcome {
-    let running = start(store, data_dir, listen).await?;
+    let running = start(store, data_dir, listen, mail).await?;
     on_ready(running.addr);
     wait(running).await
 }
