@@ -98,6 +98,31 @@ pub struct PlaybookPlan {
     pub segments: Vec<u16>,
     pub cooldown_days: u32,
     pub holdout_percent: f64,
+    /// `tiers` and `segments` as bit sets (bit k: index k; all set when the list is empty).
+    tier_bits: u64,
+    segment_bits: u64,
+}
+
+impl PlaybookPlan {
+    /// Whether the playbook applies to an account of this tier and segment.
+    pub fn applies_to(&self, tier: u16, segment: u16) -> bool {
+        let within = |bits: u64, list: &[u16], i: u16| match 1u64.checked_shl(u32::from(i)) {
+            Some(b) if i < 64 => bits & b != 0,
+            _ => list.is_empty() || list.contains(&i),
+        };
+        within(self.tier_bits, &self.tiers, tier)
+            && within(self.segment_bits, &self.segments, segment)
+    }
+}
+
+/// The bit set of `list` (every bit when it is empty: no restriction).
+fn bits(list: &[u16]) -> u64 {
+    if list.is_empty() {
+        return u64::MAX;
+    }
+    list.iter()
+        .filter(|i| **i < 64)
+        .fold(0, |acc, i| acc | 1 << i)
 }
 
 /// One account's bookkeeping for one playbook.
@@ -210,21 +235,25 @@ pub fn compile(model: &SuccessModel, plan: &Plan) -> Vec<PlaybookPlan> {
                     .filter_map(|n| all.iter().position(|a| a == n).map(|i| i as u16))
                     .collect()
             };
+            let tiers = index_of(
+                &p.tiers,
+                model.tiers.iter().map(|t| t.name.as_str()).collect(),
+            );
+            let segments = index_of(
+                &p.segments,
+                model
+                    .segments
+                    .iter()
+                    .map(|s| s.rule.name.as_str())
+                    .collect(),
+            );
             PlaybookPlan {
                 name: name.clone(),
                 check,
-                tiers: index_of(
-                    &p.tiers,
-                    model.tiers.iter().map(|t| t.name.as_str()).collect(),
-                ),
-                segments: index_of(
-                    &p.segments,
-                    model
-                        .segments
-                        .iter()
-                        .map(|s| s.rule.name.as_str())
-                        .collect(),
-                ),
+                tier_bits: bits(&tiers),
+                segment_bits: bits(&segments),
+                tiers,
+                segments,
                 cooldown_days: p.cooldown_days,
                 holdout_percent: p.holdout_percent,
             }
@@ -268,46 +297,48 @@ pub fn evaluate(plan: &Plan, state: &mut AccountState, seen: &Seen<'_>) -> Vec<F
     // The daily scores `health_drop` reads: today's replaces an earlier one of the same day;
     // the newest one at least `kept` days old stays as the reference.
     if plan.score_days_kept > 0 {
-        let scores = &mut state.score_days;
-        match scores.last_mut() {
-            Some(last) if last.0 == today => last.1 = score as f32,
-            _ => scores.push((today, score as f32)),
-        }
-        let horizon = today - plan.score_days_kept as Day;
-        let keep_from = scores.iter().rposition(|(d, _)| *d <= horizon).unwrap_or(0);
-        scores.drain(..keep_from);
+        state
+            .score_days
+            .record(today, score as f32, plan.score_days_kept as usize + 1);
     }
     if state.playbooks.len() != plan.playbooks.len() {
         state
             .playbooks
             .resize(plan.playbooks.len(), Tracking::default());
     }
-    // Each measure is read once per check of the account: from the health score when it is
-    // one of its measures, else evaluated (and kept for the other playbooks reading it).
-    // On the stack (no allocation per check); a model with more measures than it holds
-    // evaluates the rest each time they are read.
-    let read: [std::cell::Cell<Option<Option<f64>>>; 64] =
-        std::array::from_fn(|_| std::cell::Cell::new(None));
-    for x in &seen.health.measures {
-        if let Some(c) = read.get(x.index) {
-            c.set(Some(x.raw));
-        }
-    }
+    // Each measure is read once per check of the account, when a playbook first reads it:
+    // from the health score when it is one of its measures, else evaluated. The values read
+    // are kept for the other playbooks reading them, in a few slots on the stack (no
+    // allocation per check; a ninth distinct measure is read afresh each time).
+    let slots: [std::cell::Cell<(usize, Option<f64>)>; 8] =
+        [const { std::cell::Cell::new((usize::MAX, None)) }; 8];
     let value = |state: &AccountState, m: usize| -> Option<f64> {
-        if let Some(v) = read.get(m).and_then(std::cell::Cell::get) {
-            return v;
+        let mut free = None;
+        for slot in &slots {
+            let (k, v) = slot.get();
+            if k == m {
+                return v;
+            }
+            if k == usize::MAX {
+                free = Some(slot);
+                break;
+            }
         }
-        let v = crate::features::evaluate_with(plan, state, &plan.measures[m], seen.now, false).raw;
-        if let Some(c) = read.get(m) {
-            c.set(Some(v));
+        let v = match seen.health.measures.iter().find(|x| x.index == m) {
+            Some(x) => x.raw,
+            None => {
+                crate::features::evaluate_with(plan, state, &plan.measures[m], seen.now, false).raw
+            }
+        };
+        if let Some(slot) = free {
+            slot.set((m, v));
         }
         v
     };
     let renewal: std::cell::OnceCell<Option<Day>> = Default::default();
+    let churned = seen.stage == Stage::Churned;
     for (i, p) in plan.playbooks.iter().enumerate() {
-        let in_scope = (p.tiers.is_empty() || p.tiers.contains(&seen.tier))
-            && (p.segments.is_empty() || p.segments.contains(&seen.segment))
-            && seen.stage != Stage::Churned;
+        let in_scope = !churned && p.applies_to(seen.tier, seen.segment);
         // In its cool-down a playbook cannot fire: a trigger without a duration is not even
         // checked then (one with a duration keeps counting its days).
         let t = state.playbooks[i];
@@ -324,7 +355,7 @@ pub fn evaluate(plan: &Plan, state: &mut AccountState, seen: &Seen<'_>) -> Vec<F
         }
         // The condition now, with the value it read (words only once it fires).
         let (holds, read, for_days) = if in_scope {
-            check(plan, state, i, &p.check, seen, &value, &renewal)
+            check(plan, state, i, &p.check, seen, today, &value, &renewal)
         } else {
             (false, Read::None, 0)
         };
@@ -375,16 +406,18 @@ enum Read {
 }
 
 /// Whether `check` holds for the account now, what it read, and the days it must hold.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn check(
     plan: &Plan,
     state: &AccountState,
     i: usize,
     check: &Check,
     seen: &Seen<'_>,
+    today: Day,
     value: &dyn Fn(&AccountState, usize) -> Option<f64>,
     renewal: &std::cell::OnceCell<Option<Day>>,
 ) -> (bool, Read, u32) {
-    let today = day::day_of(seen.now);
     let band = seen.health.band;
     match check {
         Check::MilestoneMissed { milestone, days } => {
@@ -441,10 +474,8 @@ fn check(
         Check::HealthDrop { points, days } => {
             let then = state
                 .score_days
-                .iter()
-                .rev()
-                .find(|(d, _)| *d <= today - *days as Day)
-                .map(|(_, s)| f64::from(*s));
+                .on_or_before(today - *days as Day)
+                .map(f64::from);
             (
                 then.is_some_and(|t| t - seen.health.score >= *points),
                 Read::Value(then),
@@ -462,20 +493,22 @@ fn check(
             let last = state.playbooks[i].last_fired;
             // The release, among those out and fresh and newer than the last firing, whose
             // feature the account used most.
+            // Newest first, stopping at the first one too old (they are in time order).
             let mut best: Option<(usize, u16, u32)> = None;
-            for (k, r) in seen.releases.iter().enumerate() {
+            for (k, r) in seen.releases.iter().enumerate().rev() {
                 let released = day::day_of(r.at);
-                if r.at > seen.now
-                    || today - released > FRESH_DAYS
-                    || (last != NO_DAY && released <= last)
-                {
+                if today - released > FRESH_DAYS {
+                    break;
+                }
+                if r.at > seen.now || (last != NO_DAY && released <= last) {
                     continue;
                 }
-                for &f in &r.features {
+                // In reverse, keeping ties: the earliest release and area of those used most.
+                for &f in r.features.iter().rev() {
                     let used = state.feature_days.get(f as usize).map_or(0, |u| {
                         u.days_in(released - *within_days as Day, released - 1)
                     });
-                    if used >= *min_days && best.is_none_or(|b| used > b.2) {
+                    if used >= *min_days && best.is_none_or(|b| used >= b.2) {
                         best = Some((k, f, used));
                     }
                 }

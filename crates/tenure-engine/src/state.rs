@@ -397,10 +397,28 @@ impl Sub {
                 return Some(e);
             }
         }
+        // Term after term from the start. Adding months clamps the day of the month (31
+        // January + 1 month is 28 February), so a schedule can drift once, to a day of 28 or
+        // less, and keeps that day from then on: after that, whole terms are skipped at once
+        // (the same dates as stepping, without a step per term of a years-old subscription).
+        use chrono::Datelike;
+        let step = chrono::Months::new(self.term_months);
         let mut end = day::date_of(self.start);
         let target = day::date_of(day);
+        while end < target && end.day() > 28 {
+            end = end.checked_add_months(step)?;
+        }
+        if end < target {
+            let months =
+                (target.year() - end.year()) * 12 + target.month0() as i32 - end.month0() as i32;
+            let whole = months.max(0) as u32 / self.term_months;
+            if whole > 1 {
+                end =
+                    end.checked_add_months(chrono::Months::new((whole - 1) * self.term_months))?;
+            }
+        }
         while end < target {
-            end = end.checked_add_months(chrono::Months::new(self.term_months))?;
+            end = end.checked_add_months(step)?;
         }
         let mut on = day::day_of_date(end);
         if let (true, Some(e)) = (stopped, self.end) {
@@ -499,7 +517,7 @@ pub struct AccountState {
     pub playbooks: Vec<crate::playbook::Tracking>,
     /// Daily scores kept for `health_drop` triggers: (day, score), oldest first.
     #[serde(default)]
-    pub score_days: Vec<(Day, f32)>,
+    pub score_days: ScoreDays,
     /// The days each feature area was used, for `release_touches_feature` triggers (empty
     /// when the plan has none): see `FeatureDays`.
     #[serde(default)]
@@ -536,6 +554,57 @@ pub struct Event<'a> {
     pub event: Option<u16>,
     pub at: Micros,
     pub properties: Option<&'a Map<String, Value>>,
+}
+
+/// An account's daily scores for `health_drop` triggers: a ring of the last `len` days, the
+/// slot of day `d` at `d mod len`, NaN for a day without a score. One slot per day, so the
+/// score of a day is one read (a check touches one cache line, not a bisection).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScoreDays {
+    pub newest: Day,
+    pub slots: Vec<f32>,
+}
+
+impl ScoreDays {
+    /// Records `score` as `day`'s (the last one of a day wins), keeping `len` days.
+    pub fn record(&mut self, day: Day, score: f32, len: usize) {
+        if self.slots.len() != len {
+            self.slots = vec![f32::NAN; len];
+            self.newest = day;
+        }
+        if day < self.newest {
+            return;
+        }
+        let n = len as i64;
+        // Days skipped since the newest have no score.
+        let gap = (i64::from(day) - i64::from(self.newest)).min(n);
+        for k in 1..gap {
+            let d = i64::from(day) - k;
+            self.slots[d.rem_euclid(n) as usize] = f32::NAN;
+        }
+        self.slots[i64::from(day).rem_euclid(n) as usize] = score;
+        self.newest = day;
+    }
+
+    /// The score of the newest day on or before `day` still kept.
+    pub fn on_or_before(&self, day: Day) -> Option<f32> {
+        let n = self.slots.len() as i64;
+        if n == 0 {
+            return None;
+        }
+        let newest = i64::from(self.newest);
+        let from = i64::from(day).min(newest);
+        (0..n)
+            .map(|k| from - k)
+            .take_while(|d| newest - d < n)
+            .map(|d| self.slots[d.rem_euclid(n) as usize])
+            .find(|s| !s.is_nan())
+    }
+
+    pub fn clear(&mut self) {
+        self.slots.clear();
+        self.newest = 0;
+    }
 }
 
 /// The days one feature area was used in the 64 days up to the newest day of use: bit `k` of
@@ -582,7 +651,7 @@ impl AccountState {
             subscriptions: Vec::new(),
             sub_changes: Vec::new(),
             playbooks: Vec::new(),
-            score_days: Vec::new(),
+            score_days: ScoreDays::default(),
             feature_days: Vec::new(),
             arena: Box::default(),
             wide: false,
@@ -1050,6 +1119,72 @@ mod tests {
             crate::features::evaluate(&plan, &st, m, later).raw,
             Some(1.0)
         );
+    }
+
+    #[test]
+    fn score_days_keep_the_last_days_and_skip_the_missing_ones() {
+        let mut s = ScoreDays::default();
+        assert_eq!(s.on_or_before(10), None);
+        s.record(100, 50.0, 8);
+        s.record(101, 51.0, 8);
+        s.record(101, 52.0, 8); // the last score of a day wins
+        s.record(104, 54.0, 8); // 102 and 103 had none
+        s.record(99, 1.0, 8); // older than the newest: ignored
+        assert_eq!(s.on_or_before(104), Some(54.0));
+        assert_eq!(s.on_or_before(103), Some(52.0));
+        assert_eq!(s.on_or_before(101), Some(52.0));
+        assert_eq!(s.on_or_before(100), Some(50.0));
+        assert_eq!(s.on_or_before(99), None);
+        assert_eq!(s.on_or_before(200), Some(54.0));
+        // Eight days on, day 100 has left the ring (it keeps 104 - 7 ..= 111).
+        s.record(111, 60.0, 8);
+        assert_eq!(s.on_or_before(105), Some(54.0));
+        assert_eq!(s.on_or_before(103), None);
+        // A gap longer than the ring empties it but the newest.
+        s.record(150, 70.0, 8);
+        assert_eq!(s.on_or_before(149), None);
+        assert_eq!(s.on_or_before(150), Some(70.0));
+    }
+
+    #[test]
+    fn skipping_whole_terms_gives_the_dates_of_stepping_term_by_term() {
+        // The schedule stepped one term at a time, as the renewal date is defined.
+        fn stepped(start: Day, term: u32, day: Day) -> Day {
+            let mut end = day::date_of(start);
+            let target = day::date_of(day);
+            while end < target {
+                end = end.checked_add_months(chrono::Months::new(term)).unwrap();
+            }
+            day::day_of_date(end)
+        }
+        let d = |s: &str| day::day_of_date(s.parse().unwrap());
+        let mut checked = 0;
+        for start in (d("2023-12-25")..d("2024-03-05")).chain(d("2024-10-25")..d("2024-11-05")) {
+            for term in [1, 2, 3, 6, 12, 24, 36] {
+                for offset in (0..2200).step_by(7).chain([29, 30, 31, 59, 60, 365, 366]) {
+                    let sub = Sub {
+                        id: "s".into(),
+                        plan: Sym::new("pro"),
+                        seats: 1,
+                        arr: 1.0,
+                        start,
+                        end: None,
+                        term_months: term,
+                        status: SubscriptionStatus::Active,
+                    };
+                    let day = start + offset;
+                    assert_eq!(
+                        sub.term_end_after(day),
+                        Some(stepped(start, term, day)),
+                        "start {} term {term} day {}",
+                        day::date_of(start),
+                        day::date_of(day)
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 150_000);
     }
 
     #[test]
