@@ -218,6 +218,12 @@ impl Engine {
         self.accounts.is_empty()
     }
 
+    /// The newest product event seen (not in the future of when it was learnt); `None`
+    /// before the first.
+    pub fn watermark(&self) -> Option<Micros> {
+        self.watermark
+    }
+
     /// Signals applied so far.
     pub fn applied(&self) -> u64 {
         self.applied

@@ -28,6 +28,10 @@ pub const ENGINE_RECORDS: [RecordKind; 7] = [
     RecordKind::Release,
 ];
 
+/// How long after the last old event (more than a day old) playbooks stay off: a backlog
+/// being sent in batches is over once none has come for this long.
+pub const BACKLOG_QUIET_MICROS: Micros = 10_000_000;
+
 /// Log records read per step while catching up.
 const READ_CHUNK: usize = 20_000;
 
@@ -56,6 +60,8 @@ struct Inner {
     webhooks: Vec<crate::outbox::Message>,
     /// Playbook emails and survey requests waiting for their recipients.
     outreach: Vec<crate::outreach::Pending>,
+    /// When a chunk with old events was last folded in (playbooks wait: `catch_up`).
+    backlog_seen_at: Option<Micros>,
 }
 
 /// Why playbook messages could not be queued yet.
@@ -133,6 +139,7 @@ impl EngineService {
             tasks: Vec::new(),
             webhooks: Vec::new(),
             outreach: Vec::new(),
+            backlog_seen_at: None,
         });
         let mut inner = inner;
         // Until the log is folded in, playbooks wait (see `catch_up`).
@@ -204,6 +211,7 @@ impl EngineService {
                     .is_some_and(|m| m.timestamp.timestamp_micros() < old)
             }) {
                 inner.engine.set_playbooks_active(false);
+                inner.backlog_seen_at = Some(now);
             }
             inner.apply_chunk(&parsed, now);
             inner.next_offset = records.last().map_or(from, |(o, _)| o + 1);
@@ -211,14 +219,27 @@ impl EngineService {
             inner.engine.refresh(now);
         }
         let mut inner = self.lock();
-        if !inner.engine.playbooks_active() {
-            // Caught up: every account checked once on the whole picture.
+        // Caught up, with product events to go on, and no old event for `BACKLOG_QUIET` (a
+        // bulk send slower than the engine leaves it caught up between its batches, halfway
+        // through each account's history): every account checked once on the whole picture.
+        // Before the first product event every account would look silent (and red): records
+        // imported ahead of their events fire nothing.
+        let quiet = inner
+            .backlog_seen_at
+            .is_none_or(|at| now - at >= BACKLOG_QUIET_MICROS);
+        let has_usage = inner.engine.watermark().is_some();
+        if !inner.engine.playbooks_active() && quiet && has_usage {
             inner.engine.set_playbooks_active(true);
             inner.engine.touch_all();
         }
         inner.engine.refresh(now);
         inner.take_tasks();
         total
+    }
+
+    /// Whether re-scores check playbooks now (not while a backlog is folded in).
+    pub fn playbooks_active(&self) -> bool {
+        self.lock().engine.playbooks_active()
     }
 
     /// Folds `records` in now and re-scores their accounts (records written through the API:
@@ -515,6 +536,7 @@ fn restore(plan: &Arc<Plan>, path: Option<&std::path::Path>) -> Option<Inner> {
             tasks: Vec::new(),
             webhooks: Vec::new(),
             outreach: Vec::new(),
+            backlog_seen_at: None,
         }),
         Err(e) => {
             tracing::info!(reason = %e, "engine snapshot not used; replaying the log");

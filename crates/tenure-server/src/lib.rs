@@ -31,7 +31,9 @@ use tenure_store::Store;
 use tokio::net::TcpListener;
 
 pub use accounts::{coverage_of, sort_summaries};
-pub use engine::{current_model as engine_model, engine_records, EngineService};
+pub use engine::{
+    current_model as engine_model, engine_records, EngineService, BACKLOG_QUIET_MICROS,
+};
 pub use error::ApiError;
 pub use ingest::{Ingestion, Rules};
 pub use lake::LakeService;
