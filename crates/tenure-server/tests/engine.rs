@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tenure_lake::{EventLog, FileLog};
 use tenure_server::EngineService;
-use tenure_store::{Store, StoreLocation};
+use tenure_store::StoreLocation;
 
 /// A tracked event of `account` at `micros`, as the ingestion API logs it.
 fn event(account: &str, id: &str, micros: i64) -> Vec<u8> {
