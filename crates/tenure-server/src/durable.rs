@@ -31,6 +31,23 @@ pub fn replace_json<T: serde::Serialize>(path: &Path, value: &T) -> std::io::Res
     )
 }
 
+/// The JSON in `path`, or the default when there is no such file; unreadable JSON is an error
+/// naming the file.
+pub fn read_json_or_default<T: serde::de::DeserializeOwned + Default>(
+    path: &Path,
+) -> std::io::Result<T> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -45,5 +62,12 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["state.json"]);
+        let read: Vec<i32> = super::read_json_or_default(&path).unwrap();
+        assert_eq!(read, [1, 2]);
+        let none: Vec<i32> = super::read_json_or_default(&dir.path().join("none.json")).unwrap();
+        assert!(none.is_empty());
+        super::replace(&path, b"{oops").unwrap();
+        let err = super::read_json_or_default::<Vec<i32>>(&path).unwrap_err();
+        assert!(err.to_string().contains("state.json"), "{err}");
     }
 }

@@ -150,22 +150,18 @@ fn without_credentials(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbox::{Channel, Status};
+    use crate::outbox::Channel;
 
     fn email(to: &str) -> Message {
         Message {
-            id: "activation_rescue-acme-20261120-1-c/1".into(),
-            channel: Channel::Email,
-            url: String::new(),
             to: to.into(),
             subject: "Connect your data — in five minutes".into(),
             body: "Hello Ann,\n\nconnect your data.\n".into(),
-            created_at: 0,
-            attempts: 0,
-            next_attempt_at: 0,
-            status: Status::Pending,
-            last_error: None,
-            delivered_at: None,
+            ..Message::new(
+                "activation_rescue-acme-20261120-1-c/1".into(),
+                Channel::Email,
+                0,
+            )
         }
     }
 

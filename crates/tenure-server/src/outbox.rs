@@ -64,6 +64,27 @@ pub struct Message {
     pub delivered_at: Option<i64>,
 }
 
+impl Message {
+    /// A message to deliver from `created_at` on, with nothing tried yet; the caller fills in
+    /// where it goes and what it says.
+    pub fn new(id: String, channel: Channel, created_at: i64) -> Message {
+        Message {
+            id,
+            channel,
+            url: String::new(),
+            to: String::new(),
+            subject: String::new(),
+            body: String::new(),
+            created_at,
+            attempts: 0,
+            next_attempt_at: created_at,
+            status: Status::Pending,
+            last_error: None,
+            delivered_at: None,
+        }
+    }
+}
+
 /// Why a delivery attempt failed, and whether trying again could help.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
@@ -122,16 +143,7 @@ pub struct Delivery {
 impl Outbox {
     /// The outbox in `path` (created when absent), signing with `secret`.
     pub fn open(path: &Path, secret: Vec<u8>) -> std::io::Result<Outbox> {
-        let state = match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{}: {e}", path.display()),
-                )
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
-            Err(e) => return Err(e),
-        };
+        let state = crate::durable::read_json_or_default(path)?;
         Ok(Outbox {
             path: path.to_owned(),
             secret,
@@ -375,23 +387,18 @@ pub fn webhooks_for(
                 }
             });
             Some(Message {
-                id: format!(
-                    "{}-{}-{}-{k}",
-                    playbook.name,
-                    firing.account,
-                    date.format("%Y%m%d")
-                ),
-                channel: Channel::Webhook,
                 url: url.clone(),
-                to: String::new(),
-                subject: String::new(),
                 body: body.to_string(),
-                created_at: firing.at,
-                attempts: 0,
-                next_attempt_at: firing.at,
-                status: Status::Pending,
-                last_error: None,
-                delivered_at: None,
+                ..Message::new(
+                    format!(
+                        "{}-{}-{}-{k}",
+                        playbook.name,
+                        firing.account,
+                        date.format("%Y%m%d")
+                    ),
+                    Channel::Webhook,
+                    firing.at,
+                )
             })
         })
         .collect()
@@ -403,18 +410,9 @@ mod tests {
 
     fn message(id: &str) -> Message {
         Message {
-            id: id.into(),
-            channel: Channel::Webhook,
             url: "http://127.0.0.1:9/hook".into(),
-            to: String::new(),
-            subject: String::new(),
             body: r#"{"text":"hi"}"#.into(),
-            created_at: 0,
-            attempts: 0,
-            next_attempt_at: 0,
-            status: Status::Pending,
-            last_error: None,
-            delivered_at: None,
+            ..Message::new(id.into(), Channel::Webhook, 0)
         }
     }
 

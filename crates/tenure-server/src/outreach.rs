@@ -255,18 +255,10 @@ pub fn prepare(
             contacts.get(&p.account).map_or(&[], Vec::as_slice),
         );
         let message = |id: String, to: String, subject: String, body: String| Message {
-            id,
-            channel: Channel::Email,
-            url: String::new(),
             to,
             subject,
             body,
-            created_at: p.at,
-            attempts: 0,
-            next_attempt_at: p.at,
-            status: Status::Pending,
-            last_error: None,
-            delivered_at: None,
+            ..Message::new(id, Channel::Email, p.at)
         };
         if people.is_empty() {
             let mut m = message(p.id.clone(), String::new(), subject, body);

@@ -80,16 +80,7 @@ pub fn new_token() -> String {
 
 impl SurveyRequests {
     pub fn open(path: &Path) -> std::io::Result<SurveyRequests> {
-        let state = match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{}: {e}", path.display()),
-                )
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => RequestsFile::default(),
-            Err(e) => return Err(e),
-        };
+        let state = crate::durable::read_json_or_default(path)?;
         Ok(SurveyRequests {
             path: path.to_owned(),
             state: Mutex::new(state),

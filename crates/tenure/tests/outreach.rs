@@ -4,27 +4,8 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-
 use common::*;
 use serde_json::Value;
-
-/// A raw request; the status and the body as text.
-fn request(method: &str, addr: &str, path: &str, content_type: &str, body: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(request.as_bytes()).unwrap();
-    let mut response = Vec::new();
-    s.read_to_end(&mut response).unwrap();
-    let response = String::from_utf8(response).unwrap();
-    let status = response[9..12].parse().unwrap();
-    let (_, rest) = response.split_once("\r\n\r\n").unwrap();
-    (status, rest.to_owned())
-}
 
 /// Every email in the sink, as text.
 fn emails(dir: &std::path::Path) -> Vec<String> {
@@ -66,26 +47,7 @@ fn playbook_emails_and_survey_requests_reach_people_and_answers_come_back() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let keys: Value = serde_json::from_slice(&out.stdout).unwrap();
     let admin = keys["admin_token"].as_str().unwrap();
-    let start = (chrono::Utc::now().date_naive() - chrono::Days::new(180)).to_string();
-    let out = tenure(
-        d,
-        &[
-            "simulate",
-            "--accounts",
-            "30",
-            "--months",
-            "6",
-            "--seed",
-            "3",
-            "--start",
-            &start,
-            "--out",
-            "sim",
-        ],
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let out = tenure(d, &["import", "--data-dir", "d", "sim"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    simulate_and_import(d, 30, 6, 3);
     // The default model plus one playbook that fires for nearly every account.
     let model = d.join("d/tenure.toml");
     let mut toml = std::fs::read_to_string(&model).unwrap();
@@ -138,7 +100,7 @@ fn playbook_emails_and_survey_requests_reach_people_and_answers_come_back() {
         link.starts_with(&format!("http://{addr}/surveys/")),
         "{link}"
     );
-    let (status, form) = request("GET", &addr, path, "text/plain", "");
+    let (status, form) = request("GET", &addr, path, "text/plain", "", "");
     assert_eq!(status, 200, "{form}");
     assert!(form.contains("<legend>Overall, how satisfied are you with us?</legend>"));
     assert!(form.contains(r#"value="5""#) && !form.contains(r#"value="6""#));
@@ -146,7 +108,7 @@ fn playbook_emails_and_survey_requests_reach_people_and_answers_come_back() {
     assert!(!form.contains("<script"), "no script on the form");
     // An answer off the scale is refused with the form again; a good one is stored.
     let form_type = "application/x-www-form-urlencoded";
-    let (status, page) = request("POST", &addr, path, form_type, "score=9");
+    let (status, page) = request("POST", &addr, path, form_type, "", "score=9");
     assert_eq!(status, 400);
     assert!(
         page.contains("Please pick one of the numbers from 1 to 5"),
@@ -157,11 +119,12 @@ fn playbook_emails_and_survey_requests_reach_people_and_answers_come_back() {
         &addr,
         path,
         form_type,
+        "",
         "score=2&comment=reports+are+slow",
     );
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("Thank you"));
-    let (status, page) = request("GET", &addr, "/surveys/not-a-token", "text/plain", "");
+    let (status, page) = request("GET", &addr, "/surveys/not-a-token", "text/plain", "", "");
     assert_eq!(status, 404);
     assert!(page.contains("not valid"));
     // The requests: one answered, with its score; tokens are never listed.

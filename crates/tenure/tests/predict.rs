@@ -7,7 +7,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{get, http, send_simulated_events, tenure, text, Server};
+use common::{get, http, send_simulated_events, simulate_and_import, tenure, text, Server};
 
 #[test]
 fn backtest_on_point_in_time_decisions_without_leakage() {
@@ -16,26 +16,7 @@ fn backtest_on_point_in_time_decisions_without_leakage() {
     let out = tenure(d, &["init", "--data-dir", "d", "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let keys: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let start = (chrono::Utc::now().date_naive() - chrono::Days::new(540)).to_string();
-    let out = tenure(
-        d,
-        &[
-            "simulate",
-            "--accounts",
-            "100",
-            "--months",
-            "18",
-            "--seed",
-            "5",
-            "--start",
-            &start,
-            "--out",
-            "sim",
-        ],
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let out = tenure(d, &["import", "--data-dir", "d", "sim"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    simulate_and_import(d, 100, 18, 5);
     let (mut server, addr) = Server::start(d, "d");
     send_simulated_events(d, &addr, keys["write_key"].as_str().unwrap());
     // Live: once the backlog is folded in, the running engine checks every account and its

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{get, http, send_simulated_events, tenure, text, Server};
+use common::{get, http, send_simulated_events, simulate_and_import, tenure, text, Server};
 
 struct Company {
     dir: tempfile::TempDir,
@@ -23,26 +23,7 @@ fn company() -> Company {
     let out = tenure(d, &["init", "--data-dir", "d", "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let keys: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let start = (chrono::Utc::now().date_naive() - chrono::Days::new(120)).to_string();
-    let out = tenure(
-        d,
-        &[
-            "simulate",
-            "--accounts",
-            "12",
-            "--months",
-            "4",
-            "--seed",
-            "7",
-            "--start",
-            &start,
-            "--out",
-            "sim",
-        ],
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let out = tenure(d, &["import", "--data-dir", "d", "sim"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    simulate_and_import(d, 12, 4, 7);
     Company {
         admin: keys["admin_token"].as_str().unwrap().to_owned(),
         write_key: keys["write_key"].as_str().unwrap().to_owned(),

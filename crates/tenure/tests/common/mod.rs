@@ -22,6 +22,33 @@ pub fn tenure(dir: &Path, args: &[&str]) -> Output {
         .expect("run tenure")
 }
 
+/// Simulates a company of `accounts` over `months` months ending today (seed `seed`) into
+/// `dir`/sim and imports its records into the data directory `dir`/d.
+pub fn simulate_and_import(dir: &Path, accounts: u32, months: u32, seed: u64) {
+    let start =
+        (chrono::Utc::now().date_naive() - chrono::Days::new(u64::from(months) * 30)).to_string();
+    let (accounts, months, seed) = (accounts.to_string(), months.to_string(), seed.to_string());
+    let out = tenure(
+        dir,
+        &[
+            "simulate",
+            "--accounts",
+            &accounts,
+            "--months",
+            &months,
+            "--seed",
+            &seed,
+            "--start",
+            &start,
+            "--out",
+            "sim",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = tenure(dir, &["import", "--data-dir", "d", "sim"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
 /// Sends the simulator's events in `dir`/sim/events.jsonl to a server through `/v1/import`,
 /// with `send`'s default requests in flight. The simulator writes each account's history in
 /// turn; `send` keeps each account's messages in one lane, in order, so the live engine and a
@@ -99,11 +126,18 @@ impl Drop for Server {
     }
 }
 
-/// One HTTP/1.1 request; the status and the JSON body.
-pub fn http(method: &str, addr: &str, path: &str, auth: &str, body: &str) -> (u16, Value) {
+/// One HTTP/1.1 request with a body of `content_type`; the status and the body as text.
+pub fn request(
+    method: &str,
+    addr: &str,
+    path: &str,
+    content_type: &str,
+    auth: &str,
+    body: &str,
+) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nAuthorization: {auth}\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: {content_type}\r\nAuthorization: {auth}\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     s.write_all(request.as_bytes()).unwrap();
@@ -112,8 +146,14 @@ pub fn http(method: &str, addr: &str, path: &str, auth: &str, body: &str) -> (u1
     let response = String::from_utf8(response).unwrap();
     let status = response[9..12].parse().unwrap();
     let (_, rest) = response.split_once("\r\n\r\n").unwrap();
-    // The server answers with Content-Length (no chunking) for JSON bodies.
-    (status, serde_json::from_str(rest).unwrap_or(Value::Null))
+    // The server answers with Content-Length (no chunking).
+    (status, rest.to_owned())
+}
+
+/// One HTTP/1.1 request with a JSON body; the status and the JSON body.
+pub fn http(method: &str, addr: &str, path: &str, auth: &str, body: &str) -> (u16, Value) {
+    let (status, text) = request(method, addr, path, "application/json", auth, body);
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 pub fn get(addr: &str, path: &str, token: &str) -> (u16, Value) {
