@@ -203,8 +203,8 @@ macro_rules! sql_store {
         use crate::record::{ColType, RowMapping, SqlValue, TableMapping};
         use tenure_domain::{Record, RecordKind};
         use crate::{
-            ApplyOutcome, Credential, CredentialKind, ModelApplication, ModelRecord, Store,
-            StoreError, UpsertOutcome,
+            ApplyOutcome, AuditEntry, Book, Credential, CredentialKind, ModelApplication,
+            ModelRecord, Store, StoreError, UpsertOutcome, User,
         };
 
         type Query<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>;
@@ -304,6 +304,43 @@ macro_rules! sql_store {
         }
 
         const CREDENTIAL_COLUMNS: &str = "id, kind, name, scopes, secret_hash, created_at, revoked_at";
+
+        const USER_COLUMNS: &str =
+            "id, email, name, role, book, pii, password_hash, created_at, disabled_at";
+
+        fn read_user(row: &DbRow) -> Result<User, StoreError> {
+            let role: String = row.try_get(3)?;
+            let book: String = row.try_get(4)?;
+            let created: String = row.try_get(7)?;
+            let disabled: Option<String> = row.try_get(8)?;
+            Ok(User {
+                id: row.try_get(0)?,
+                email: row.try_get(1)?,
+                name: row.try_get(2)?,
+                role: tenure_domain::model::Role::from_name(&role)
+                    .ok_or_else(|| corrupt("users", "role", format!("unknown role `{role}`")))?,
+                book: Book::from_name(&book)
+                    .ok_or_else(|| corrupt("users", "book", format!("unknown book `{book}`")))?,
+                pii: row.try_get(5)?,
+                password_hash: row.try_get(6)?,
+                created_at: ts("users", "created_at", &created)?,
+                disabled_at: disabled.map(|d| ts("users", "disabled_at", &d)).transpose()?,
+            })
+        }
+
+        fn read_audit(row: &DbRow) -> Result<AuditEntry, StoreError> {
+            let at: String = row.try_get(1)?;
+            let detail: String = row.try_get(6)?;
+            Ok(AuditEntry {
+                seq: row.try_get(0)?,
+                at: ts("audit_log", "at", &at)?,
+                actor: row.try_get(2)?,
+                action: row.try_get(3)?,
+                target: row.try_get(4)?,
+                outcome: row.try_get(5)?,
+                detail: serde_json::from_str(&detail).map_err(|e| corrupt("audit_log", "detail", e))?,
+            })
+        }
 
         async fn upsert_in<'c, E>(statements: &Statements, executor: E, record: &Record) -> Result<UpsertOutcome, StoreError>
         where
@@ -645,6 +682,86 @@ macro_rules! sql_store {
                     .execute(&self.pool)
                     .await?;
                 Ok(done.rows_affected() > 0)
+            }
+
+            async fn insert_user(&self, u: &User) -> Result<bool, StoreError> {
+                let done = sqlx::query(&q(&format!(
+                    "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (email) DO NOTHING"
+                )))
+                .bind(&u.id)
+                .bind(&u.email)
+                .bind(&u.name)
+                .bind(u.role.name())
+                .bind(u.book.name())
+                .bind(u.pii)
+                .bind(&u.password_hash)
+                .bind(format_timestamp(&u.created_at))
+                .bind(u.disabled_at.as_ref().map(format_timestamp))
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+                let row = sqlx::query(&q(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1")))
+                    .bind(email)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|r| read_user(&r)).transpose()
+            }
+
+            async fn users(&self) -> Result<Vec<User>, StoreError> {
+                let rows = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY email"))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(read_user).collect()
+            }
+
+            async fn disable_user(&self, email: &str, at: Timestamp) -> Result<bool, StoreError> {
+                let done = sqlx::query(&q("UPDATE users SET disabled_at = $1 WHERE email = $2 AND disabled_at IS NULL"))
+                    .bind(format_timestamp(&at))
+                    .bind(email)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn set_password_hash(&self, email: &str, hash: &str) -> Result<bool, StoreError> {
+                let done = sqlx::query(&q("UPDATE users SET password_hash = $1 WHERE email = $2"))
+                    .bind(hash)
+                    .bind(email)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn append_audit(&self, e: &AuditEntry) -> Result<i64, StoreError> {
+                let seq: i64 = sqlx::query_scalar(&q(
+                    "INSERT INTO audit_log (at, actor, action, target, outcome, detail) \
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
+                ))
+                .bind(format_timestamp(&e.at))
+                .bind(&e.actor)
+                .bind(&e.action)
+                .bind(&e.target)
+                .bind(&e.outcome)
+                .bind(e.detail.to_string())
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(seq)
+            }
+
+            async fn audit_log(&self, after: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+                let rows = sqlx::query(&q(
+                    "SELECT seq, at, actor, action, target, outcome, detail FROM audit_log \
+                     WHERE seq > $1 ORDER BY seq LIMIT $2",
+                ))
+                .bind(after)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(read_audit).collect()
             }
         }
     };

@@ -210,6 +210,62 @@ pub struct Credential {
     pub revoked_at: Option<Timestamp>,
 }
 
+/// Which accounts a user sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Book {
+    /// The accounts they own.
+    Own,
+    /// Every account.
+    All,
+}
+
+impl Book {
+    pub fn name(self) -> &'static str {
+        match self {
+            Book::Own => "own",
+            Book::All => "all",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Book> {
+        [Book::Own, Book::All].into_iter().find(|b| b.name() == s)
+    }
+}
+
+/// A person who signs in: never the password, only its argon2id hash (`secret::password`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    /// Unique, lower-cased.
+    pub email: String,
+    pub name: Option<String>,
+    pub role: tenure_domain::model::Role,
+    pub book: Book,
+    /// Sees personal data (contact names and emails, user ids) unmasked.
+    pub pii: bool,
+    #[serde(skip_serializing)]
+    pub password_hash: String,
+    pub created_at: Timestamp,
+    pub disabled_at: Option<Timestamp>,
+}
+
+/// One line of the audit log: who did what to what, when, and how it went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Its place in the log (given by the store; 0 before it is appended).
+    pub seq: i64,
+    pub at: Timestamp,
+    /// A user's email, a credential id, or `cli` for the command line on the host.
+    pub actor: String,
+    /// e.g. `login`, `user.add`, `model.apply`, `privacy.export`.
+    pub action: String,
+    pub target: Option<String>,
+    /// `ok`, `denied`, `failed` ….
+    pub outcome: String,
+    pub detail: serde_json::Value,
+}
+
 /// The operational store. Every method is one transaction: it either fully happens or not at
 /// all, and once it returns `Ok` the write is durable.
 #[async_trait]
@@ -303,6 +359,26 @@ pub trait Store: Send + Sync {
 
     /// Revokes a credential; returns false when there is no such unrevoked credential.
     async fn revoke_credential(&self, id: &str, at: Timestamp) -> Result<bool, StoreError>;
+
+    /// Adds a user; false (and nothing written) when the email is taken.
+    async fn insert_user(&self, user: &User) -> Result<bool, StoreError>;
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
+
+    /// Every user, by email.
+    async fn users(&self) -> Result<Vec<User>, StoreError>;
+
+    /// Disables a user; false when there is no such enabled user.
+    async fn disable_user(&self, email: &str, at: Timestamp) -> Result<bool, StoreError>;
+
+    /// Replaces a user's password hash; false when there is no such user.
+    async fn set_password_hash(&self, email: &str, hash: &str) -> Result<bool, StoreError>;
+
+    /// Appends an entry to the audit log; returns its place.
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<i64, StoreError>;
+
+    /// Up to `limit` audit entries after place `after`, oldest first.
+    async fn audit_log(&self, after: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
 #[cfg(test)]

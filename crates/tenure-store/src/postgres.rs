@@ -24,6 +24,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "health_snapshots",
         sql: include_str!("../migrations/postgres/0002_health_snapshots.sql"),
     },
+    Migration {
+        version: 3,
+        name: "users_audit",
+        sql: include_str!("../migrations/postgres/0003_users_audit.sql"),
+    },
 ];
 
 pub struct PgStore {

@@ -8,8 +8,8 @@ use tenure_domain::model::{ActivityKind, Priority, Role};
 use tenure_domain::time::{parse_date, parse_timestamp};
 use tenure_domain::*;
 use tenure_store::{
-    secret, ApplyOutcome, Credential, CredentialKind, Record, RecordKind, StoreLocation,
-    UpsertOutcome,
+    secret, ApplyOutcome, AuditEntry, Book, Credential, CredentialKind, Record, RecordKind,
+    StoreLocation, UpsertOutcome, User,
 };
 
 fn at(s: &str) -> Timestamp {
@@ -160,11 +160,11 @@ mod cases {
 
     pub async fn migrations_are_idempotent(location: &StoreLocation) {
         let first = tenure_store::open(location).await.unwrap();
-        assert_eq!(first.schema_version().await.unwrap(), 2);
+        assert_eq!(first.schema_version().await.unwrap(), 3);
         first.upsert(&account("kept")).await.unwrap();
         drop(first);
         let again = tenure_store::open(location).await.unwrap();
-        assert_eq!(again.schema_version().await.unwrap(), 2);
+        assert_eq!(again.schema_version().await.unwrap(), 3);
         assert_eq!(
             again.count(RecordKind::Account).await.unwrap(),
             1,
@@ -448,6 +448,99 @@ mod cases {
         assert_eq!(all[0].revoked_at, Some(when));
     }
 
+    pub async fn users_are_unique_by_email_and_the_audit_log_appends(location: &StoreLocation) {
+        let store = tenure_store::open(location).await.unwrap();
+        let user = |email: &str, role: Role| User {
+            id: format!("user_{email}"),
+            email: email.to_owned(),
+            name: Some("Ann Example".into()),
+            role,
+            book: Book::Own,
+            pii: false,
+            password_hash: secret::password::hash("a long enough password").unwrap(),
+            created_at: at("2026-01-01T00:00:00Z"),
+            disabled_at: None,
+        };
+        let ann = user("ann@vendor.example", Role::Csm);
+        assert!(store.insert_user(&ann).await.unwrap());
+        assert!(
+            !store
+                .insert_user(&User {
+                    id: "user_other".into(),
+                    ..user("ann@vendor.example", Role::Admin)
+                })
+                .await
+                .unwrap(),
+            "an email is taken once"
+        );
+        assert!(store
+            .insert_user(&user("bob@vendor.example", Role::Leader))
+            .await
+            .unwrap());
+        let found = store
+            .user_by_email("ann@vendor.example")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found, ann);
+        assert!(secret::password::verify(
+            "a long enough password",
+            &found.password_hash
+        ));
+        assert_eq!(store.user_by_email("nobody@x.example").await.unwrap(), None);
+        let when = at("2026-02-01T00:00:00Z");
+        assert!(store
+            .disable_user("ann@vendor.example", when)
+            .await
+            .unwrap());
+        assert!(!store
+            .disable_user("ann@vendor.example", when)
+            .await
+            .unwrap());
+        assert!(store
+            .set_password_hash("bob@vendor.example", "$argon2id$new")
+            .await
+            .unwrap());
+        let all = store.users().await.unwrap();
+        assert_eq!(
+            all.iter()
+                .map(|u| (u.email.as_str(), u.role, u.disabled_at))
+                .collect::<Vec<_>>(),
+            [
+                ("ann@vendor.example", Role::Csm, Some(when)),
+                ("bob@vendor.example", Role::Leader, None)
+            ]
+        );
+        assert_eq!(all[1].password_hash, "$argon2id$new");
+        // The audit log: places in order, entries as written.
+        let entry = |action: &str, outcome: &str| AuditEntry {
+            seq: 0,
+            at: at("2026-03-01T10:00:00Z"),
+            actor: "ann@vendor.example".into(),
+            action: action.into(),
+            target: Some("acme".into()),
+            outcome: outcome.into(),
+            detail: serde_json::json!({"ip": "10.0.0.1", "n": 3}),
+        };
+        let one = store.append_audit(&entry("login", "ok")).await.unwrap();
+        let two = store
+            .append_audit(&entry("privacy.export", "denied"))
+            .await
+            .unwrap();
+        assert!(two > one);
+        let log = store.audit_log(0, 10).await.unwrap();
+        assert_eq!(log.len(), 2);
+        assert_eq!(
+            log[1],
+            AuditEntry {
+                seq: two,
+                ..entry("privacy.export", "denied")
+            }
+        );
+        assert_eq!(store.audit_log(one, 10).await.unwrap().len(), 1);
+        assert!(store.audit_log(two, 10).await.unwrap().is_empty());
+    }
+
     pub async fn concurrent_writers_lose_nothing(location: &StoreLocation) {
         let store = tenure_store::open(location).await.unwrap();
         let mut tasks = Vec::new();
@@ -584,6 +677,7 @@ conformance!(
     deletes_remove_one_record,
     model_history_keeps_every_application,
     credentials_are_found_by_hash_and_revoked,
+    users_are_unique_by_email_and_the_audit_log_appends,
     concurrent_writers_lose_nothing,
     health_snapshots_upsert_and_read_by_version_and_day,
 );

@@ -244,6 +244,22 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// People who sign in: add, list, disable, set a password. Every change is audited.
+    Users {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// The audit log: logins, user and configuration changes, exports and privacy operations.
+    Audit {
+        /// Entries after this place in the log.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
     /// The task inbox: list tasks, assign, snooze or complete one, and the SLA report.
     Tasks {
         #[command(subcommand)]
@@ -452,6 +468,35 @@ pub enum ReportCommand {
         #[arg(long, default_value_t = 90, requires = "release")]
         window_days: u32,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user. The password is read from TENURE_PASSWORD when set; otherwise one is
+    /// generated and printed once.
+    Add {
+        email: String,
+        /// admin, leader, manager, csm, product or viewer.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// own (the accounts they own) or all; default: own for a CSM, all otherwise.
+        #[arg(long)]
+        book: Option<String>,
+        /// Show personal data (contact names and emails, user ids) unmasked.
+        #[arg(long)]
+        pii: bool,
+    },
+    /// Every user, by email.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a user: they can no longer sign in.
+    Disable { email: String },
+    /// Set a user's password: from TENURE_PASSWORD when set, else generated and printed once.
+    Password { email: String },
 }
 
 #[derive(Debug, Subcommand)]

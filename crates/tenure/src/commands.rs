@@ -20,6 +20,7 @@ mod send;
 mod serve;
 mod simulate;
 mod tasks;
+mod users;
 
 use anyhow::Context;
 use chrono::Utc;
@@ -85,6 +86,8 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::Report { command } => report::run(&data_dir, command, now).await,
         Command::Fit { command } => fit::run(command),
         Command::Tasks { command } => tasks::run(&data_dir, command, now).await,
+        Command::Users { command } => users::run(&data_dir, command, now).await,
+        Command::Audit { after, limit, json } => users::audit(&data_dir, after, limit, json).await,
         Command::Forecast {
             days,
             refit,

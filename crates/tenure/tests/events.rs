@@ -267,6 +267,34 @@ fn export_finds_and_forget_erases_a_user_and_an_account_everywhere() {
     assert!(log.iter().all(|(_, b)| !text(b).contains(account)));
     // Other accounts are untouched.
     assert!(!export(d, &["--account", "acct-000002"])["lake"].is_empty());
+    // Every export and erasure is in the audit log, with what it touched.
+    let audit = tenure(d, &["audit", "--data-dir", "d", "--json"]);
+    assert!(audit.status.success(), "{}", text(&audit.stderr));
+    let audit: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
+    let privacy: Vec<(String, String)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"].as_str().unwrap().starts_with("privacy."))
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_owned(),
+                e["target"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        privacy.contains(&("privacy.forget".into(), format!("user {user}"))),
+        "{privacy:?}"
+    );
+    assert!(privacy.contains(&("privacy.forget".into(), format!("account {account}"))));
+    assert!(
+        privacy
+            .iter()
+            .filter(|(a, _)| a == "privacy.export")
+            .count()
+            >= 3
+    );
     // Bad subjects are usage errors with a precise message.
     let neither = tenure(d, &["export", "--data-dir", "d"]);
     assert_eq!(neither.status.code(), Some(1));

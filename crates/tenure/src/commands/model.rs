@@ -28,6 +28,21 @@ pub async fn run(data_dir: &DataDir, command: ModelCommand, now: Timestamp) -> O
             let store = data_dir.open_store().await?;
             let outcome =
                 apply_model(store.as_ref(), &source, &model, now, "tenure model apply").await?;
+            crate::commands::users::audit_cli(
+                store.as_ref(),
+                now,
+                "model.apply",
+                model.version().as_str(),
+                serde_json::json!({
+                    "file": path.display().to_string(),
+                    "outcome": match outcome {
+                        ApplyOutcome::AlreadyCurrent => "already current",
+                        ApplyOutcome::Applied { new_version: true } => "new version",
+                        ApplyOutcome::Applied { new_version: false } => "earlier version",
+                    },
+                }),
+            )
+            .await?;
             // The data directory's tenure.toml always holds the current model.
             if path != data_dir.model_path() {
                 write_atomically(&data_dir.model_path(), &source)?;

@@ -29,6 +29,14 @@ pub enum Subject {
 }
 
 impl Subject {
+    /// `user ID` or `account ID`.
+    pub fn label(&self) -> String {
+        match self {
+            Subject::User(u) => format!("user {u}"),
+            Subject::Account(a) => format!("account {a}"),
+        }
+    }
+
     pub fn from_args(user: Option<String>, account: Option<String>) -> Outcome<Subject> {
         match (user, account) {
             (Some(u), None) if !u.trim().is_empty() => Ok(Subject::User(u)),
@@ -208,6 +216,19 @@ pub async fn export(data_dir: &DataDir, subject: Subject, out: Option<PathBuf>) 
         }
     }
     sink.flush().context("writing the export")?;
+    crate::commands::users::audit_cli(
+        store.as_ref(),
+        chrono::Utc::now().fixed_offset(),
+        "privacy.export",
+        &subject.label(),
+        json!({
+            "store_records": records.len(),
+            "lake_events": lake_events,
+            "log_events": log_events,
+            "to": out.as_ref().map(|p| p.display().to_string()),
+        }),
+    )
+    .await?;
     eprintln!(
         "exported {} store records, {} events from the lake and {} not yet in it, and {} linked ids{}",
         records.len(),
@@ -296,11 +317,19 @@ pub async fn forget(data_dir: &DataDir, subject: Subject) -> Outcome {
             unlinked += 1;
         }
     }
-    let who = match &subject {
-        Subject::User(u) => format!("user {u}"),
-        Subject::Account(a) => format!("account {a}"),
-    };
-    println!("Forgot {who}:");
+    crate::commands::users::audit_cli(
+        store.as_ref(),
+        chrono::Utc::now().fixed_offset(),
+        "privacy.forget",
+        &subject.label(),
+        json!({
+            "store_records_deleted": deleted,
+            "log_records_erased": log_records,
+            "lake_rows_removed": lake_rows.rows_removed,
+        }),
+    )
+    .await?;
+    println!("Forgot {}:", subject.label());
     println!("  store        {deleted} records deleted, {unlinked} tickets/activities kept for the account with the person's link removed, {history} daily health scores deleted");
     println!(
         "  event log    {log_records} records erased in place (offsets kept, payloads replaced by a tombstone)"

@@ -1,0 +1,224 @@
+//! `tenure users` and `tenure audit`: the people who sign in, and the audit log. Every change
+//! to a user is written to the audit log with the actor `cli` (the command line on the host).
+
+use tenure_domain::model::Role;
+use tenure_domain::Timestamp;
+use tenure_store::{secret, AuditEntry, Book, Store, User};
+
+use crate::cli::UserCommand;
+use crate::data_dir::DataDir;
+use crate::failure::{Failure, Outcome};
+
+/// Where a password comes from: the environment (never a command-line argument, which other
+/// users of the host could read), else generated.
+const PASSWORD_VAR: &str = "TENURE_PASSWORD";
+
+fn password() -> Outcome<(String, bool)> {
+    match std::env::var(PASSWORD_VAR) {
+        Ok(p) if !p.is_empty() => Ok((p, false)),
+        _ => Ok((secret::password::generate()?, true)),
+    }
+}
+
+/// A normalised email: trimmed, lower-cased, and shaped like an address.
+fn email(raw: &str) -> Outcome<String> {
+    let e = raw.trim().to_lowercase();
+    let valid = e.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty()
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+    }) && !e.chars().any(char::is_whitespace);
+    if valid {
+        Ok(e)
+    } else {
+        Err(Failure::rejected(format!(
+            "error: `{raw}` is not an email address (use name@example.com)"
+        )))
+    }
+}
+
+/// Appends what the command line did to the audit log (actor `cli`).
+pub(crate) async fn audit_cli(
+    store: &dyn Store,
+    now: Timestamp,
+    action: &str,
+    target: &str,
+    detail: serde_json::Value,
+) -> Outcome {
+    store
+        .append_audit(&AuditEntry {
+            seq: 0,
+            at: now,
+            actor: "cli".into(),
+            action: action.into(),
+            target: Some(target.into()),
+            outcome: "ok".into(),
+            detail,
+        })
+        .await?;
+    Ok(())
+}
+
+pub async fn run(data_dir: &DataDir, command: UserCommand, now: Timestamp) -> Outcome {
+    let store = data_dir.open_store().await?;
+    match command {
+        UserCommand::Add {
+            email: raw,
+            role,
+            name,
+            book,
+            pii,
+        } => {
+            let email = email(&raw)?;
+            let role = Role::from_name(&role).ok_or_else(|| {
+                Failure::rejected(format!(
+                    "error: --role `{role}`: expected one of {}",
+                    Role::NAMES.join(", ")
+                ))
+            })?;
+            let book = match book {
+                None if role == Role::Csm => Book::Own,
+                None => Book::All,
+                Some(b) => Book::from_name(&b).ok_or_else(|| {
+                    Failure::rejected(format!("error: --book `{b}`: expected own or all"))
+                })?,
+            };
+            let (password, generated) = password()?;
+            let hash = secret::password::hash(&password)
+                .map_err(|e| Failure::rejected(format!("error: {PASSWORD_VAR}: {e}")))?;
+            let id = format!("user_{}", &secret::hash(&email)[..12]);
+            let user = User {
+                id,
+                email: email.clone(),
+                name,
+                role,
+                book,
+                pii,
+                password_hash: hash,
+                created_at: now,
+                disabled_at: None,
+            };
+            if !store.insert_user(&user).await? {
+                return Err(Failure::rejected(format!(
+                    "error: a user with the email {email} exists already"
+                )));
+            }
+            audit_cli(
+                store.as_ref(),
+                now,
+                "user.add",
+                &email,
+                serde_json::json!({"role": role.name(), "book": book.name(), "pii": pii}),
+            )
+            .await?;
+            println!(
+                "added {email}: {}, sees {} accounts{}",
+                role.name(),
+                match book {
+                    Book::Own => "their own",
+                    Book::All => "all",
+                },
+                if pii { ", personal data unmasked" } else { "" }
+            );
+            if generated {
+                println!("password (shown once): {password}");
+            }
+            Ok(())
+        }
+        UserCommand::List { json } => {
+            let users = store.users().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&users)?);
+                return Ok(());
+            }
+            if users.is_empty() {
+                println!("no users yet: add one with `tenure users add EMAIL --role ROLE`");
+            }
+            for u in users {
+                println!(
+                    "{:<32} {:<8} book {:<3} pii {:<3} {}{}",
+                    u.email,
+                    u.role.name(),
+                    u.book.name(),
+                    if u.pii { "yes" } else { "no" },
+                    u.name.as_deref().unwrap_or(""),
+                    if u.disabled_at.is_some() {
+                        " (disabled)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            Ok(())
+        }
+        UserCommand::Disable { email: raw } => {
+            let email = email(&raw)?;
+            if !store.disable_user(&email, now).await? {
+                return Err(Failure::rejected(format!(
+                    "error: no enabled user has the email {email}"
+                )));
+            }
+            audit_cli(
+                store.as_ref(),
+                now,
+                "user.disable",
+                &email,
+                serde_json::json!({}),
+            )
+            .await?;
+            println!("disabled {email}");
+            Ok(())
+        }
+        UserCommand::Password { email: raw } => {
+            let email = email(&raw)?;
+            let (password, generated) = password()?;
+            let hash = secret::password::hash(&password)
+                .map_err(|e| Failure::rejected(format!("error: {PASSWORD_VAR}: {e}")))?;
+            if !store.set_password_hash(&email, &hash).await? {
+                return Err(Failure::rejected(format!(
+                    "error: no user has the email {email}"
+                )));
+            }
+            audit_cli(
+                store.as_ref(),
+                now,
+                "user.password",
+                &email,
+                serde_json::json!({}),
+            )
+            .await?;
+            println!("password set for {email}");
+            if generated {
+                println!("password (shown once): {password}");
+            }
+            Ok(())
+        }
+    }
+}
+
+pub async fn audit(data_dir: &DataDir, after: i64, limit: u32, json: bool) -> Outcome {
+    let store = data_dir.open_store().await?;
+    let entries = store.audit_log(after, limit).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&entries)?);
+        return Ok(());
+    }
+    for e in &entries {
+        println!(
+            "{:>6} {} {:<28} {:<16} {:<28} {} {}",
+            e.seq,
+            e.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            e.actor,
+            e.action,
+            e.target.as_deref().unwrap_or("-"),
+            e.outcome,
+            if e.detail.as_object().is_some_and(|o| o.is_empty()) {
+                String::new()
+            } else {
+                e.detail.to_string()
+            }
+        );
+    }
+    Ok(())
+}
