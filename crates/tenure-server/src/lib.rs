@@ -5,6 +5,7 @@
 
 mod accounts;
 mod api;
+pub mod auth;
 pub mod durable;
 mod engine;
 mod error;
@@ -65,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .merge(signals::routes())
         .merge(tasks::routes())
         .merge(surveys::routes())
+        .merge(auth::routes())
         .fallback(error::not_found)
         .with_state(state)
 }

@@ -204,7 +204,7 @@ macro_rules! sql_store {
         use tenure_domain::{Record, RecordKind};
         use crate::{
             ApplyOutcome, AuditEntry, Book, Credential, CredentialKind, ModelApplication,
-            ModelRecord, Store, StoreError, UpsertOutcome, User,
+            ModelRecord, Session, Store, StoreError, UpsertOutcome, User,
         };
 
         type Query<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>;
@@ -750,6 +750,49 @@ macro_rules! sql_store {
                 .fetch_one(&self.pool)
                 .await?;
                 Ok(seq)
+            }
+
+            async fn insert_session(&self, x: &Session) -> Result<(), StoreError> {
+                sqlx::query(&q(
+                    "INSERT INTO sessions (token_hash, user_email, csrf_token, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                ))
+                .bind(&x.token_hash)
+                .bind(&x.user_email)
+                .bind(&x.csrf_token)
+                .bind(format_timestamp(&x.created_at))
+                .bind(format_timestamp(&x.expires_at))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn session_by_hash(&self, token_hash: &str) -> Result<Option<Session>, StoreError> {
+                let row = sqlx::query(&q(
+                    "SELECT token_hash, user_email, csrf_token, created_at, expires_at FROM sessions \
+                     WHERE token_hash = $1",
+                ))
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some(row) = row else { return Ok(None) };
+                let created: String = row.try_get(3)?;
+                let expires: String = row.try_get(4)?;
+                Ok(Some(Session {
+                    token_hash: row.try_get(0)?,
+                    user_email: row.try_get(1)?,
+                    csrf_token: row.try_get(2)?,
+                    created_at: ts("sessions", "created_at", &created)?,
+                    expires_at: ts("sessions", "expires_at", &expires)?,
+                }))
+            }
+
+            async fn delete_session(&self, token_hash: &str) -> Result<bool, StoreError> {
+                let done = sqlx::query(&q("DELETE FROM sessions WHERE token_hash = $1"))
+                    .bind(token_hash)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() > 0)
             }
 
             async fn audit_log(&self, after: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {

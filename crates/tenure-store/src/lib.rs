@@ -250,6 +250,17 @@ pub struct User {
     pub disabled_at: Option<Timestamp>,
 }
 
+/// A signed-in session: the hash of its cookie's token, never the token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub token_hash: String,
+    pub user_email: String,
+    /// Echoed in `X-CSRF-Token` by the session's unsafe requests.
+    pub csrf_token: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
 /// One line of the audit log: who did what to what, when, and how it went.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {
@@ -379,6 +390,14 @@ pub trait Store: Send + Sync {
 
     /// Up to `limit` audit entries after place `after`, oldest first.
     async fn audit_log(&self, after: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
+
+    async fn insert_session(&self, session: &Session) -> Result<(), StoreError>;
+
+    /// The session whose token hashes to `token_hash`, expired or not.
+    async fn session_by_hash(&self, token_hash: &str) -> Result<Option<Session>, StoreError>;
+
+    /// Ends a session; false when there was none.
+    async fn delete_session(&self, token_hash: &str) -> Result<bool, StoreError>;
 }
 
 #[cfg(test)]

@@ -29,6 +29,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "users_audit",
         sql: include_str!("../migrations/postgres/0003_users_audit.sql"),
     },
+    Migration {
+        version: 4,
+        name: "sessions",
+        sql: include_str!("../migrations/postgres/0004_sessions.sql"),
+    },
 ];
 
 pub struct PgStore {

@@ -160,11 +160,11 @@ mod cases {
 
     pub async fn migrations_are_idempotent(location: &StoreLocation) {
         let first = tenure_store::open(location).await.unwrap();
-        assert_eq!(first.schema_version().await.unwrap(), 3);
+        assert_eq!(first.schema_version().await.unwrap(), 4);
         first.upsert(&account("kept")).await.unwrap();
         drop(first);
         let again = tenure_store::open(location).await.unwrap();
-        assert_eq!(again.schema_version().await.unwrap(), 3);
+        assert_eq!(again.schema_version().await.unwrap(), 4);
         assert_eq!(
             again.count(RecordKind::Account).await.unwrap(),
             1,
@@ -539,6 +539,26 @@ mod cases {
         );
         assert_eq!(store.audit_log(one, 10).await.unwrap().len(), 1);
         assert!(store.audit_log(two, 10).await.unwrap().is_empty());
+        // Sessions: found by the hash of their token, ended once.
+        let session = tenure_store::Session {
+            token_hash: secret::hash("cookie-token"),
+            user_email: "bob@vendor.example".into(),
+            csrf_token: "csrf".into(),
+            created_at: at("2026-03-01T10:00:00Z"),
+            expires_at: at("2026-03-01T22:00:00Z"),
+        };
+        store.insert_session(&session).await.unwrap();
+        assert_eq!(
+            store.session_by_hash(&session.token_hash).await.unwrap(),
+            Some(session.clone())
+        );
+        assert_eq!(store.session_by_hash("cookie-token").await.unwrap(), None);
+        assert!(store.delete_session(&session.token_hash).await.unwrap());
+        assert!(!store.delete_session(&session.token_hash).await.unwrap());
+        assert_eq!(
+            store.session_by_hash(&session.token_hash).await.unwrap(),
+            None
+        );
     }
 
     pub async fn concurrent_writers_lose_nothing(location: &StoreLocation) {
