@@ -13,11 +13,15 @@ use crate::failure::{Failure, Outcome};
 /// users of the host could read), else generated.
 const PASSWORD_VAR: &str = "TENURE_PASSWORD";
 
-fn password() -> Outcome<(String, bool)> {
-    match std::env::var(PASSWORD_VAR) {
-        Ok(p) if !p.is_empty() => Ok((p, false)),
-        _ => Ok((secret::password::generate()?, true)),
-    }
+/// The password's hash, and the password itself when it was generated (to print once).
+fn password() -> Outcome<(String, Option<String>)> {
+    let (password, generated) = match std::env::var(PASSWORD_VAR) {
+        Ok(p) if !p.is_empty() => (p, false),
+        _ => (secret::password::generate()?, true),
+    };
+    let hash = secret::password::hash(&password)
+        .map_err(|e| Failure::rejected(format!("error: {PASSWORD_VAR}: {e}")))?;
+    Ok((hash, generated.then_some(password)))
 }
 
 /// A normalised email: trimmed, lower-cased, and shaped like an address.
@@ -84,9 +88,7 @@ pub async fn run(data_dir: &DataDir, command: UserCommand, now: Timestamp) -> Ou
                     Failure::rejected(format!("error: --book `{b}`: expected own or all"))
                 })?,
             };
-            let (password, generated) = password()?;
-            let hash = secret::password::hash(&password)
-                .map_err(|e| Failure::rejected(format!("error: {PASSWORD_VAR}: {e}")))?;
+            let (hash, generated) = password()?;
             let id = format!("user_{}", &secret::hash(&email)[..12]);
             let user = User {
                 id,
@@ -121,7 +123,7 @@ pub async fn run(data_dir: &DataDir, command: UserCommand, now: Timestamp) -> Ou
                 },
                 if pii { ", personal data unmasked" } else { "" }
             );
-            if generated {
+            if let Some(password) = generated {
                 println!("password (shown once): {password}");
             }
             Ok(())
@@ -172,9 +174,7 @@ pub async fn run(data_dir: &DataDir, command: UserCommand, now: Timestamp) -> Ou
         }
         UserCommand::Password { email: raw } => {
             let email = email(&raw)?;
-            let (password, generated) = password()?;
-            let hash = secret::password::hash(&password)
-                .map_err(|e| Failure::rejected(format!("error: {PASSWORD_VAR}: {e}")))?;
+            let (hash, generated) = password()?;
             if !store.set_password_hash(&email, &hash).await? {
                 return Err(Failure::rejected(format!(
                     "error: no user has the email {email}"
@@ -189,7 +189,7 @@ pub async fn run(data_dir: &DataDir, command: UserCommand, now: Timestamp) -> Ou
             )
             .await?;
             println!("password set for {email}");
-            if generated {
+            if let Some(password) = generated {
                 println!("password (shown once): {password}");
             }
             Ok(())
