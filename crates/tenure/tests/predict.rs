@@ -492,7 +492,8 @@ fn backtest_on_point_in_time_decisions_without_leakage() {
     assert_eq!(used["recalibrated_on"], 0);
     let path = d.join(format!("d/models/churn-{id}.json"));
     let mut model: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    let long_ago = (chrono::Utc::now().date_naive() - chrono::Days::new(400)).to_string();
+    // Before the first decision: every decision is newer than the model.
+    let long_ago = (chrono::Utc::now().date_naive() - chrono::Days::new(600)).to_string();
     model["last_decision"] = Value::String(long_ago);
     std::fs::write(&path, model.to_string()).unwrap();
     let out = tenure(d, &["forecast", "--data-dir", "d", "--json"]);

@@ -46,7 +46,10 @@ pub async fn model(store: &dyn Store, version: Option<&str>) -> Outcome<SuccessM
 }
 
 /// Folds every event up to `until` (and, with `account`, only that account's) and the
-/// store's records into an engine.
+/// store's records into an engine, day by day with a tick at the start of each day, as the
+/// live engine and the backtest's replay see them: a milestone that a measure reaches (seats
+/// nearly all used) is latched on the day it held, even if the measure fell back later.
+/// Playbooks are not checked (nothing here acts on them).
 pub async fn engine_until(
     data_dir: &DataDir,
     store: &dyn Store,
@@ -62,6 +65,7 @@ pub async fn engine_until(
     let account = account.map(str::to_owned);
     let engine = tokio::task::spawn_blocking(move || -> anyhow::Result<Engine> {
         let mut engine = Engine::new(Arc::clone(&plan), Partition::ALL);
+        engine.set_playbooks_active(false);
         for r in records
             .iter()
             .filter(|r| account.is_none() || r.account() == account.as_deref())
@@ -70,6 +74,7 @@ pub async fn engine_until(
         }
         let last = if as_of { day::day_of(until) } else { Day::MAX };
         for d in events.days().into_iter().filter(|d| *d <= last) {
+            engine.tick(day::start_of(d));
             let batches = events.read_day(d)?;
             events.for_each(d, &batches, account.as_deref(), &plan, |e| {
                 // As of a past day: what had happened by its end. Now: everything received
