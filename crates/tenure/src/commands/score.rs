@@ -46,10 +46,11 @@ pub async fn model(store: &dyn Store, version: Option<&str>) -> Outcome<SuccessM
 }
 
 /// Folds every event up to `until` (and, with `account`, only that account's) and the
-/// store's records into an engine, day by day with a tick at the start of each day, as the
-/// live engine and the backtest's replay see them: a milestone that a measure reaches (seats
-/// nearly all used) is latched on the day it held, even if the measure fell back later.
-/// Playbooks are not checked (nothing here acts on them).
+/// store's records into an engine. As of a past day it goes day by day with a tick at the
+/// start of each, as the backtest's and `rescore`'s replays do: a milestone that a measure
+/// reaches (seats nearly all used) is latched on the day it held, even if the measure fell
+/// back later. Now, it folds everything in and scores once, as the live engine does with
+/// what it receives. Playbooks are not checked (nothing here acts on them).
 pub async fn engine_until(
     data_dir: &DataDir,
     store: &dyn Store,
@@ -74,7 +75,9 @@ pub async fn engine_until(
         }
         let last = if as_of { day::day_of(until) } else { Day::MAX };
         for d in events.days().into_iter().filter(|d| *d <= last) {
-            engine.tick(day::start_of(d));
+            if as_of {
+                engine.tick(day::start_of(d));
+            }
             let batches = events.read_day(d)?;
             events.for_each(d, &batches, account.as_deref(), &plan, |e| {
                 // As of a past day: what had happened by its end. Now: everything received
