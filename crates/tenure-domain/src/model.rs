@@ -227,6 +227,17 @@ pub enum SurveyKind {
     Ces,
 }
 
+impl SurveyKind {
+    /// `nps`, `csat` or `ces`, as survey answers name their survey.
+    pub fn name(self) -> &'static str {
+        match self {
+            SurveyKind::Nps => "nps",
+            SurveyKind::Csat => "csat",
+            SurveyKind::Ces => "ces",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActivityKind {

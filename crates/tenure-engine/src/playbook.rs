@@ -355,7 +355,7 @@ pub fn evaluate(plan: &Plan, state: &mut AccountState, seen: &Seen<'_>) -> Vec<F
         }
         // The condition now, with the value it read (words only once it fires).
         let (holds, read, for_days) = if in_scope {
-            check(plan, state, i, &p.check, seen, today, &value, &renewal)
+            check(state, i, &p.check, seen, today, &value, &renewal)
         } else {
             (false, Read::None, 0)
         };
@@ -406,10 +406,8 @@ enum Read {
 }
 
 /// Whether `check` holds for the account now, what it read, and the days it must hold.
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn check(
-    plan: &Plan,
     state: &AccountState,
     i: usize,
     check: &Check,
@@ -513,7 +511,6 @@ fn check(
                     }
                 }
             }
-            let _ = plan;
             match best {
                 Some((k, f, used)) => (true, Read::Release(k, f, used), 0),
                 None => (false, Read::None, 0),

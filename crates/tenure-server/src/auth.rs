@@ -65,15 +65,13 @@ fn error(status: StatusCode, code: &'static str, message: &str) -> ApiError {
 }
 
 fn random_hex(bytes: usize) -> Result<String, ApiError> {
-    let mut b = vec![0u8; bytes];
-    getrandom::fill(&mut b).map_err(|e| {
+    secret::random_hex(bytes).map_err(|e| {
         error(
             StatusCode::SERVICE_UNAVAILABLE,
             "no_randomness",
-            &format!("no randomness available: {e}"),
+            &e.to_string(),
         )
-    })?;
-    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+    })
 }
 
 /// A hash no password matches, checked when the email is unknown so that the answer takes

@@ -131,15 +131,12 @@ impl EngineService {
     ) -> Result<Arc<EngineService>, StoreError> {
         let model = current_model(store.as_ref()).await?;
         let plan = Arc::new(Plan::new(model));
-        let inner = restore(&plan, snapshot_path.as_deref()).unwrap_or_else(|| Inner {
-            engine: Engine::new(Arc::clone(&plan), Partition::ALL),
-            next_offset: 0,
-            memberships: HashMap::new(),
-            pending: Vec::new(),
-            tasks: Vec::new(),
-            webhooks: Vec::new(),
-            outreach: Vec::new(),
-            backlog_seen_at: None,
+        let inner = restore(&plan, snapshot_path.as_deref()).unwrap_or_else(|| {
+            Inner::new(
+                Engine::new(Arc::clone(&plan), Partition::ALL),
+                0,
+                HashMap::new(),
+            )
         });
         let mut inner = inner;
         // Until the log is folded in, playbooks wait (see `catch_up`).
@@ -370,29 +367,16 @@ impl EngineService {
             }
         };
         let model = Arc::clone(&self.lock().engine.plan().model);
-        let prepared = crate::outreach::prepare(
-            &model,
-            &pending,
-            &contacts,
-            &out.public_url,
-            &mut crate::surveys::new_token,
-        );
-        // A survey already requested (the same firing queued again after a restart) keeps
-        // its first request and email.
-        let (fresh, old): (Vec<_>, Vec<_>) = prepared
-            .requests
-            .into_iter()
-            .partition(|r| !out.requests.contains(&r.id));
-        let messages: Vec<_> = prepared
-            .messages
-            .into_iter()
-            .filter(|m| !old.iter().any(|r| r.id == m.id))
-            .collect();
-        // The request before its email: a link always finds its request.
+        let prepared =
+            crate::outreach::prepare(&model, &pending, &contacts, &out.public_url, &mut |id| {
+                out.requests.token_for(id)
+            });
+        // The request before its email: a link always finds its request. Both are added once
+        // by id, so a firing queued again (after a failed write or a restart) changes nothing.
         let queued_now = out
             .requests
-            .add(fresh)
-            .and_then(|_| out.outbox.enqueue(messages));
+            .add(prepared.requests)
+            .and_then(|_| out.outbox.enqueue(prepared.messages));
         match queued_now {
             Ok(n) => {
                 queued += n;
@@ -528,16 +512,7 @@ fn restore(plan: &Arc<Plan>, path: Option<&std::path::Path>) -> Option<Inner> {
         .map_err(|e| tracing::warn!(error = %e, "engine snapshot unreadable; replaying the log"))
         .ok()?;
     match Engine::restore(Arc::clone(plan), Partition::ALL, &saved.engine) {
-        Ok(engine) => Some(Inner {
-            engine,
-            next_offset: saved.next_offset,
-            memberships: saved.memberships,
-            pending: Vec::new(),
-            tasks: Vec::new(),
-            webhooks: Vec::new(),
-            outreach: Vec::new(),
-            backlog_seen_at: None,
-        }),
+        Ok(engine) => Some(Inner::new(engine, saved.next_offset, saved.memberships)),
         Err(e) => {
             tracing::info!(reason = %e, "engine snapshot not used; replaying the log");
             None
@@ -546,6 +521,20 @@ fn restore(plan: &Arc<Plan>, path: Option<&std::path::Path>) -> Option<Inner> {
 }
 
 impl Inner {
+    /// The engine at `next_offset` of the log, with nothing waiting.
+    fn new(engine: Engine, next_offset: Offset, memberships: HashMap<String, String>) -> Inner {
+        Inner {
+            engine,
+            next_offset,
+            memberships,
+            pending: Vec::new(),
+            tasks: Vec::new(),
+            webhooks: Vec::new(),
+            outreach: Vec::new(),
+            backlog_seen_at: None,
+        }
+    }
+
     /// The tasks of the playbooks fired since the last call.
     fn take_tasks(&mut self) {
         let fired = self.engine.take_firings();

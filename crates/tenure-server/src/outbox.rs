@@ -290,9 +290,8 @@ pub fn signing_key(path: &Path) -> std::io::Result<Vec<u8>> {
     if let Ok(text) = std::fs::read_to_string(path) {
         return Ok(text.trim().as_bytes().to_vec());
     }
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let hex =
+        tenure_store::secret::random_hex(32).map_err(|e| std::io::Error::other(e.to_string()))?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

@@ -221,14 +221,15 @@ pub struct Prepared {
 }
 
 /// Resolves and renders the pending actions: one email per recipient (failed at once, with
-/// the reason, when there is no one to write to), and a survey request with a fresh `token`
-/// per survey recipient. `contacts` holds each account's contacts.
+/// the reason, when there is no one to write to), and a survey request per survey recipient
+/// whose token is `token(request id)` (a request made before keeps its token, so the same
+/// firing always makes the same email). `contacts` holds each account's contacts.
 pub fn prepare(
     model: &SuccessModel,
     pending: &[Pending],
     contacts: &HashMap<String, Vec<Contact>>,
     public_url: &str,
-    token: &mut dyn FnMut() -> String,
+    token: &mut dyn FnMut(&str) -> String,
 ) -> Prepared {
     let mut out = Prepared::default();
     for p in pending {
@@ -302,7 +303,7 @@ pub fn prepare(
             };
             match &p.action {
                 Action::Survey { survey, .. } => {
-                    let t = token();
+                    let t = token(&id);
                     let (q, lo, hi, low, high) = question(*survey);
                     let link = format!("{}/surveys/{t}", public_url.trim_end_matches('/'));
                     let body = format!(
@@ -452,7 +453,7 @@ mod tests {
             &[email, survey, csm_less],
             &contacts,
             "https://cs.vendor.example/",
-            &mut || {
+            &mut |_| {
                 n += 1;
                 format!("t{n}")
             },

@@ -72,10 +72,8 @@ pub struct SurveyRequests {
 
 /// A fresh token: 128 random bits as hex.
 pub fn new_token() -> String {
-    let mut bytes = [0u8; 16];
     // The system's random source; without it no link could be made safe, so stop loudly.
-    getrandom::fill(&mut bytes).expect("the system random source is available");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    tenure_store::secret::random_hex(16).expect("the system random source is available")
 }
 
 impl SurveyRequests {
@@ -91,9 +89,13 @@ impl SurveyRequests {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Whether a request with this id exists.
-    pub fn contains(&self, id: &str) -> bool {
-        self.lock().requests.iter().any(|r| r.id == id)
+    /// The token of the request with this id, or a fresh one when there is none.
+    pub fn token_for(&self, id: &str) -> String {
+        self.lock()
+            .requests
+            .iter()
+            .find(|r| r.id == id)
+            .map_or_else(new_token, |r| r.token.clone())
     }
 
     /// Adds the requests not added before (by id), on disk before it returns.
@@ -314,12 +316,13 @@ async fn answer(
     let Some(r) = requests.by_token(&token) else {
         return not_found();
     };
-    let (_, lo, hi, _, _) = crate::outreach::question(r.survey);
+    // The survey's own scale decides (`SurveyScore::new`).
     let score = fields
         .get("score")
-        .and_then(|s| s.trim().parse::<u8>().ok())
-        .filter(|s| (lo..=hi).contains(s));
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .and_then(|s| tenure_domain::SurveyScore::new(r.survey.name(), s).ok());
     let Some(score) = score else {
+        let (_, lo, hi, _, _) = crate::outreach::question(r.survey);
         let why = format!("Please pick one of the numbers from {lo} to {hi}.");
         return page(
             StatusCode::BAD_REQUEST,
@@ -344,11 +347,7 @@ async fn answer(
                     .as_deref()
                     .and_then(|c| tenure_domain::ContactId::parse(c).ok()),
                 responded_at: now.fixed_offset(),
-                score: match r.survey {
-                    SurveyKind::Nps => tenure_domain::SurveyScore::Nps(score),
-                    SurveyKind::Csat => tenure_domain::SurveyScore::Csat(score),
-                    SurveyKind::Ces => tenure_domain::SurveyScore::Ces(score),
-                },
+                score,
                 comment,
             })
         });
@@ -366,7 +365,7 @@ async fn answer(
     if let Some(engine) = &state.engine {
         engine.apply_records(std::slice::from_ref(&record), now.timestamp_micros());
     }
-    if let Err(e) = requests.answered(&token, score, now.timestamp_micros()) {
+    if let Err(e) = requests.answered(&token, score.value(), now.timestamp_micros()) {
         // The answer itself is stored; only the request's bookkeeping is behind.
         tracing::warn!(error = %e, request = %r.id, "survey request not marked answered");
     }

@@ -15,7 +15,8 @@ pub struct NewSecret {
     pub hash: String,
 }
 
-fn random_hex(bytes: usize) -> Result<String, StoreError> {
+/// `bytes` random bytes from the system's source, as hex.
+pub fn random_hex(bytes: usize) -> Result<String, StoreError> {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf)
         .map_err(|e| StoreError::Invalid(format!("no randomness available: {e}")))?;
