@@ -15,7 +15,8 @@ use tenure_domain::model::Band;
 use tenure_domain::ModelVersion;
 use tenure_engine::Summary;
 
-use crate::api::{authenticate, internal};
+use crate::api::internal;
+use crate::authz::{authorize, Principal, Scope};
 use crate::{ApiError, AppState, EngineService};
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -24,6 +25,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/accounts/{id}", get(one))
         .route("/api/v1/accounts/{id}/health/history", get(history))
         .route("/api/v1/coverage", get(coverage))
+        .route("/api/v1/exports/accounts.csv", get(export))
+        .route("/api/v1/accounts/{id}/plan", get(plan).put(put_plan))
 }
 
 pub(crate) fn bad(code: &'static str, message: String) -> ApiError {
@@ -57,8 +60,24 @@ pub(crate) fn only(params: &HashMap<String, String>, allowed: &[&str]) -> Result
     }
 }
 
-async fn engine(state: &AppState, headers: &HeaderMap) -> Result<Arc<EngineService>, ApiError> {
-    authenticate(state.store.as_ref(), headers).await?;
+/// The principal (who may read accounts) and the engine.
+async fn engine(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(Principal, Arc<EngineService>), ApiError> {
+    let p = authorize(
+        state,
+        &axum::http::Method::GET,
+        headers,
+        Scope::AccountsRead,
+    )
+    .await?;
+    let engine = scoring(state)?;
+    Ok((p, engine))
+}
+
+/// The scoring engine, if this server runs one.
+pub(crate) fn scoring(state: &AppState) -> Result<Arc<EngineService>, ApiError> {
     state.engine.clone().ok_or_else(|| ApiError {
         status: StatusCode::SERVICE_UNAVAILABLE,
         code: "engine_unavailable",
@@ -96,7 +115,7 @@ async fn list(
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Page>, ApiError> {
-    let engine = engine(&state, &headers).await?;
+    let (p, engine) = engine(&state, &headers).await?;
     only(&params, LIST_PARAMS)?;
     let band = match params.get("band") {
         None => None,
@@ -141,6 +160,7 @@ async fn list(
     let mut rows: Vec<Summary> = engine
         .summaries()
         .into_iter()
+        .filter(|s| p.sees(s.owner.as_deref()))
         .filter(|s| params.get("tier").is_none_or(|t| *t == s.tier))
         .filter(|s| params.get("segment").is_none_or(|t| *t == s.segment))
         .filter(|s| {
@@ -191,11 +211,12 @@ async fn one(
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let engine = engine(&state, &headers).await?;
+    let (p, engine) = engine(&state, &headers).await?;
     only(&params, &[])?;
     current(&engine).await;
     let view = engine
         .view(&id, now())
+        .filter(|v| p.sees(v.summary.owner.as_deref()))
         .ok_or_else(|| unknown_account(&id))?;
     let mut body = serde_json::to_value(&view).map_err(|e| internal(e.to_string()))?;
     if let Value::Object(map) = &mut body {
@@ -204,7 +225,9 @@ async fn one(
     Ok(Json(body))
 }
 
-fn unknown_account(id: &str) -> ApiError {
+/// Also the answer for an account outside the caller's book, so that a book does not reveal
+/// which other accounts exist.
+pub(crate) fn unknown_account(id: &str) -> ApiError {
     ApiError {
         status: StatusCode::NOT_FOUND,
         code: "unknown_account",
@@ -235,8 +258,16 @@ async fn history(
     Path(id): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let engine = engine(&state, &headers).await?;
+    let (p, engine) = engine(&state, &headers).await?;
     only(&params, &["from", "to", "model_version"])?;
+    if p.book != tenure_store::Book::All {
+        let visible = engine
+            .summary(&id)
+            .is_some_and(|s| p.sees(s.owner.as_deref()));
+        if !visible {
+            return Err(unknown_account(&id));
+        }
+    }
     let (from, to) = (date_param(&params, "from")?, date_param(&params, "to")?);
     let version = match params.get("model_version") {
         None => engine.model_version(),
@@ -308,12 +339,211 @@ async fn coverage(
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let engine = engine(&state, &headers).await?;
+    let (p, engine) = engine(&state, &headers).await?;
     only(&params, &[])?;
     current(&engine).await;
-    let rows = engine.summaries();
+    let mut rows = engine.summaries();
+    rows.retain(|s| p.sees(s.owner.as_deref()));
     Ok(Json(json!({
         "model_version": engine.model_version(),
         "owners": coverage_of(&rows),
     })))
+}
+
+/// `GET /api/v1/exports/accounts.csv`: the caller's book as CSV (id, name, owner, tier,
+/// segment, ARR, seats, renewal, health, band, confidence, stage), audited as
+/// `export.accounts`.
+async fn export(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let (p, engine) = engine(&state, &headers).await?;
+    only(&params, &[])?;
+    current(&engine).await;
+    let mut rows = engine.summaries();
+    rows.retain(|s| p.sees(s.owner.as_deref()));
+    sort_summaries(&mut rows, "name");
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "account",
+        "name",
+        "owner",
+        "tier",
+        "segment",
+        "arr",
+        "seats",
+        "renewal_date",
+        "health",
+        "band",
+        "confidence",
+        "stage",
+    ];
+    let write = |w: &mut csv::Writer<Vec<u8>>, rec: &[String]| {
+        w.write_record(rec).map_err(|e| internal(e.to_string()))
+    };
+    write(&mut w, &header.map(str::to_owned))?;
+    for s in &rows {
+        write(
+            &mut w,
+            &[
+                s.account.clone(),
+                s.name.clone().unwrap_or_default(),
+                s.owner.clone().unwrap_or_default(),
+                s.tier.clone(),
+                s.segment.clone(),
+                format!("{:.2}", s.arr),
+                s.seats.to_string(),
+                s.renewal_date.map(|d| d.to_string()).unwrap_or_default(),
+                format!("{:.1}", s.score),
+                s.band.name().to_owned(),
+                format!("{:.2}", s.confidence),
+                s.stage.to_owned(),
+            ],
+        )?;
+    }
+    let body = w.into_inner().map_err(|e| internal(e.to_string()))?;
+    crate::authz::audit(
+        state.store.as_ref(),
+        &p.actor,
+        "export.accounts",
+        None,
+        "ok",
+        json!({"rows": rows.len(), "book": p.book.name()}),
+    )
+    .await;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"accounts.csv\"",
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// The account, if it is in the caller's book; 404 otherwise.
+fn visible(engine: &EngineService, p: &Principal, id: &str) -> Result<(), ApiError> {
+    if engine
+        .summary(id)
+        .is_some_and(|s| p.sees(s.owner.as_deref()))
+    {
+        Ok(())
+    } else {
+        Err(unknown_account(id))
+    }
+}
+
+/// `GET /api/v1/accounts/{id}/plan`: the success plan and handoff brief (`revision` 0 and
+/// empty fields when none was saved).
+async fn plan(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let (p, engine) = engine(&state, &headers).await?;
+    visible(&engine, &p, &id)?;
+    let saved = state
+        .store
+        .success_plan(&id)
+        .await
+        .map_err(crate::error::store_unavailable)?;
+    Ok(Json(match saved {
+        Some(s) => serde_json::to_value(s).map_err(|e| internal(e.to_string()))?,
+        None => {
+            let mut v = serde_json::to_value(tenure_store::PlanDocument::default())
+                .map_err(|e| internal(e.to_string()))?;
+            v["account"] = json!(id);
+            v["revision"] = json!(0);
+            v
+        }
+    }))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanUpdate {
+    /// The revision the edit was made over (0 for the first save).
+    revision: i64,
+    #[serde(flatten)]
+    document: tenure_store::PlanDocument,
+}
+
+/// `PUT /api/v1/accounts/{id}/plan`: saves the plan over `revision`; 409 when someone saved
+/// since.
+async fn put_plan(
+    State(state): State<AppState>,
+    method: axum::http::Method,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let p = authorize(&state, &method, &headers, Scope::PlansWrite).await?;
+    let engine = scoring(&state)?;
+    visible(&engine, &p, &id)?;
+    let update: PlanUpdate = serde_json::from_slice(&body).map_err(|e| {
+        bad(
+            "invalid_body",
+            format!(
+                "{e}: send {{\"revision\": N, \"goals\": [..], \"success_criteria\": [..], \
+                 \"stakeholders\": [..], \"risks\": [..], \"handoff\": \"..\"}}"
+            ),
+        )
+    })?;
+    let doc = &update.document;
+    let lists = [
+        ("goals", &doc.goals),
+        ("success_criteria", &doc.success_criteria),
+        ("stakeholders", &doc.stakeholders),
+        ("risks", &doc.risks),
+    ];
+    for (name, items) in lists {
+        if items.len() > 50 || items.iter().any(|i| i.chars().count() > 10_000) {
+            return Err(bad(
+                "invalid_body",
+                format!("`{name}` takes at most 50 items of at most 10000 characters"),
+            ));
+        }
+    }
+    if doc.handoff.chars().count() > 10_000 {
+        return Err(bad(
+            "invalid_body",
+            "`handoff` takes at most 10000 characters".into(),
+        ));
+    }
+    let saved = state
+        .store
+        .put_success_plan(
+            &id,
+            doc,
+            &p.actor,
+            chrono::Utc::now().fixed_offset(),
+            update.revision,
+        )
+        .await
+        .map_err(crate::error::store_unavailable)?;
+    if !saved {
+        return Err(ApiError {
+            status: StatusCode::CONFLICT,
+            code: "plan_changed",
+            message: format!(
+                "revision {} is not the plan's current revision; GET it and edit again",
+                update.revision
+            ),
+        });
+    }
+    crate::authz::audit(
+        state.store.as_ref(),
+        &p.actor,
+        "plan.update",
+        Some(&id),
+        "ok",
+        json!({"revision": update.revision + 1}),
+    )
+    .await;
+    plan(State(state), headers, Path(id)).await
 }

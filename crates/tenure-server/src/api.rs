@@ -1,5 +1,5 @@
-//! The REST API under `/api/v1`, authenticated by an API or admin token
-//! (`Authorization: Bearer tnr_api_…`). Today: the data-quality report.
+//! The data-quality report of the REST API (`/api/v1/data-quality`). Who may call each
+//! endpoint is decided in `authz`.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -8,63 +8,14 @@ use axum::{Json, Router};
 use serde::Serialize;
 use tenure_ingest::identity::IdentitySummary;
 use tenure_ingest::quality::Report;
-use tenure_store::{secret, CredentialKind, Store};
 
 use crate::ingest::Rules;
 use crate::{ApiError, AppState};
 
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/data-quality", get(data_quality))
-}
-
-fn unauthorized(code: &'static str, message: &str) -> ApiError {
-    ApiError {
-        status: StatusCode::UNAUTHORIZED,
-        code,
-        message: message.to_owned(),
-    }
-}
-
-/// The credential id of the API or admin token the request carries.
-pub(crate) async fn authenticate(
-    store: &dyn Store,
-    headers: &HeaderMap,
-) -> Result<String, ApiError> {
-    let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
-        return Err(unauthorized(
-            "missing_token",
-            "send an API token as `Authorization: Bearer TOKEN`",
-        ));
-    };
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .ok_or_else(|| {
-            unauthorized(
-                "invalid_authorization",
-                "the Authorization header must be `Bearer TOKEN`",
-            )
-        })?;
-    let credential = store
-        .credential_by_hash(&secret::hash(token))
-        .await
-        .map_err(crate::error::store_unavailable)?;
-    match credential {
-        Some(c) if c.revoked_at.is_none() && c.kind != CredentialKind::WriteKey => Ok(c.id),
-        Some(c) if c.kind == CredentialKind::WriteKey => Err(unauthorized(
-            "not_an_api_token",
-            "a write key may only send events; use an API or admin token",
-        )),
-        _ => Err(unauthorized(
-            "invalid_token",
-            "the token is unknown or revoked",
-        )),
-    }
+    Router::new()
+        .route("/api/v1/data-quality", get(data_quality))
+        .route("/api/v1/audit", get(audit_log))
 }
 
 #[derive(Serialize)]
@@ -80,7 +31,13 @@ async fn data_quality(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    authenticate(state.store.as_ref(), &headers).await?;
+    crate::authz::authorize(
+        &state,
+        &axum::http::Method::GET,
+        &headers,
+        crate::authz::Scope::DataQualityRead,
+    )
+    .await?;
     let Some(lake) = state.lake.clone() else {
         return Err(ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
@@ -115,4 +72,45 @@ pub(crate) fn internal(message: String) -> ApiError {
         code: "internal",
         message,
     }
+}
+
+/// `GET /api/v1/audit[?after=SEQ][&limit=N]`: the audit log, oldest first, from after `after`
+/// (default 0), at most `limit` entries (default 100, at most 1000).
+async fn audit_log(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Query(params): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    crate::authz::authorize(
+        &state,
+        &axum::http::Method::GET,
+        &headers,
+        crate::authz::Scope::AuditRead,
+    )
+    .await?;
+    crate::accounts::only(&params, &["after", "limit"])?;
+    let number = |name: &str, default: i64, max: i64| -> Result<i64, ApiError> {
+        params.get(name).map_or(Ok(default), |v| {
+            v.parse::<i64>()
+                .ok()
+                .filter(|n| (0..=max).contains(n))
+                .ok_or_else(|| {
+                    crate::accounts::bad(
+                        "invalid_parameter",
+                        format!("`{name}` must be a whole number from 0 to {max}, got `{v}`"),
+                    )
+                })
+        })
+    };
+    let after = number("after", 0, i64::MAX)?;
+    let limit = number("limit", 100, 1000)?;
+    let entries = state
+        .store
+        .audit_log(after, limit as u32)
+        .await
+        .map_err(crate::error::store_unavailable)?;
+    let next = entries.last().map(|e| e.seq);
+    Ok(Json(
+        serde_json::json!({ "entries": entries, "next_after": next }),
+    ))
 }

@@ -11,8 +11,9 @@
 //! same work (an unknown email is checked against a dummy hash), so the answer does not tell
 //! which emails have accounts. Every attempt is in the audit log.
 //!
-//! Sessions grant nothing else yet: the rest of the API takes API tokens only, until roles and
-//! books are enforced there.
+//! What a session may do then is decided in `authz`, by the user's role, book and
+//! personal-data permission. Failed sign-ins are throttled per email and per client address
+//! ([`LoginLimiter`]).
 
 use std::sync::OnceLock;
 
@@ -23,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use tenure_store::{secret, AuditEntry, Book, Session, Store, User};
+use tenure_store::{secret, Book, Session, Store, User};
 
 use crate::{ApiError, AppState};
 
@@ -44,6 +45,12 @@ struct Credentials {
     password: String,
 }
 
+/// Where a form sign-in goes next (a path under `/app`).
+#[derive(Deserialize)]
+struct Next {
+    next: Option<String>,
+}
+
 #[derive(Serialize)]
 pub struct Me {
     pub email: String,
@@ -51,6 +58,8 @@ pub struct Me {
     pub role: &'static str,
     pub book: Book,
     pub pii: bool,
+    /// What the user may do (see `authz::Scope`).
+    pub scopes: Vec<&'static str>,
     /// Echo it in `X-CSRF-Token` on unsafe requests.
     pub csrf_token: String,
     pub expires_at: String,
@@ -72,6 +81,68 @@ fn random_hex(bytes: usize) -> Result<String, ApiError> {
             &e.to_string(),
         )
     })
+}
+
+/// How many failed sign-ins an email may have in [`LIMIT_WINDOW`] before further attempts are
+/// refused without checking the password.
+pub const EMAIL_FAILURES: usize = 5;
+/// How many failed sign-ins one client address may have in [`LIMIT_WINDOW`].
+pub const ADDRESS_FAILURES: usize = 30;
+pub const LIMIT_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+/// At most this many emails and addresses are tracked; past it the oldest are forgotten.
+const TRACKED: usize = 100_000;
+
+/// Failed sign-ins by email and by client address, in memory: guessing passwords is slowed to
+/// a handful of tries per email (and a few dozen per address) every quarter hour.
+#[derive(Default)]
+pub struct LoginLimiter {
+    failures: std::sync::Mutex<std::collections::HashMap<String, Vec<std::time::Instant>>>,
+}
+
+impl LoginLimiter {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Vec<std::time::Instant>>> {
+        self.failures.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Seconds until `keys` may try again, if any of them is over its limit at `now`.
+    pub fn blocked(&self, keys: &[(String, usize)], now: std::time::Instant) -> Option<u64> {
+        let mut map = self.lock();
+        let mut wait = None;
+        for (key, limit) in keys {
+            if let Some(times) = map.get_mut(key) {
+                times.retain(|t| now.duration_since(*t) < LIMIT_WINDOW);
+                if times.len() >= *limit {
+                    let oldest = times[times.len() - limit];
+                    let secs = (LIMIT_WINDOW - now.duration_since(oldest)).as_secs().max(1);
+                    wait = Some(wait.map_or(secs, |w: u64| w.max(secs)));
+                }
+            }
+        }
+        wait
+    }
+
+    pub fn failed(&self, keys: &[(String, usize)], now: std::time::Instant) {
+        let mut map = self.lock();
+        if map.len() >= TRACKED {
+            map.retain(|_, times| {
+                times.retain(|t| now.duration_since(*t) < LIMIT_WINDOW);
+                !times.is_empty()
+            });
+            if map.len() >= TRACKED {
+                map.clear();
+            }
+        }
+        for (key, _) in keys {
+            map.entry(key.clone()).or_default().push(now);
+        }
+    }
+
+    /// A successful sign-in clears the email's failures (not the address's).
+    pub fn succeeded(&self, email_key: &str) {
+        self.lock().remove(email_key);
+    }
 }
 
 /// A hash no password matches, checked when the email is unknown so that the answer takes
@@ -97,18 +168,7 @@ async fn audit(
     outcome: &str,
     detail: serde_json::Value,
 ) {
-    let entry = AuditEntry {
-        seq: 0,
-        at: chrono::Utc::now().fixed_offset(),
-        actor: actor.to_owned(),
-        action: action.to_owned(),
-        target: None,
-        outcome: outcome.to_owned(),
-        detail,
-    };
-    if let Err(e) = store.append_audit(&entry).await {
-        tracing::error!(error = %e, action, "the audit log cannot be written");
-    }
+    crate::authz::audit(store, actor, action, None, outcome, detail).await
 }
 
 fn parse_credentials(headers: &HeaderMap, body: &[u8]) -> Result<Credentials, ApiError> {
@@ -130,14 +190,73 @@ fn parse_credentials(headers: &HeaderMap, body: &[u8]) -> Result<Credentials, Ap
     })
 }
 
-async fn login(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    match sign_in(&state, &headers, &body).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
+async fn login(
+    State(state): State<AppState>,
+    extensions: axum::http::Extensions,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let peer = extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let answer = sign_in(&state, &headers, peer.as_deref(), &body).await;
+    if json {
+        return match answer {
+            Ok(r) => r,
+            Err(e) => e.into_response(),
+        };
+    }
+    // A browser's form: on success, on to the page it came for; otherwise the form again,
+    // with what went wrong.
+    let next = serde_urlencoded::from_bytes::<Next>(&body)
+        .ok()
+        .and_then(|n| n.next);
+    let next = crate::web::safe_next(next.as_deref()).to_owned();
+    match answer {
+        Ok(r) if r.status().is_success() => {
+            let mut redirect = axum::response::Redirect::to(&next).into_response();
+            if let Some(cookie) = r.headers().get(header::SET_COOKIE) {
+                redirect
+                    .headers_mut()
+                    .insert(header::SET_COOKIE, cookie.clone());
+            }
+            redirect
+        }
+        Ok(r) => {
+            let status = r.status();
+            let retry = r.headers().get(header::RETRY_AFTER).cloned();
+            let mut page = crate::web::html(
+                status,
+                crate::web::login_form(
+                    &next,
+                    Some(&format!(
+                        "Too many failed sign-ins; try again in {} s.",
+                        retry
+                            .as_ref()
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("a few")
+                    )),
+                ),
+            );
+            if let Some(v) = retry {
+                page.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            page
+        }
+        Err(e) => crate::web::html(e.status, crate::web::login_form(&next, Some(&e.message))),
     }
 }
 
-async fn sign_in(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
+async fn sign_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Option<&str>,
+    body: &[u8],
+) -> Result<Response, ApiError> {
     let c = parse_credentials(headers, body)?;
     let email = c.email.trim().to_lowercase();
     let store = state.store.as_ref();
@@ -149,6 +268,37 @@ async fn sign_in(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<R
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let address = forwarded
+        .as_deref()
+        .and_then(|f| f.split(',').next())
+        .map(str::trim)
+        .or(peer)
+        .unwrap_or("unknown");
+    let keys = [
+        (format!("email:{email}"), EMAIL_FAILURES),
+        (format!("address:{address}"), ADDRESS_FAILURES),
+    ];
+    let clock = std::time::Instant::now();
+    if let Some(wait) = state.limiter.blocked(&keys, clock) {
+        audit(
+            store,
+            &email,
+            "login",
+            "throttled",
+            serde_json::json!({"forwarded_for": forwarded, "retry_after_s": wait}),
+        )
+        .await;
+        let mut response = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            &format!("too many failed sign-ins; try again in {wait} s"),
+        )
+        .into_response();
+        if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return Ok(response);
+    }
     // The same work whatever the case: a hash is always checked.
     let matches = secret::password::verify(
         &c.password,
@@ -162,6 +312,7 @@ async fn sign_in(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<R
         Some(_) => None,
     };
     if let Some(reason) = refused {
+        state.limiter.failed(&keys, clock);
         audit(
             store,
             &email,
@@ -177,6 +328,7 @@ async fn sign_in(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<R
         ));
     }
     let user = user.expect("refused when absent");
+    state.limiter.succeeded(&keys[0].0);
     let token = random_hex(32)?;
     let now = chrono::Utc::now().fixed_offset();
     let session = Session {
@@ -221,6 +373,11 @@ fn me_of(user: &User, session: &Session) -> Me {
         role: user.role.name(),
         book: user.book,
         pii: user.pii,
+        scopes: crate::authz::Scopes::of_user(user)
+            .list()
+            .into_iter()
+            .map(crate::authz::Scope::name)
+            .collect(),
         csrf_token: session.csrf_token.clone(),
         expires_at: session
             .expires_at

@@ -447,6 +447,11 @@ impl EngineService {
         self.lock().engine.view(account, now)
     }
 
+    /// One account's list row.
+    pub fn summary(&self, account: &str) -> Option<Summary> {
+        self.lock().engine.summary(account)
+    }
+
     /// The log offset the scores cover.
     pub fn next_offset(&self) -> Offset {
         self.lock().next_offset

@@ -201,6 +201,18 @@ pub struct Ingestion {
     plan: RwLock<Option<(Arc<Rules>, Instant)>>,
     dedup: Mutex<Dedup>,
     in_flight: Semaphore,
+    /// Messages counted since the start, for `/metrics`.
+    pub counts: IngestCounts,
+}
+
+/// Messages the pipeline has seen since the process started.
+#[derive(Default)]
+pub struct IngestCounts {
+    pub accepted: std::sync::atomic::AtomicU64,
+    pub rejected: std::sync::atomic::AtomicU64,
+    pub duplicates: std::sync::atomic::AtomicU64,
+    /// Requests refused for being over the in-flight limit.
+    pub overloaded: std::sync::atomic::AtomicU64,
 }
 
 /// What the current model says about incoming messages.
@@ -283,7 +295,13 @@ impl Ingestion {
             plan: RwLock::new(None),
             dedup: Mutex::new(dedup),
             in_flight: Semaphore::new(MAX_IN_FLIGHT),
+            counts: IngestCounts::default(),
         }
+    }
+
+    /// Requests being handled now (the ingestion queue's depth).
+    pub fn in_flight(&self) -> usize {
+        MAX_IN_FLIGHT - self.in_flight.available_permits()
     }
 
     /// Saves the de-duplication state, with the log offset it covers, so the next start need
@@ -525,6 +543,10 @@ async fn ingest(
         Err(e) => return e.into_response(),
     };
     let Ok(_permit) = ingestion.in_flight.try_acquire() else {
+        ingestion
+            .counts
+            .overloaded
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut response = error(
             StatusCode::TOO_MANY_REQUESTS,
             "overloaded",
@@ -618,6 +640,13 @@ async fn ingest(
     .await;
     if let (Ok(Ok(_)), Some(engine), true) = (&appended, &state.engine, accepted > 0) {
         engine.wake();
+    }
+    if let Ok(Ok(_)) = &appended {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = &ingestion.counts;
+        c.accepted.fetch_add(accepted as u64, Relaxed);
+        c.rejected.fetch_add(rejected.len() as u64, Relaxed);
+        c.duplicates.fetch_add(duplicates as u64, Relaxed);
     }
     match appended {
         Ok(Ok(_)) if accepted == 0 && duplicates == 0 => {

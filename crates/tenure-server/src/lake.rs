@@ -31,6 +31,12 @@ impl LakeService {
         self.lock().sync(&|from, limit| log.read(from, limit))
     }
 
+    /// The log offset the lake covers, without waiting: `None` while a sync or compaction
+    /// holds the lake.
+    pub fn synced_offset(&self) -> Option<u64> {
+        self.lake.try_lock().ok().map(|l| l.state().next_offset)
+    }
+
     /// Merges small files (blocking).
     pub fn compact(&self) -> Result<CompactStats, LakeError> {
         self.lock().compact()

@@ -6,6 +6,7 @@
 mod accounts;
 mod api;
 pub mod auth;
+pub mod authz;
 pub mod durable;
 mod engine;
 mod error;
@@ -16,13 +17,16 @@ mod ingest;
 mod lake;
 pub mod mail;
 pub mod metrics;
+pub mod openapi;
 pub mod outbox;
 pub mod outreach;
 pub mod playbooks;
 mod signals;
 pub mod surveys;
 pub mod tasks;
+pub mod telemetry;
 pub mod usage;
+pub mod web;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -53,7 +57,16 @@ pub struct AppState {
     pub metrics: Arc<metrics::MetricsCache>,
     /// The evidence last computed (see `signals`).
     pub signals: Arc<signals::SignalsCache>,
+    /// Failed sign-ins, for throttling.
+    pub limiter: Arc<auth::LoginLimiter>,
+    /// Request counts and latencies, for `/metrics`.
+    pub telemetry: Arc<telemetry::Telemetry>,
+    /// The data directory, for reports written beside the store (see [`PLAYBOOK_REPORT`]).
+    pub data_dir: Option<std::path::PathBuf>,
 }
+
+/// Where `tenure playbooks` leaves its last report in the data directory, for the web app.
+pub const PLAYBOOK_REPORT: &str = "playbook-report.json";
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
@@ -67,7 +80,14 @@ pub fn router(state: AppState) -> Router {
         .merge(tasks::routes())
         .merge(surveys::routes())
         .merge(auth::routes())
+        .merge(web::routes())
+        .merge(telemetry::routes())
+        .merge(openapi::routes())
         .fallback(error::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            telemetry::track,
+        ))
         .with_state(state)
 }
 
@@ -78,7 +98,10 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

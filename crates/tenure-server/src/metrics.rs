@@ -22,7 +22,6 @@ use tenure_metrics::{
 use tenure_store::{Store, StoreError};
 
 use crate::accounts::{bad, date_param, only};
-use crate::api::authenticate;
 use crate::{ApiError, AppState, EngineService, LakeService};
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -281,7 +280,13 @@ async fn cohorts(
     Path(kind): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    authenticate(state.store.as_ref(), &headers).await?;
+    crate::authz::authorize(
+        &state,
+        &axum::http::Method::GET,
+        &headers,
+        crate::authz::Scope::MetricsRead,
+    )
+    .await?;
     if kind == "release" {
         return release_cohorts(&state, &params).await;
     }
@@ -771,7 +776,13 @@ async fn metric(
     Path(name): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    authenticate(state.store.as_ref(), &headers).await?;
+    crate::authz::authorize(
+        &state,
+        &axum::http::Method::GET,
+        &headers,
+        crate::authz::Scope::MetricsRead,
+    )
+    .await?;
     // A metric the model defines is served by its kind, with its default period and its
     // definition in the document.
     let model = crate::engine_model(state.store.as_ref())

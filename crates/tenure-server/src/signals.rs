@@ -14,7 +14,6 @@ use axum::{Json, Router};
 use tenure_engine::Plan;
 
 use crate::accounts::{bad, only};
-use crate::api::authenticate;
 use crate::engine::ENGINE_RECORDS;
 use crate::evidence::{self, Evidence, MAX_LEAD_DAYS};
 use crate::{ApiError, AppState};
@@ -70,8 +69,20 @@ async fn signals(
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Evidence>, ApiError> {
-    authenticate(state.store.as_ref(), &headers).await?;
+    crate::authz::authorize(
+        &state,
+        &axum::http::Method::GET,
+        &headers,
+        crate::authz::Scope::MetricsRead,
+    )
+    .await?;
     let lead = parse_lead(&params)?;
+    Ok(Json(Evidence::clone(&*evidence_for(&state, lead).await?)))
+}
+
+/// The evidence with `lead` days of lead, computed or kept from the last computation while
+/// nothing it read has changed.
+pub(crate) async fn evidence_for(state: &AppState, lead: u32) -> Result<Arc<Evidence>, ApiError> {
     let Some(lake) = state.lake.clone() else {
         return Err(ApiError {
             status: StatusCode::NOT_FOUND,
@@ -109,7 +120,7 @@ async fn signals(
         .as_ref()
         .filter(|(k, at, _)| *k == key && at.elapsed() < CACHE_FOR)
     {
-        return Ok(Json(Evidence::clone(e)));
+        return Ok(Arc::clone(e));
     }
     let now = chrono::Utc::now().fixed_offset();
     let evidence = evidence::compute(store, move |plan: &Plan| lake.history(plan), lead, now)
@@ -117,5 +128,5 @@ async fn signals(
         .map_err(|e| unavailable("evidence_unavailable", e))?;
     let evidence = Arc::new(evidence);
     *cached = Some((key, Instant::now(), Arc::clone(&evidence)));
-    Ok(Json(Evidence::clone(&evidence)))
+    Ok(evidence)
 }

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use tenure_domain::model::SurveyKind;
 use tenure_domain::{Record, RecordKind};
 
-use crate::api::authenticate;
+use crate::authz::{authorize, book_of, Scope};
 use crate::{ApiError, AppState};
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -178,9 +178,17 @@ async fn list_requests(
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<RequestsView>, ApiError> {
-    authenticate(state.store.as_ref(), &headers).await?;
+    let p = authorize(
+        &state,
+        &axum::http::Method::GET,
+        &headers,
+        Scope::SurveysRead,
+    )
+    .await?;
     crate::accounts::only(&params, &["account"])?;
     let mut all = requests_of(&state)?.all();
+    let book = book_of(&state, &p).await?;
+    all.retain(|r| book.holds(&r.account));
     if let Some(a) = params.get("account") {
         all.retain(|r| &r.account == a);
     }
@@ -193,6 +201,10 @@ async fn list_requests(
                 let mut v = serde_json::to_value(r).unwrap_or_default();
                 if let Some(o) = v.as_object_mut() {
                     o.remove("token");
+                    o.insert("to".into(), p.person(&r.to).into());
+                    if let Some(c) = &r.contact {
+                        o.insert("contact".into(), p.person(c).into());
+                    }
                 }
                 v
             })
@@ -428,10 +440,11 @@ pub fn parse(body: &[u8]) -> Result<(Vec<Record>, Vec<Rejected>), String> {
 
 async fn responses(
     State(state): State<AppState>,
+    method: axum::http::Method,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Outcome>), ApiError> {
-    authenticate(state.store.as_ref(), &headers).await?;
+    authorize(&state, &method, &headers, Scope::SurveysWrite).await?;
     let (records, rejected) = parse(&body).map_err(|m| ApiError {
         status: StatusCode::BAD_REQUEST,
         code: "invalid_body",

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tenure_domain::{Record, RecordKind, Task, TaskStatus, Timestamp, UserId};
 
 use crate::accounts::{bad, only};
-use crate::api::authenticate;
+use crate::authz::{authorize, book_of, Scope};
 use crate::{ApiError, AppState};
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -126,7 +126,7 @@ async fn list(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    authenticate(state.store.as_ref(), &headers).await?;
+    let p = authorize(&state, &axum::http::Method::GET, &headers, Scope::TasksRead).await?;
     only(
         &q,
         &[
@@ -169,9 +169,11 @@ async fn list(
         playbook: q.get("playbook").cloned(),
         overdue,
     };
-    let all = all(state.store.as_ref())
+    let mut all = all(state.store.as_ref())
         .await
         .map_err(crate::error::store_unavailable)?;
+    let book = book_of(&state, &p).await?;
+    all.retain(|t| in_book(&book, &p, t));
     let tasks = select(all, &filter, now());
     Ok(Json(
         serde_json::json!({ "total": tasks.len(), "tasks": tasks }),
@@ -244,19 +246,38 @@ pub fn apply(
     Ok(())
 }
 
+/// A task is in a principal's book when its account is, or when it is assigned to them.
+pub(crate) fn in_book(
+    book: &crate::authz::BookFilter,
+    p: &crate::authz::Principal,
+    t: &Task,
+) -> bool {
+    book.holds(t.account.as_str())
+        || p.owner.as_deref().is_some_and(|me| {
+            t.assignee
+                .as_ref()
+                .is_some_and(|a| a.as_str().eq_ignore_ascii_case(me))
+        })
+}
+
 async fn act(
     State(state): State<AppState>,
+    method: axum::http::Method,
     headers: HeaderMap,
     Path((id, action)): Path<(String, String)>,
     body: Option<Json<TaskChange>>,
 ) -> Result<Json<TaskView>, ApiError> {
-    authenticate(state.store.as_ref(), &headers).await?;
-    let Some(Record::Task(mut task)) = state
+    let p = authorize(&state, &method, &headers, Scope::TasksWrite).await?;
+    let book = book_of(&state, &p).await?;
+    let found = state
         .store
         .get(RecordKind::Task, &id)
         .await
-        .map_err(crate::error::store_unavailable)?
-    else {
+        .map_err(crate::error::store_unavailable)?;
+    let Some(Record::Task(mut task)) = found.filter(|r| match r {
+        Record::Task(t) => in_book(&book, &p, t),
+        _ => false,
+    }) else {
         return Err(ApiError {
             status: axum::http::StatusCode::NOT_FOUND,
             code: "not_found",
@@ -271,6 +292,15 @@ async fn act(
         .upsert(&Record::Task(task.clone()))
         .await
         .map_err(crate::error::store_unavailable)?;
+    crate::authz::audit(
+        state.store.as_ref(),
+        &p.actor,
+        &format!("task.{action}"),
+        Some(&id),
+        "ok",
+        serde_json::json!({"account": task.account.as_str()}),
+    )
+    .await;
     Ok(Json(view(task, now())))
 }
 
@@ -414,11 +444,13 @@ async fn sla(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    authenticate(state.store.as_ref(), &headers).await?;
+    let p = authorize(&state, &axum::http::Method::GET, &headers, Scope::TasksRead).await?;
     only(&q, &[])?;
-    let tasks = all(state.store.as_ref())
+    let mut tasks = all(state.store.as_ref())
         .await
         .map_err(crate::error::store_unavailable)?;
+    let book = book_of(&state, &p).await?;
+    tasks.retain(|t| in_book(&book, &p, t));
     Ok(Json(sla_report(tasks, now())))
 }
 

@@ -41,6 +41,9 @@ async fn server() -> (String, Arc<dyn Store>, tempfile::TempDir) {
         engine: None,
         metrics: Default::default(),
         signals: Default::default(),
+        limiter: Default::default(),
+        telemetry: Default::default(),
+        data_dir: None,
     };
     tokio::spawn(tenure_server::serve(
         listener,
@@ -72,6 +75,10 @@ async fn sign_in_uses_a_secure_session_and_csrf_guards_its_unsafe_requests() {
         answers.push(r.text().await.unwrap());
     }
     assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+    assert!(
+        answers[0].contains("<form"),
+        "a form sign-in gets the form again"
+    );
     assert!(answers[0].contains("the email or the password is wrong"));
     // Bad bodies are told what to send.
     let r = http
@@ -134,14 +141,42 @@ async fn sign_in_uses_a_secure_session_and_csrf_guards_its_unsafe_requests() {
             .unwrap();
         assert_eq!(r.status(), 401);
     }
-    // The session is not an API token: the rest of the API still asks for one.
+    // The session reaches what a CSM may do, and no further: the task inbox (their book), not
+    // whole-portfolio metrics (their book is their own accounts) nor the audit log.
+    for (path, status, code) in [
+        ("/api/v1/tasks", 200, None),
+        ("/api/v1/metrics/nrr", 403, Some("book_limited")),
+        ("/api/v1/audit", 403, Some("forbidden")),
+        ("/api/v1/data-quality", 403, Some("forbidden")),
+    ] {
+        let r = http
+            .get(format!("{url}{path}"))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{path}");
+        if let Some(code) = code {
+            let body: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(body["error"]["code"], code, "{path}");
+        }
+    }
+    // Unsafe requests of a session need its CSRF token.
     let r = http
-        .get(format!("{url}/api/v1/tasks"))
+        .post(format!("{url}/api/v1/tasks/t-1/complete"))
         .header("cookie", &session)
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 401);
+    assert_eq!(r.status(), 403);
+    let r = http
+        .post(format!("{url}/api/v1/tasks/t-1/complete"))
+        .header("cookie", &session)
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "past the guard: no such task");
     // Logging out needs the CSRF token.
     for token in ["", "wrong"] {
         let r = http
@@ -210,4 +245,103 @@ async fn sign_in_uses_a_secure_session_and_csrf_guards_its_unsafe_requests() {
             ("ann@vendor.example", "logout", "ok", None),
         ]
     );
+}
+
+#[tokio::test]
+async fn failed_sign_ins_are_throttled_per_email_without_checking_the_password() {
+    let (url, store, _dir) = server().await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let attempt = |password: &'static str| {
+        let http = http.clone();
+        let url = url.clone();
+        async move {
+            http.post(format!("{url}/login"))
+                .json(&serde_json::json!({"email": "ann@vendor.example", "password": password}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for _ in 0..tenure_server::auth::EMAIL_FAILURES {
+        assert_eq!(attempt("a wrong guess").await.status(), 401);
+    }
+    // Over the limit even the right password is refused, and told when to come back.
+    let r = attempt("the right password").await;
+    assert_eq!(r.status(), 429);
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&wait), "{wait}");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "too_many_attempts");
+    // Another email from elsewhere is not held back by ann's failures.
+    let r = http
+        .post(format!("{url}/login"))
+        .header("x-forwarded-for", "203.0.113.9")
+        .form(&[
+            ("email", "old@vendor.example"),
+            ("password", "x"),
+            ("next", "/app/csm"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let log = store.audit_log(0, 100).await.unwrap();
+    assert_eq!(
+        log.iter().filter(|e| e.outcome == "throttled").count(),
+        1,
+        "the refusal is audited"
+    );
+}
+
+#[tokio::test]
+async fn a_form_sign_in_goes_on_to_the_page_it_came_for_and_nowhere_else() {
+    let (url, _store, _dir) = server().await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for (next, to) in [
+        ("/app/csm", "/app/csm"),
+        ("https://elsewhere.example/app", "/app"),
+        ("//elsewhere.example", "/app"),
+    ] {
+        let r = http
+            .post(format!("{url}/login"))
+            .form(&[
+                ("email", "ann@vendor.example"),
+                ("password", "the right password"),
+                ("next", next),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "{next}");
+        assert_eq!(r.headers()["location"], to, "{next}");
+        assert!(r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .starts_with("tenure_session="));
+    }
+    // A page without a session sends to the form, remembering where it was going.
+    let r = http.get(format!("{url}/app/leader")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/login?next=%2Fapp%2Fleader");
+    let r = http
+        .get(format!("{url}/login?next=/app/leader"))
+        .send()
+        .await
+        .unwrap();
+    let form = r.text().await.unwrap();
+    assert!(
+        form.contains("name=\"next\" value=\"/app/leader\""),
+        "{form}"
+    );
+    assert!(form.contains("<label for=\"password\">"));
 }

@@ -59,6 +59,9 @@ async fn start(
         engine: None,
         metrics: Default::default(),
         signals: Default::default(),
+        limiter: Default::default(),
+        telemetry: Default::default(),
+        data_dir: None,
     };
     tokio::spawn(tenure_server::serve(listener, state, async {
         let _ = stopped.await;
@@ -324,6 +327,9 @@ async fn serve_log(
         engine: None,
         metrics: Default::default(),
         signals: Default::default(),
+        limiter: Default::default(),
+        telemetry: Default::default(),
+        data_dir: None,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(tenure_server::serve(listener, state, async {

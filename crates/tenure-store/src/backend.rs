@@ -54,6 +54,8 @@ pub(crate) struct Statements {
     pub list_after: HashMap<RecordKind, String>,
     pub count: HashMap<RecordKind, String>,
     pub delete: HashMap<RecordKind, String>,
+    /// By the account index, for the kinds that have one.
+    pub of_account: HashMap<RecordKind, String>,
 }
 
 impl Statements {
@@ -67,6 +69,7 @@ impl Statements {
             list_after: HashMap::new(),
             count: HashMap::new(),
             delete: HashMap::new(),
+            of_account: HashMap::new(),
         };
         for kind in RecordKind::ALL {
             let table = kind.table();
@@ -122,6 +125,14 @@ impl Statements {
             );
             s.count
                 .insert(kind, format!("SELECT COUNT(*) FROM {table}"));
+            if cols.contains(&"account_id") {
+                s.of_account.insert(
+                    kind,
+                    style.apply(format!(
+                        "SELECT {select} FROM {table} WHERE account_id = $1 ORDER BY external_id LIMIT $2"
+                    )),
+                );
+            }
             s.delete.insert(
                 kind,
                 style.apply(format!("DELETE FROM {table} WHERE external_id = $1")),
@@ -204,7 +215,7 @@ macro_rules! sql_store {
         use tenure_domain::{Record, RecordKind};
         use crate::{
             ApplyOutcome, AuditEntry, Book, Credential, CredentialKind, ModelApplication,
-            ModelRecord, Session, Store, StoreError, UpsertOutcome, User,
+            ModelRecord, PlanDocument, Session, Store, StoreError, SuccessPlan, UpsertOutcome, User,
         };
 
         type Query<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>;
@@ -482,6 +493,76 @@ macro_rules! sql_store {
             async fn count(&self, kind: RecordKind) -> Result<u64, StoreError> {
                 let n: i64 = sqlx::query_scalar(&self.statements.count[&kind]).fetch_one(&self.pool).await?;
                 Ok(n.max(0) as u64)
+            }
+
+            async fn of_account(&self, kind: RecordKind, account: &str, limit: u32) -> Result<Vec<Record>, StoreError> {
+                let Some(sql) = self.statements.of_account.get(&kind) else {
+                    return Ok(Vec::new());
+                };
+                let rows = sqlx::query(sql)
+                    .bind(account)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(|r| read_row(kind, r)).collect()
+            }
+
+            async fn success_plan(&self, account: &str) -> Result<Option<SuccessPlan>, StoreError> {
+                let row = sqlx::query(&q(
+                    "SELECT document, updated_at, updated_by, revision FROM success_plans WHERE account_id = $1",
+                ))
+                .bind(account)
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some(row) = row else { return Ok(None) };
+                let document: String = row.try_get(0)?;
+                let at: String = row.try_get(1)?;
+                Ok(Some(SuccessPlan {
+                    account: account.to_owned(),
+                    document: serde_json::from_str(&document).map_err(|e| {
+                        StoreError::Invalid(format!("success_plans.document of {account}: {e}"))
+                    })?,
+                    updated_at: ts("success_plans", "updated_at", &at)?,
+                    updated_by: row.try_get(2)?,
+                    revision: row.try_get(3)?,
+                }))
+            }
+
+            async fn put_success_plan(
+                &self,
+                account: &str,
+                document: &PlanDocument,
+                by: &str,
+                at: Timestamp,
+                expected: i64,
+            ) -> Result<bool, StoreError> {
+                let json = serde_json::to_string(document)
+                    .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                let done = if expected == 0 {
+                    sqlx::query(&q(
+                        "INSERT INTO success_plans (account_id, document, updated_at, updated_by, revision) \
+                         VALUES ($1, $2, $3, $4, 1) ON CONFLICT (account_id) DO NOTHING",
+                    ))
+                    .bind(account)
+                    .bind(&json)
+                    .bind(format_timestamp(&at))
+                    .bind(by)
+                    .execute(&self.pool)
+                    .await?
+                } else {
+                    sqlx::query(&q(
+                        "UPDATE success_plans SET document = $1, updated_at = $2, updated_by = $3, \
+                         revision = revision + 1 WHERE account_id = $4 AND revision = $5",
+                    ))
+                    .bind(&json)
+                    .bind(format_timestamp(&at))
+                    .bind(by)
+                    .bind(account)
+                    .bind(expected)
+                    .execute(&self.pool)
+                    .await?
+                };
+                Ok(done.rows_affected() > 0)
             }
 
             async fn delete(&self, kind: RecordKind, external_id: &str) -> Result<bool, StoreError> {

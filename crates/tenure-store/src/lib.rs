@@ -261,6 +261,32 @@ pub struct Session {
     pub expires_at: Timestamp,
 }
 
+/// An account's success plan and sales-to-CS handoff brief.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PlanDocument {
+    /// What the customer wants to achieve.
+    pub goals: Vec<String>,
+    /// How both sides will know it is achieved.
+    pub success_criteria: Vec<String>,
+    /// The people who matter on the customer's side, with their part.
+    pub stakeholders: Vec<String>,
+    pub risks: Vec<String>,
+    /// What sales hands over: why they bought, what was promised, what to watch.
+    pub handoff: String,
+}
+
+/// A saved success plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SuccessPlan {
+    pub account: String,
+    #[serde(flatten)]
+    pub document: PlanDocument,
+    pub updated_at: Timestamp,
+    pub updated_by: String,
+    /// Saves so far (1 after the first).
+    pub revision: i64,
+}
+
 /// One line of the audit log: who did what to what, when, and how it went.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {
@@ -307,6 +333,29 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<Record>, StoreError>;
 
     async fn count(&self, kind: RecordKind) -> Result<u64, StoreError>;
+
+    /// Up to `limit` records of `kind` that belong to `account`, in external-id order, by the
+    /// account index. Empty for kinds without an account (accounts, releases).
+    async fn of_account(
+        &self,
+        kind: RecordKind,
+        account: &str,
+        limit: u32,
+    ) -> Result<Vec<Record>, StoreError>;
+
+    /// An account's success plan, if one was saved.
+    async fn success_plan(&self, account: &str) -> Result<Option<SuccessPlan>, StoreError>;
+
+    /// Saves a success plan over revision `expected` (0: none saved yet); false, and nothing
+    /// written, when someone else saved since.
+    async fn put_success_plan(
+        &self,
+        account: &str,
+        document: &PlanDocument,
+        by: &str,
+        at: Timestamp,
+        expected: i64,
+    ) -> Result<bool, StoreError>;
 
     /// Deletes one record; returns whether it existed.
     async fn delete(&self, kind: RecordKind, external_id: &str) -> Result<bool, StoreError>;

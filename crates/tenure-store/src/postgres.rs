@@ -34,6 +34,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "sessions",
         sql: include_str!("../migrations/postgres/0004_sessions.sql"),
     },
+    Migration {
+        version: 5,
+        name: "success_plans",
+        sql: include_str!("../migrations/postgres/0005_success_plans.sql"),
+    },
 ];
 
 pub struct PgStore {

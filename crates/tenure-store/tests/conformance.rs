@@ -8,8 +8,8 @@ use tenure_domain::model::{ActivityKind, Priority, Role};
 use tenure_domain::time::{parse_date, parse_timestamp};
 use tenure_domain::*;
 use tenure_store::{
-    secret, ApplyOutcome, AuditEntry, Book, Credential, CredentialKind, Record, RecordKind,
-    StoreLocation, UpsertOutcome, User,
+    secret, ApplyOutcome, AuditEntry, Book, Credential, CredentialKind, PlanDocument, Record,
+    RecordKind, StoreLocation, UpsertOutcome, User,
 };
 
 fn at(s: &str) -> Timestamp {
@@ -160,11 +160,11 @@ mod cases {
 
     pub async fn migrations_are_idempotent(location: &StoreLocation) {
         let first = tenure_store::open(location).await.unwrap();
-        assert_eq!(first.schema_version().await.unwrap(), 4);
+        assert_eq!(first.schema_version().await.unwrap(), 5);
         first.upsert(&account("kept")).await.unwrap();
         drop(first);
         let again = tenure_store::open(location).await.unwrap();
-        assert_eq!(again.schema_version().await.unwrap(), 4);
+        assert_eq!(again.schema_version().await.unwrap(), 5);
         assert_eq!(
             again.count(RecordKind::Account).await.unwrap(),
             1,
@@ -448,6 +448,66 @@ mod cases {
         assert_eq!(all[0].revoked_at, Some(when));
     }
 
+    pub async fn records_are_found_by_account_and_plans_save_by_revision(location: &StoreLocation) {
+        let store = tenure_store::open(location).await.unwrap();
+        let all = samples();
+        store.upsert_many(&all).await.unwrap();
+        for kind in RecordKind::ALL {
+            let found = store.of_account(kind, "acme", 100).await.unwrap();
+            let expected: Vec<&Record> = all
+                .iter()
+                .filter(|r| {
+                    r.kind() == kind && kind != RecordKind::Account && r.account() == Some("acme")
+                })
+                .collect();
+            assert_eq!(found.iter().collect::<Vec<_>>(), expected, "{kind:?}");
+            assert!(store
+                .of_account(kind, "someone-else", 100)
+                .await
+                .unwrap()
+                .is_empty());
+        }
+        assert_eq!(store.success_plan("acme").await.unwrap(), None);
+        let doc = PlanDocument {
+            goals: vec!["Close the books in 3 days — “fast”".into()],
+            success_criteria: vec!["Month-end close under 72 h".into()],
+            stakeholders: vec!["Ada (CFO), sponsor".into()],
+            risks: vec![],
+            handoff: "Bought for the ERP integration.\nPromised SSO by Q3.".into(),
+        };
+        let when = at("2026-03-01T10:00:00+01:00");
+        assert!(store
+            .put_success_plan("acme", &doc, "ann@vendor.example", when, 0)
+            .await
+            .unwrap());
+        assert!(
+            !store
+                .put_success_plan("acme", &doc, "bob@vendor.example", when, 0)
+                .await
+                .unwrap(),
+            "a second first save loses"
+        );
+        let saved = store.success_plan("acme").await.unwrap().unwrap();
+        assert_eq!(saved.document, doc);
+        assert_eq!(saved.revision, 1);
+        assert_eq!(saved.updated_by, "ann@vendor.example");
+        assert_eq!(saved.updated_at, when);
+        let edited = PlanDocument {
+            risks: vec!["Champion leaving".into()],
+            ..doc
+        };
+        assert!(!store
+            .put_success_plan("acme", &edited, "bob@vendor.example", when, 2)
+            .await
+            .unwrap());
+        assert!(store
+            .put_success_plan("acme", &edited, "bob@vendor.example", when, 1)
+            .await
+            .unwrap());
+        let saved = store.success_plan("acme").await.unwrap().unwrap();
+        assert_eq!((saved.document, saved.revision), (edited, 2));
+    }
+
     pub async fn users_are_unique_by_email_and_the_audit_log_appends(location: &StoreLocation) {
         let store = tenure_store::open(location).await.unwrap();
         let user = |email: &str, role: Role| User {
@@ -698,6 +758,7 @@ conformance!(
     model_history_keeps_every_application,
     credentials_are_found_by_hash_and_revoked,
     users_are_unique_by_email_and_the_audit_log_appends,
+    records_are_found_by_account_and_plans_save_by_revision,
     concurrent_writers_lose_nothing,
     health_snapshots_upsert_and_read_by_version_and_day,
 );

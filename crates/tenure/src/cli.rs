@@ -249,6 +249,12 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// API tokens (limited to the scopes they are made with) and write keys (that may only
+    /// send events): create, list, revoke. Secrets are printed once; only hashes are kept.
+    Tokens {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// The audit log: logins, user and configuration changes, exports and privacy operations.
     Audit {
         /// Entries after this place in the log.
@@ -497,6 +503,34 @@ pub enum UserCommand {
     Disable { email: String },
     /// Set a user's password: from TENURE_PASSWORD when set, else generated and printed once.
     Password { email: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make an API token with these scopes (comma-separated or repeated): accounts:read,
+    /// tasks:read, tasks:write, plans:write, surveys:read, surveys:write, metrics:read,
+    /// data_quality:read, audit:read, pii.
+    Create {
+        name: String,
+        #[arg(long, value_delimiter = ',', required = true)]
+        scope: Vec<String>,
+        /// Print `{"id": …, "token": …}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a write key: it may only send events to the ingestion API.
+    WriteKey {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every token and write key (never their secrets).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token or write key by its id (`cred_…`).
+    Revoke { id: String },
 }
 
 #[derive(Debug, Subcommand)]

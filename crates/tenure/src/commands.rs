@@ -87,6 +87,7 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::Fit { command } => fit::run(command),
         Command::Tasks { command } => tasks::run(&data_dir, command, now).await,
         Command::Users { command } => users::run(&data_dir, command, now).await,
+        Command::Tokens { command } => users::tokens(&data_dir, command, now).await,
         Command::Audit { after, limit, json } => users::audit(&data_dir, after, limit, json).await,
         Command::Forecast {
             days,

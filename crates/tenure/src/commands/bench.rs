@@ -195,6 +195,9 @@ async fn ingest_server(
         engine: None,
         metrics: Default::default(),
         signals: Default::default(),
+        limiter: Default::default(),
+        telemetry: Default::default(),
+        data_dir: None,
     };
     tokio::spawn(tenure_server::serve(listener, state, async {
         let _ = stopped.await;

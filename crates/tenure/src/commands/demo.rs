@@ -241,6 +241,8 @@ pub async fn run(
     let from = (now.date_naive() - chrono::Days::new(90)).to_string();
     score::rescore(&data_dir, None, Some(from), now).await?;
 
+    let logins = super::users::add_demo_users(store.as_ref(), now).await?;
+
     println!();
     println!("Admin API token  {}", secrets.admin_token);
     println!("Write key        {}", secrets.write_key);
@@ -248,8 +250,14 @@ pub async fn run(
         return running.stop().await;
     }
     println!();
+    println!("Web app          {url}/login   (demo logins, one per role; passwords shown once)");
+    for (email, role, password) in &logins {
+        println!("  {:<8} {:<28} {}", role.name(), email, password);
+    }
+    println!();
     println!(
-        "Serving on {url}  (with the admin token: {url}/api/v1/accounts, /api/v1/accounts/ID, /api/v1/metrics/nrr, /api/v1/data-quality; health: /healthz; Ctrl-C stops)"
+        "Serving on {url}  (REST API with the admin token: {url}/api/v1/accounts, /api/v1/metrics/nrr, \
+         /api/openapi.json; metrics: /metrics; health: /healthz; Ctrl-C stops)"
     );
     serve::wait(running).await
 }

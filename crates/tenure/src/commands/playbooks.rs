@@ -584,7 +584,7 @@ pub async fn compute(
             judge(name, e, units_of.get(e.playbook.as_str()).unwrap_or(&none))
         })
         .collect();
-    Ok(PlaybookReport {
+    let report = PlaybookReport {
         experiments,
         as_of: now.date_naive(),
         from: h.first_day.map(day::date_of),
@@ -593,7 +593,15 @@ pub async fn compute(
         tasks: summary,
         tasks_written: written,
         seconds: started.elapsed().as_secs_f64(),
-    })
+    };
+    if write {
+        // The web app's team view shows the last measured effects.
+        crate::data_dir::write_atomically(
+            &data_dir.root.join(tenure_server::PLAYBOOK_REPORT),
+            &serde_json::to_string_pretty(&report)?,
+        )?;
+    }
+    Ok(report)
 }
 
 fn effect_text(u: &Option<Uplift>, scale: f64, unit: &str) -> String {

@@ -147,6 +147,9 @@ pub async fn start(
         engine: Some(Arc::clone(&engine)),
         metrics: Default::default(),
         signals: Default::default(),
+        limiter: Default::default(),
+        telemetry: Default::default(),
+        data_dir: Some(data_dir.root.clone()),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(tenure_server::serve(listener, state, async {

@@ -1,11 +1,12 @@
-//! `tenure users` and `tenure audit`: the people who sign in, and the audit log. Every change
-//! to a user is written to the audit log with the actor `cli` (the command line on the host).
+//! `tenure users`, `tenure tokens` and `tenure audit`: the people who sign in, the tokens
+//! programs use, and the audit log. Every change to a user or a token is written to the audit
+//! log with the actor `cli` (the command line on the host).
 
 use tenure_domain::model::Role;
 use tenure_domain::Timestamp;
-use tenure_store::{secret, AuditEntry, Book, Store, User};
+use tenure_store::{secret, AuditEntry, Book, Credential, CredentialKind, Store, User};
 
-use crate::cli::UserCommand;
+use crate::cli::{TokenCommand, UserCommand};
 use crate::data_dir::DataDir;
 use crate::failure::{Failure, Outcome};
 
@@ -195,6 +196,188 @@ pub async fn run(data_dir: &DataDir, command: UserCommand, now: Timestamp) -> Ou
             Ok(())
         }
     }
+}
+
+/// The demo's users: one per role, the CSM being the owner of the most accounts (so that
+/// their book is a real one), each with a generated password. Returns (email, role, password).
+pub async fn add_demo_users(
+    store: &dyn Store,
+    now: Timestamp,
+) -> Outcome<Vec<(String, Role, String)>> {
+    let mut owners: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .list(tenure_domain::RecordKind::Account, after.as_deref(), 5000)
+            .await?;
+        for r in &page {
+            if let tenure_domain::Record::Account(a) = r {
+                if let Some(o) = &a.owner {
+                    *owners.entry(o.as_str().to_owned()).or_default() += 1;
+                }
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == 5000 => after = Some(last.external_id().to_owned()),
+            _ => break,
+        }
+    }
+    let csm = owners
+        .into_iter()
+        .filter(|(o, _)| o.starts_with("csm-"))
+        .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
+        .map(|(o, _)| o)
+        .unwrap_or_else(|| "csm@tenure.example".into());
+    let mut out = Vec::new();
+    for (email, role, pii) in [
+        ("admin@tenure.example".to_owned(), Role::Admin, true),
+        ("leader@tenure.example".to_owned(), Role::Leader, false),
+        ("manager@tenure.example".to_owned(), Role::Manager, true),
+        (csm, Role::Csm, true),
+        ("product@tenure.example".to_owned(), Role::Product, false),
+        ("viewer@tenure.example".to_owned(), Role::Viewer, false),
+    ] {
+        let password = secret::password::generate()?;
+        let user = User {
+            id: format!("user_{}", &secret::hash(&email)[..12]),
+            email: email.clone(),
+            name: None,
+            role,
+            book: if role == Role::Csm {
+                Book::Own
+            } else {
+                Book::All
+            },
+            pii,
+            password_hash: secret::password::hash(&password)
+                .map_err(|e| Failure::rejected(format!("error: {e}")))?,
+            created_at: now,
+            disabled_at: None,
+        };
+        if store.insert_user(&user).await? {
+            audit_cli(
+                store,
+                now,
+                "user.add",
+                &email,
+                serde_json::json!({"role": role.name(), "book": user.book.name(), "pii": pii}),
+            )
+            .await?;
+            out.push((email, role, password));
+        }
+    }
+    Ok(out)
+}
+
+pub async fn tokens(data_dir: &DataDir, command: TokenCommand, now: Timestamp) -> Outcome {
+    let store = data_dir.open_store().await?;
+    let make = |kind: CredentialKind,
+                name: String,
+                scopes: Vec<String>|
+     -> Outcome<(Credential, String)> {
+        let made = secret::generate(kind)?;
+        Ok((
+            Credential {
+                id: made.id,
+                kind,
+                name,
+                scopes,
+                secret_hash: made.hash,
+                created_at: now,
+                revoked_at: None,
+            },
+            made.secret,
+        ))
+    };
+    let created = match command {
+        TokenCommand::Create { name, scope, json } => {
+            let scopes = tenure_server::authz::Scopes::parse(&scope)
+                .map_err(|e| Failure::rejected(format!("error: --scope: {e}")))?;
+            let names: Vec<String> = scopes.list().iter().map(|s| s.name().to_owned()).collect();
+            Some((make(CredentialKind::ApiToken, name, names)?, json))
+        }
+        TokenCommand::WriteKey { name, json } => Some((
+            make(CredentialKind::WriteKey, name, vec!["ingest".into()])?,
+            json,
+        )),
+        TokenCommand::List { json } => {
+            let all = store.credentials().await?;
+            if json {
+                let rows: Vec<serde_json::Value> = all
+                    .iter()
+                    .map(|c| {
+                        serde_json::json!({
+                            "id": c.id, "kind": c.kind.name(), "name": c.name,
+                            "scopes": c.scopes, "created_at": c.created_at,
+                            "revoked_at": c.revoked_at,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+                return Ok(());
+            }
+            for c in all {
+                println!(
+                    "{:<18} {:<11} {:<16} {}{}",
+                    c.id,
+                    c.kind.name(),
+                    c.name,
+                    c.scopes.join(","),
+                    if c.revoked_at.is_some() {
+                        " (revoked)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            return Ok(());
+        }
+        TokenCommand::Revoke { id } => {
+            if !store.revoke_credential(&id, now).await? {
+                return Err(Failure::rejected(format!(
+                    "error: no live token or write key has the id {id} (see `tenure tokens list`)"
+                )));
+            }
+            audit_cli(
+                store.as_ref(),
+                now,
+                "token.revoke",
+                &id,
+                serde_json::json!({}),
+            )
+            .await?;
+            println!("revoked {id}");
+            return Ok(());
+        }
+    };
+    if let Some(((credential, token), json)) = created {
+        store.insert_credential(&credential).await?;
+        audit_cli(
+            store.as_ref(),
+            now,
+            "token.create",
+            &credential.id,
+            serde_json::json!({"kind": credential.kind.name(), "name": credential.name,
+                "scopes": credential.scopes}),
+        )
+        .await?;
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({"id": credential.id, "token": token, "scopes": credential.scopes})
+            );
+        } else {
+            println!(
+                "{} {} ({}): {}",
+                credential.kind.name(),
+                credential.id,
+                credential.scopes.join(", "),
+                token
+            );
+            println!("shown once: only its hash is kept");
+        }
+    }
+    Ok(())
 }
 
 pub async fn audit(data_dir: &DataDir, after: i64, limit: u32, json: bool) -> Outcome {
