@@ -59,7 +59,32 @@ fn test(extra: &[String]) -> ExitCode {
             );
         }
     }
+    match chromium() {
+        Some(path) => println!("Browser suite: run with {}", path.display()),
+        None => {
+            println!("Browser suite: NOT RUN — no chromium on the PATH (or TENURE_TEST_CHROMIUM).");
+            println!("  It signs in as each role in headless Chromium and saves screenshots under");
+            println!(
+                "  target/browser-screenshots; `apt-get install chromium`, or `bash .ci/run`."
+            );
+        }
+    }
     code
+}
+
+/// The Chromium the browser suite would use (the same search as the suite's).
+fn chromium() -> Option<std::path::PathBuf> {
+    if let Some(p) = std::env::var_os("TENURE_TEST_CHROMIUM") {
+        return Some(p.into());
+    }
+    let paths = std::env::var_os("PATH")?;
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|name| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join(name))
+                .find(|p| p.is_file())
+        })
 }
 
 fn main() -> ExitCode {

@@ -68,6 +68,9 @@ pub struct AppState {
 /// Where `tenure playbooks` leaves its last report in the data directory, for the web app.
 pub const PLAYBOOK_REPORT: &str = "playbook-report.json";
 
+/// Where `tenure forecast` (for today) leaves its report, for the web app's leadership view.
+pub const FORECAST_REPORT: &str = "forecast-report.json";
+
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     Router::new()

@@ -21,6 +21,8 @@ pub enum Access {
     WriteKey,
     /// A signed-in user, whatever their role.
     Session,
+    /// Any principal: a signed-in user or an API or admin token.
+    Authenticated,
     /// A principal with this scope.
     Scope(Scope),
 }
@@ -138,7 +140,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     page("POST", "/surveys/{token}", Public),
     page("GET", "/", Public),
     page("GET", "/login", Public),
-    page("GET", "/app", Session),
+    page("GET", "/app", Access::Authenticated),
     page("GET", "/app/style.css", Public),
     page("POST", "/app/logout", Session),
     page("GET", "/app/leader", Access::Scope(Scope::MetricsRead)),
@@ -150,6 +152,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
         "/app/accounts/{id}",
         Access::Scope(Scope::AccountsRead),
     ),
+    // A form carrying the session's CSRF token: signed-in users only.
     page(
         "POST",
         "/app/accounts/{id}/plan",

@@ -265,9 +265,23 @@ async fn act(
     method: axum::http::Method,
     headers: HeaderMap,
     Path((id, action)): Path<(String, String)>,
-    body: Option<Json<TaskChange>>,
+    body: axum::body::Bytes,
 ) -> Result<Json<TaskView>, ApiError> {
     let p = authorize(&state, &method, &headers, Scope::TasksWrite).await?;
+    // Read only once the caller may act: the body is theirs to get wrong.
+    let body: TaskChange = if body.iter().all(u8::is_ascii_whitespace) {
+        TaskChange::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            bad(
+                "invalid_body",
+                format!(
+                    "{e}: send {{\"assignee\": EMAIL}}, {{\"until\": RFC 3339}} or \
+                     {{\"outcome\": TEXT}}, or nothing"
+                ),
+            )
+        })?
+    };
     let book = book_of(&state, &p).await?;
     let found = state
         .store
@@ -284,7 +298,6 @@ async fn act(
             message: format!("no task `{id}`"),
         });
     };
-    let body = body.map(|Json(b)| b).unwrap_or_default();
     let now_ts = chrono::Utc::now().fixed_offset();
     apply(&mut task, &action, &body, now_ts).map_err(|m| bad("invalid_action", m))?;
     state

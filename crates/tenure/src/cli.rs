@@ -765,6 +765,17 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// Server time of the web app's account page (and the API's account document) over a
+    /// portfolio of ACCOUNTS accounts held by the real server: contacts, contracts, tickets,
+    /// surveys, touches and tasks for every account, a year of daily health for the accounts
+    /// opened. Pages are fetched one at a time over loopback.
+    Web {
+        #[arg(long, default_value_t = 100_000)]
+        accounts: u32,
+        /// Account pages to open (each a different account).
+        #[arg(long, default_value_t = 500)]
+        pages: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -21,6 +21,8 @@ use crate::{ApiError, AppState};
 
 /// At most this many records of each kind are read for the timeline.
 const PER_KIND: u32 = 500;
+/// Contacts listed (admins first).
+const CONTACTS_SHOWN: usize = 12;
 /// Days of health history drawn.
 const HISTORY_DAYS: i64 = 365;
 
@@ -71,6 +73,7 @@ pub async fn body(
     notice: Option<&str>,
 ) -> Result<(String, String), ApiError> {
     let engine = crate::accounts::scoring(state)?;
+    crate::accounts::current(&engine).await;
     let now = chrono::Utc::now();
     let view = engine
         .view(id, now.timestamp_micros())
@@ -94,8 +97,8 @@ pub async fn body(
          <div class=\"tile\"><span class=\"label\">Confidence</span><span class=\"value\">{:.0} %</span></div>\
          <div class=\"tile\"><span class=\"label\">ARR</span><span class=\"value\">{}</span></div>\
          <div class=\"tile\"><span class=\"label\">Renewal</span><span class=\"value\">{}</span></div>\
-         <div class=\"tile\"><span class=\"label\">Owner</span><span class=\"value\">{}</span></div>\
-         <div class=\"tile\"><span class=\"label\">Tier · segment · stage</span><span class=\"value\">{} · {} · {}</span></div>\
+         <div class=\"tile\"><span class=\"label\">Owner</span><span class=\"value small\">{}</span></div>\
+         <div class=\"tile\"><span class=\"label\">Tier · segment · stage</span><span class=\"value small\">{} · {} · {}</span></div>\
          </section>",
         h.score,
         h.confidence * 100.0,
@@ -163,21 +166,21 @@ pub async fn body(
     out.push_str("</section>");
     // Pillars and drivers.
     out.push_str(
-        "<section class=\"two\"><div><h2>Pillars</h2><table data-testid=\"pillars\"><thead><tr>\
+        "<section><div><h2>Pillars</h2><table data-testid=\"pillars\"><thead><tr>\
          <th scope=\"col\">Pillar</th><th scope=\"col\">Score</th><th scope=\"col\">Weight</th>\
          <th scope=\"col\">Points</th></tr></thead><tbody>",
     );
     for pl in &h.pillars {
         let _ = write!(
             out,
-            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{:.0} %</td><td>{:+.1}</td></tr>",
+            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{:.0}</td><td>{:+.1}</td></tr>",
             esc(&pl.pillar.name().replace('_', " ")),
             pl.score.map_or("–".into(), |s| format!("{s:.0}")),
-            pl.weight * 100.0,
+            pl.weight,
             pl.points
         );
     }
-    out.push_str("</tbody></table></div><div><h2>What moves the score</h2>");
+    out.push_str("</tbody></table></div></section><section><h2>What moves the score</h2>");
     let mut drivers: Vec<(String, f64)> = h
         .positive_drivers
         .iter()
@@ -202,7 +205,7 @@ pub async fn body(
         h.score - shown,
         &drivers,
     ));
-    out.push_str("</div></section>");
+    out.push_str("</section>");
     // Path to the next band.
     out.push_str("<section><h2>Path to the next band</h2>");
     match &h.path_to_next_band {
@@ -369,6 +372,27 @@ pub async fn body(
         }
     }
     timeline.sort_by_key(|t| std::cmp::Reverse(t.0));
+    // Product events are many; the timeline gives what they add up to, by the model's
+    // engagement measures (each with its lineage in the API and `tenure score --lineage`).
+    let usage: Vec<String> = h
+        .measures
+        .iter()
+        .filter(|m| m.pillar == tenure_domain::model::Pillar::EngagementQuality)
+        .map(|m| {
+            format!(
+                "{} {}",
+                esc(&m.measure.replace('_', " ")),
+                m.raw.map_or("–".into(), |r| format!("{r:.1}"))
+            )
+        })
+        .collect();
+    if !usage.is_empty() {
+        let _ = write!(
+            out,
+            "<section><h2>Product use</h2><p data-testid=\"usage\">{}</p></section>",
+            usage.join(" · ")
+        );
+    }
     let _ = write!(
         out,
         "<section><h2>Timeline</h2><p>{} entries; the latest 60:</p><ol class=\"timeline\" data-testid=\"timeline\">",
@@ -412,8 +436,14 @@ pub async fn body(
          <th scope=\"col\">Name</th><th scope=\"col\">Email</th><th scope=\"col\">Title</th>\
          </tr></thead><tbody>",
     );
-    for c in records[&RecordKind::Contact].iter().take(50) {
-        if let Record::Contact(c) = c {
+    let mut all_contacts: Vec<&tenure_domain::Contact> = contacts.values().copied().collect();
+    all_contacts.sort_by(|a, b| {
+        b.is_admin
+            .cmp(&a.is_admin)
+            .then(a.id.as_str().cmp(b.id.as_str()))
+    });
+    for c in all_contacts.iter().take(CONTACTS_SHOWN) {
+        {
             let _ = write!(
                 out,
                 "<tr><td>{}{}</td><td>{}</td><td>{}</td></tr>",
@@ -424,7 +454,20 @@ pub async fn body(
             );
         }
     }
-    out.push_str("</tbody></table></div></section>");
+    out.push_str("</tbody></table>");
+    if all_contacts.len() > CONTACTS_SHOWN {
+        let _ = write!(
+            out,
+            "<p class=\"note\">and {} more{}.</p>",
+            all_contacts.len() - CONTACTS_SHOWN,
+            if records[&RecordKind::Contact].len() as u32 == PER_KIND {
+                " or more"
+            } else {
+                ""
+            }
+        );
+    }
+    out.push_str("</div></section>");
     // Success plan and handoff.
     let plan = store
         .success_plan(id)

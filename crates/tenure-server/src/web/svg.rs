@@ -286,7 +286,7 @@ pub fn waterfall(id: &str, title: &str, desc: &str, start: f64, steps: &[(String
     bar(
         &mut out,
         0,
-        "Neutral",
+        "Baseline",
         0.0,
         start,
         "neutral",
@@ -380,7 +380,7 @@ pub fn hbars(id: &str, title: &str, desc: &str, rows: &[(String, f64, String)]) 
     let lo = rows.iter().map(|r| r.1).fold(0.0, f64::min);
     let hi = rows.iter().map(|r| r.1).fold(0.0, f64::max);
     let span = (hi - lo).max(1e-9);
-    let sx = |v: f64| label_w + (v - lo) / span * (W - label_w - 70.0);
+    let sx = |v: f64| label_w + (v - lo) / span * (W - label_w - 130.0);
     let mut out = open(id, title, desc, height);
     for (i, (label, v, text)) in rows.iter().enumerate() {
         let y = TOP + i as f64 * row;

@@ -219,6 +219,64 @@ async fn leader_body(state: &AppState, p: &Principal) -> Result<String, ApiError
         "grr",
     ));
     out.push_str("</section>");
+    // The forecast `tenure forecast` left, when there is one.
+    let forecast = state
+        .data_dir
+        .as_ref()
+        .and_then(|d| std::fs::read(d.join(crate::FORECAST_REPORT)).ok())
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    out.push_str("<section><h2>Forecast</h2>");
+    match &forecast {
+        Some(f) => {
+            let r = &f["revenue"];
+            let fc = &f["forecast"];
+            let share = |v: &serde_json::Value| pct(v.as_f64());
+            let _ = write!(
+                out,
+                "<section class=\"tiles\" aria-label=\"Forecast\">{}{}{}</section>\
+                 <p class=\"note\">The {} days from {} ({} interval), by the churn model that \
+                 backtested better ({}, AUC {:.3}), the expansion model and past contraction. \
+                 Refreshed by <code>tenure forecast</code>.</p>",
+                tile(
+                    "NRR, forecast",
+                    &format!(
+                        "{} ({}–{})",
+                        share(&r["expected_nrr"]),
+                        share(&r["nrr_low"]),
+                        share(&r["nrr_high"])
+                    ),
+                    "nrr-forecast"
+                ),
+                tile("GRR, forecast", &share(&r["expected_grr"]), "grr-forecast"),
+                tile(
+                    "Renewal ARR at risk",
+                    &money(
+                        fc["arr_at_risk"].as_f64().unwrap_or(0.0)
+                            / 10f64.powi(
+                                f["currency"]
+                                    .as_str()
+                                    .and_then(|c| tenure_domain::Currency::parse(c).ok())
+                                    .map_or(2, |c| c.exponent() as i32),
+                            ),
+                    ),
+                    "renewal-risk"
+                ),
+                f["days"].as_u64().unwrap_or(0),
+                esc(f["as_of"].as_str().unwrap_or("?")),
+                pct(r["level"].as_f64()).replace(".0 %", " %"),
+                esc(f["model"]
+                    .as_str()
+                    .unwrap_or("?")
+                    .replace('_', " ")
+                    .as_str()),
+                f["backtest_auc"].as_f64().unwrap_or(f64::NAN),
+            );
+        }
+        None => out.push_str(
+            "<p>No forecast yet: <code>tenure forecast</code> makes one (the demo does).</p>",
+        ),
+    }
+    out.push_str("</section>");
     // NRR and GRR month by month.
     let points = |f: fn(&tenure_metrics::RetentionRow) -> Option<f64>| {
         monthly
@@ -384,7 +442,13 @@ fn task_table(
             .map(|d| d.format("%Y-%m-%d").to_string())
             .unwrap_or_default();
         let state = match t.overdue_hours {
-            Some(h) => format!("<span class=\"badge red\">{:.0} h overdue</span>", h),
+            Some(h) if h >= 48.0 => {
+                format!(
+                    "<span class=\"badge red\">{:.0} days overdue</span>",
+                    h / 24.0
+                )
+            }
+            Some(h) => format!("<span class=\"badge red\">{h:.0} h overdue</span>"),
             None => esc(t.task.status.name()),
         };
         let account = t.task.account.as_str();
@@ -739,16 +803,14 @@ async fn product_body(state: &AppState, _p: &Principal) -> Result<String, ApiErr
         ));
         out.push_str(
             "<table class=\"compact\" data-testid=\"funnel\"><thead><tr><th scope=\"col\">Step</th>\
-             <th scope=\"col\">Accounts</th><th scope=\"col\">Of the step before</th></tr></thead><tbody>",
+             <th scope=\"col\">Accounts</th><th scope=\"col\">Share of all</th></tr></thead><tbody>",
         );
-        let mut before = total;
         for (label, n) in steps {
             let _ = write!(
                 out,
                 "<tr><th scope=\"row\">{label}</th><td>{n}</td><td>{}</td></tr>",
-                pct((before > 0).then(|| n as f64 / before as f64))
+                pct((total > 0).then(|| n as f64 / total as f64))
             );
-            before = n;
         }
         out.push_str("</tbody></table></section>");
     }
@@ -792,7 +854,7 @@ async fn product_body(state: &AppState, _p: &Principal) -> Result<String, ApiErr
                         s.measure.clone(),
                         top.retention_lift * 100.0,
                         format!(
-                            "{:+.1} pts retention in the top quartile (AUC {})",
+                            "{:+.1} pts (AUC {})",
                             top.retention_lift * 100.0,
                             s.auc.map_or("–".into(), |a| format!("{a:.2}"))
                         ),
@@ -801,7 +863,11 @@ async fn product_body(state: &AppState, _p: &Principal) -> Result<String, ApiErr
                 .collect();
             lifts.sort_by(|a, b| b.1.total_cmp(&a.1));
             lifts.truncate(15);
-            out.push_str("<section><h2>Which measures go with retention</h2>");
+            out.push_str(
+                "<section><h2>Which measures go with retention</h2><p class=\"note\">Retention \
+                 of the accounts in each measure's top quartile, against all, in points; the \
+                 AUC says how well the measure alone ranks renewals.</p>",
+            );
             out.push_str(&svg::hbars(
                 "lift",
                 "Retention lift of the top quartile of each measure",

@@ -81,6 +81,7 @@ pub async fn run(command: BenchCommand, now: tenure_domain::Timestamp) -> Outcom
             seed,
         } => metrics(accounts, months, seed, now.date_naive()),
         BenchCommand::Predict { runs, training } => predict(runs, training.as_deref()),
+        BenchCommand::Web { accounts, pages } => web(accounts, pages, now).await,
         BenchCommand::Simulate {
             accounts,
             months,
@@ -1457,5 +1458,296 @@ fn churn_models(path: &std::path::Path, runs: u32) -> Outcome {
         t.bins,
         y.len()
     );
+    Ok(())
+}
+
+/// A small deterministic generator (xorshift64*), for the synthetic portfolio.
+struct Xorshift(u64);
+
+impl Xorshift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// One synthetic account's records: the account, 3 contacts, a contract, 4 tickets, 2 survey
+/// answers, 6 touches and 2 tasks.
+fn synthetic_account(i: u32, rng: &mut Xorshift, now: tenure_domain::Timestamp) -> Vec<Record> {
+    use tenure_domain::model::{ActivityKind, Priority, Role};
+    use tenure_domain::*;
+    let id = AccountId::parse(format!("acct-{i:06}")).expect("a valid id");
+    let owner = UserId::parse(format!("csm-{}@bench.example", i % 40)).expect("a valid id");
+    let ago = |days: u64| now - chrono::Duration::days(days as i64);
+    let mut out = vec![Record::Account(Account {
+        id: id.clone(),
+        name: format!("Bench {i}"),
+        plan: Some("growth".into()),
+        industry: Some("software".into()),
+        region: Some("emea".into()),
+        country: Some("DE".into()),
+        size_band: Some("51-200".into()),
+        owner: Some(owner.clone()),
+        parent: None,
+        signed_up_at: Some(ago(400 + rng.below(300))),
+        executive_sponsor: None,
+    })];
+    let contact = |k: u32| ContactId::parse(format!("u-{i}-{k}")).expect("a valid id");
+    for k in 0..3 {
+        out.push(Record::Contact(Contact {
+            id: contact(k),
+            account: id.clone(),
+            email: Some(format!("person{k}@bench{i}.example")),
+            name: Some(format!("Person {k} of {i}")),
+            title: Some("analyst".into()),
+            is_admin: k == 0,
+            created_at: Some(ago(400)),
+        }));
+    }
+    let start = (now - chrono::Duration::days(rng.below(360) as i64)).date_naive();
+    out.push(Record::Subscription(Subscription {
+        id: SubscriptionId::parse(format!("sub-{i}")).expect("a valid id"),
+        account: id.clone(),
+        plan: "growth".into(),
+        seats: 10 + rng.below(200) as u32,
+        amount: Money::new(
+            100_000 + rng.below(5_000_000) as i64,
+            Currency::parse("USD").expect("USD"),
+        ),
+        interval: BillingInterval::Year,
+        start,
+        end: start.checked_add_months(chrono::Months::new(12)),
+        term_months: 12,
+        status: SubscriptionStatus::Active,
+        auto_renew: true,
+    }));
+    for k in 0..4 {
+        let opened = ago(rng.below(365));
+        out.push(Record::Ticket(Ticket {
+            id: TicketId::parse(format!("t-{i}-{k}")).expect("a valid id"),
+            account: id.clone(),
+            contact: Some(contact(k % 3)),
+            subject: Some("a question".into()),
+            opened_at: opened,
+            resolved_at: Some(opened + chrono::Duration::hours(20)),
+            priority: TicketPriority::Normal,
+            status: TicketStatus::Solved,
+            csat: Some(4),
+            category: Some("how-to".into()),
+        }));
+    }
+    for k in 0..2 {
+        out.push(Record::SurveyResponse(SurveyResponse {
+            id: SurveyResponseId::parse(format!("s-{i}-{k}")).expect("a valid id"),
+            account: id.clone(),
+            contact: Some(contact(k)),
+            responded_at: ago(rng.below(365)),
+            score: SurveyScore::new("nps", rng.below(11) as i64).expect("0 to 10"),
+            comment: None,
+        }));
+    }
+    for k in 0..6 {
+        out.push(Record::Activity(CsmActivity {
+            id: ActivityId::parse(format!("a-{i}-{k}")).expect("a valid id"),
+            account: id.clone(),
+            kind: ActivityKind::Email,
+            occurred_at: ago(rng.below(365)),
+            csm: Some(owner.clone()),
+            contact: Some(contact(0)),
+            responded_at: None,
+            attended: None,
+            notes: None,
+        }));
+    }
+    for k in 0..2 {
+        out.push(Record::Task(Task {
+            id: TaskId::parse(format!("task-{i}-{k}")).expect("a valid id"),
+            account: id.clone(),
+            playbook: Some("bench".into()),
+            title: "Check in".into(),
+            role: Role::Csm,
+            assignee: Some(owner.clone()),
+            priority: Priority::Moderate,
+            status: TaskStatus::Open,
+            created_at: ago(10),
+            due_at: Some(ago(3)),
+            snoozed_until: None,
+            completed_at: None,
+            outcome: None,
+        }));
+    }
+    out
+}
+
+/// `tenure bench web`: the account page's server time over a large portfolio.
+async fn web(accounts: u32, pages: u32, now: tenure_domain::Timestamp) -> Outcome {
+    let root = std::env::temp_dir().join(format!("tenure-bench-web-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let data_dir = DataDir::new(root.join("data"), None);
+    init::initialise(&data_dir, now).await?;
+    let store = data_dir.open_store().await?;
+    let started = Instant::now();
+    let mut rng = Xorshift(0x9E37_79B9_7F4A_7C15);
+    let mut batch = Vec::with_capacity(20_000);
+    let mut records = 0usize;
+    for i in 0..accounts {
+        batch.extend(synthetic_account(i, &mut rng, now));
+        if batch.len() >= 18_000 || i + 1 == accounts {
+            records += batch.len();
+            store.upsert_many(&batch).await?;
+            batch.clear();
+        }
+    }
+    let loaded = started.elapsed().as_secs_f64();
+    // The accounts opened: `pages` spread over the portfolio, each with a year of daily health.
+    let step = (accounts / pages.max(1)).max(1);
+    let opened: Vec<String> = (0..pages.min(accounts))
+        .map(|k| {
+            format!(
+                "acct-{:06}",
+                (k * step + rng.below(u64::from(step)) as u32).min(accounts - 1)
+            )
+        })
+        .collect();
+    let model = tenure_server::engine_model(store.as_ref()).await?.version();
+    let mut snapshots = Vec::new();
+    for a in &opened {
+        for d in 0..365 {
+            let day = now.date_naive() - chrono::Days::new(d);
+            snapshots.push(tenure_domain::HealthSnapshot {
+                account: tenure_domain::AccountId::parse(a.clone()).expect("a valid id"),
+                day,
+                model_version: model.clone(),
+                score: 30.0 + rng.below(60) as f64,
+                band: tenure_domain::model::Band::Amber,
+                confidence: 0.9,
+                pillars: Default::default(),
+                computed_at: now,
+            });
+        }
+        if snapshots.len() >= 50_000 {
+            store.put_health_snapshots(&snapshots).await?;
+            snapshots.clear();
+        }
+    }
+    store.put_health_snapshots(&snapshots).await?;
+    let running = crate::commands::serve::start(
+        store.clone(),
+        &data_dir,
+        "127.0.0.1:0".parse().expect("an address"),
+        &Default::default(),
+    )
+    .await?;
+    let url = format!("http://{}", running.addr);
+    let users = crate::commands::users::add_demo_users(store.as_ref(), now).await?;
+    let (email, _, password) = users
+        .iter()
+        .find(|u| u.1 == tenure_domain::model::Role::Admin)
+        .ok_or_else(|| anyhow::anyhow!("no admin user"))?;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let login = http
+        .post(format!("{url}/login"))
+        .json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await?;
+    let cookie = login
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .ok_or_else(|| anyhow::anyhow!("no session cookie"))?
+        .to_owned();
+    let scored = running.engine.summaries().len();
+    let measure = |path: &'static str| {
+        let http = http.clone();
+        let url = url.clone();
+        let cookie = cookie.clone();
+        let opened = opened.clone();
+        async move {
+            // Warm-up, then one request per account, one at a time.
+            for a in opened.iter().take(20) {
+                http.get(format!("{url}{path}{a}"))
+                    .header("cookie", &cookie)
+                    .send()
+                    .await?
+                    .bytes()
+                    .await?;
+            }
+            let mut ms = Vec::new();
+            let mut bytes = 0;
+            for a in &opened {
+                let t = Instant::now();
+                let r = http
+                    .get(format!("{url}{path}{a}"))
+                    .header("cookie", &cookie)
+                    .send()
+                    .await?;
+                anyhow::ensure!(r.status().is_success(), "{path}{a}: {}", r.status());
+                bytes += r.bytes().await?.len();
+                ms.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+            ms.sort_by(f64::total_cmp);
+            Ok::<_, anyhow::Error>((ms, bytes))
+        }
+    };
+    let (page_ms, page_bytes) = measure("/app/accounts/").await?;
+    let (api_ms, _) = measure("/api/v1/accounts/").await?;
+    // The role views, each opened three times (the first may fill a cache).
+    let mut views = Vec::new();
+    for view in ["leader", "manager", "csm", "product"] {
+        let mut ms = Vec::new();
+        for _ in 0..3 {
+            let t = Instant::now();
+            let r = http
+                .get(format!("{url}/app/{view}"))
+                .header("cookie", &cookie)
+                .send()
+                .await?;
+            if !r.status().is_success() {
+                return Err(anyhow::anyhow!("/app/{view}: {}", r.status()).into());
+            }
+            r.bytes().await?;
+            ms.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        views.push((view, ms));
+    }
+    running.stop().await?;
+    let pct = |v: &[f64], p: f64| v[((v.len() as f64 - 1.0) * p) as usize];
+    println!(
+        "web: {accounts} accounts ({records} records loaded in {loaded:.1} s; {scored} scored by the server), {} pages opened one at a time",
+        page_ms.len()
+    );
+    println!(
+        "  account page  /app/accounts/ID:   p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} KiB a page)",
+        pct(&page_ms, 0.5),
+        pct(&page_ms, 0.95),
+        pct(&page_ms, 0.99),
+        page_ms[page_ms.len() - 1],
+        page_bytes / page_ms.len().max(1) / 1024
+    );
+    println!(
+        "  account JSON  /api/v1/accounts/ID: p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        pct(&api_ms, 0.5),
+        pct(&api_ms, 0.95),
+        pct(&api_ms, 0.99),
+        api_ms[api_ms.len() - 1]
+    );
+    for (view, ms) in &views {
+        println!(
+            "  /app/{view:<8} first {:.0} ms, then {:.0} ms and {:.0} ms",
+            ms[0], ms[1], ms[2]
+        );
+    }
+    println!("  (latency seen by a client on the same machine: server time plus loopback)");
+    std::fs::remove_dir_all(&root)
+        .map_err(|e| anyhow::anyhow!("removing {}: {e}", root.display()))?;
     Ok(())
 }

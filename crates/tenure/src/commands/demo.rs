@@ -218,6 +218,7 @@ pub async fn run(
     };
     match super::forecast::compute_and_review(&data_dir, &request, 4, now).await {
         Ok((f, review)) => {
+            super::forecast::keep(&data_dir, &f)?;
             super::backtest::print_report(&f.backtest, 30, &f.model_version);
             println!();
             super::forecast::print(&f);

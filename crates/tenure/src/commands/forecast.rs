@@ -983,9 +983,20 @@ pub async fn run(
         return Ok(());
     }
     let r = compute(data_dir, &request, now).await?;
+    if request.as_of.is_none() {
+        keep(data_dir, &r)?;
+    }
     if json {
         return super::print_json(&r);
     }
     print(&r);
     Ok(())
+}
+
+/// Leaves today's forecast in the data directory, where the web app's leadership view reads it.
+pub fn keep(data_dir: &DataDir, r: &ForecastReport) -> Outcome {
+    crate::data_dir::write_atomically(
+        &data_dir.root.join(tenure_server::FORECAST_REPORT),
+        &serde_json::to_string_pretty(r)?,
+    )
 }
