@@ -464,6 +464,34 @@ async fn plan(
     }))
 }
 
+/// At most this many items in a plan's list, and characters in an item or the brief.
+pub(crate) const PLAN_ITEMS: usize = 50;
+pub(crate) const PLAN_CHARS: usize = 10_000;
+
+/// Refuses a plan over the limits, naming the field.
+pub(crate) fn check_plan(doc: &tenure_store::PlanDocument) -> Result<(), String> {
+    let lists = [
+        ("goals", &doc.goals),
+        ("success_criteria", &doc.success_criteria),
+        ("stakeholders", &doc.stakeholders),
+        ("risks", &doc.risks),
+    ];
+    for (name, items) in lists {
+        if items.len() > PLAN_ITEMS {
+            return Err(format!("`{name}` has more than {PLAN_ITEMS} items"));
+        }
+        if items.iter().any(|i| i.chars().count() > PLAN_CHARS) {
+            return Err(format!(
+                "an item of `{name}` is longer than {PLAN_CHARS} characters"
+            ));
+        }
+    }
+    if doc.handoff.chars().count() > PLAN_CHARS {
+        return Err(format!("`handoff` is longer than {PLAN_CHARS} characters"));
+    }
+    Ok(())
+}
+
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PlanUpdate {
@@ -495,26 +523,7 @@ async fn put_plan(
         )
     })?;
     let doc = &update.document;
-    let lists = [
-        ("goals", &doc.goals),
-        ("success_criteria", &doc.success_criteria),
-        ("stakeholders", &doc.stakeholders),
-        ("risks", &doc.risks),
-    ];
-    for (name, items) in lists {
-        if items.len() > 50 || items.iter().any(|i| i.chars().count() > 10_000) {
-            return Err(bad(
-                "invalid_body",
-                format!("`{name}` takes at most 50 items of at most 10000 characters"),
-            ));
-        }
-    }
-    if doc.handoff.chars().count() > 10_000 {
-        return Err(bad(
-            "invalid_body",
-            "`handoff` takes at most 10000 characters".into(),
-        ));
-    }
+    check_plan(doc).map_err(|m| bad("invalid_body", m))?;
     let saved = state
         .store
         .put_success_plan(

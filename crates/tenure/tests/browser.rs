@@ -15,7 +15,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{send_simulated_events, simulate_and_import, tenure, text, Server};
+use common::{
+    a_csm, send_simulated_events, simulate_and_import, tenure, text, with_password, Server,
+};
 use serde_json::{json, Value};
 
 type Socket = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>;
@@ -225,44 +227,6 @@ impl Browser {
     }
 }
 
-fn with_password(dir: &Path, password: &str, args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tenure"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("TENURE_DATA_DIR")
-        .env_remove("TENURE_DATABASE_URL")
-        .env("TENURE_PASSWORD", password)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-}
-
-/// The owner of the most simulated accounts, and one of their accounts.
-fn a_csm(dir: &Path) -> (String, String) {
-    let mut reader = csv::Reader::from_path(dir.join("sim/accounts.csv")).unwrap();
-    let h = reader.headers().unwrap().clone();
-    let (id, owner) = (
-        h.iter().position(|x| x == "account_id").unwrap(),
-        h.iter().position(|x| x == "owner").unwrap(),
-    );
-    let rows: Vec<(String, String)> = reader
-        .records()
-        .map(|r| {
-            let r = r.unwrap();
-            (r[id].to_owned(), r[owner].to_owned())
-        })
-        .collect();
-    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
-    for (_, o) in &rows {
-        if o.starts_with("csm-") {
-            *counts.entry(o).or_default() += 1;
-        }
-    }
-    let csm = counts.iter().max_by_key(|c| *c.1).unwrap().0.to_string();
-    let account = rows.iter().find(|r| r.1 == csm).unwrap().0.clone();
-    (csm, account)
-}
-
 #[test]
 fn each_role_signs_in_and_sees_its_views_in_a_browser() {
     let Some(binary) = chromium() else {
@@ -279,7 +243,7 @@ fn each_role_signs_in_and_sees_its_views_in_a_browser() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let secrets: Value = serde_json::from_slice(&out.stdout).unwrap();
     simulate_and_import(d, 60, 6, 5);
-    let (csm, account) = a_csm(d);
+    let (csm, account, _) = a_csm(d);
     let password = "a long browser password";
     let roles = [
         ("admin", "admin@vendor.example".to_owned()),
@@ -296,7 +260,8 @@ fn each_role_signs_in_and_sees_its_views_in_a_browser() {
         if *role == "manager" {
             args.push("--pii");
         }
-        with_password(d, password, &args);
+        let out = with_password(d, password, &args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
     }
     let (_server, addr) = Server::start(d, "d");
     send_simulated_events(d, &addr, secrets["write_key"].as_str().unwrap());

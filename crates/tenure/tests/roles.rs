@@ -6,13 +6,12 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 
 use base64::Engine as _;
-use common::{simulate_and_import, tenure, text, Server};
+use common::{a_csm, simulate_and_import, tenure, text, with_password, Server};
 use serde_json::Value;
 use tenure_server::openapi::{Access, ENDPOINTS};
 
@@ -121,18 +120,6 @@ const PORTFOLIO: [&str; 4] = [
     "audit:read",
 ];
 
-fn with_password(dir: &std::path::Path, password: &str, args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tenure"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("TENURE_DATA_DIR")
-        .env_remove("TENURE_DATABASE_URL")
-        .env("TENURE_PASSWORD", password)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-}
-
 fn sign_in(addr: &str, email: &str, password: &str) -> (String, String) {
     let r = call(
         addr,
@@ -149,36 +136,6 @@ fn sign_in(addr: &str, email: &str, password: &str) -> (String, String) {
         .to_owned();
     let me: Value = serde_json::from_str(&r.body).unwrap();
     (cookie, me["csrf_token"].as_str().unwrap().to_owned())
-}
-
-/// The most frequent owner among the simulated accounts, and one account they own and one
-/// they do not.
-fn a_csm(dir: &std::path::Path) -> (String, String, String) {
-    let mut reader = csv::Reader::from_path(dir.join("sim/accounts.csv")).unwrap();
-    let headers = reader.headers().unwrap().clone();
-    let col = |n: &str| headers.iter().position(|h| h == n).unwrap();
-    let (id, owner) = (col("account_id"), col("owner"));
-    let rows: Vec<(String, String)> = reader
-        .records()
-        .map(|r| {
-            let r = r.unwrap();
-            (r[id].to_owned(), r[owner].to_owned())
-        })
-        .collect();
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for (_, o) in &rows {
-        if o.starts_with("csm-") {
-            *counts.entry(o).or_default() += 1;
-        }
-    }
-    let csm = counts
-        .iter()
-        .max_by_key(|(_, n)| **n)
-        .map(|(o, _)| o.to_string())
-        .unwrap();
-    let mine = rows.iter().find(|(_, o)| *o == csm).unwrap().0.clone();
-    let other = rows.iter().find(|(_, o)| *o != csm).unwrap().0.clone();
-    (csm, mine, other)
 }
 
 #[test]
@@ -206,7 +163,8 @@ fn every_role_reaches_what_it_may_and_nothing_else() {
         if *pii {
             args.push("--pii");
         }
-        with_password(d, password, &args);
+        let out = with_password(d, password, &args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
     }
     // A scoped API token: accounts and metrics, nothing else.
     let out = tenure(

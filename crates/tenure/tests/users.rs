@@ -3,21 +3,8 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{tenure, text};
+use common::{tenure, text, with_password};
 use serde_json::Value;
-
-fn with_password(dir: &std::path::Path, password: &str, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_tenure"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("TENURE_DATA_DIR")
-        .env_remove("TENURE_DATABASE_URL")
-        .env("TENURE_PASSWORD", password)
-        .output()
-        .unwrap()
-}
 
 #[test]
 fn users_are_added_listed_disabled_and_every_change_is_audited() {

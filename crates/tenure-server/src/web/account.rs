@@ -548,38 +548,34 @@ fn plan_section(p: &Principal, id: &str, plan: Option<&tenure_store::SuccessPlan
     out
 }
 
-/// At most this many characters in a plan field, and lines in a list.
-const MAX_FIELD: usize = 10_000;
-const MAX_LINES: usize = 50;
-
-/// A plan document from the form's fields; the message names the field at fault.
+/// A plan document from the form's fields (one item a line); the message names the field at
+/// fault.
 pub fn parse_plan(form: &HashMap<String, String>) -> Result<PlanDocument, String> {
-    let text = |name: &str| -> Result<String, String> {
-        let v = form.get(name).map(String::as_str).unwrap_or("");
-        if v.chars().count() > MAX_FIELD {
-            return Err(format!("`{name}` is longer than {MAX_FIELD} characters"));
-        }
-        Ok(v.replace("\r\n", "\n").trim().to_owned())
+    let text = |name: &str| {
+        form.get(name)
+            .map(String::as_str)
+            .unwrap_or("")
+            .replace("\r\n", "\n")
+            .trim()
+            .to_owned()
     };
-    let list = |name: &str| -> Result<Vec<String>, String> {
-        let items: Vec<String> = text(name)?
+    let list = |name: &str| -> Vec<String> {
+        text(name)
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty())
             .map(str::to_owned)
-            .collect();
-        if items.len() > MAX_LINES {
-            return Err(format!("`{name}` has more than {MAX_LINES} lines"));
-        }
-        Ok(items)
+            .collect()
     };
-    Ok(PlanDocument {
-        goals: list("goals")?,
-        success_criteria: list("success_criteria")?,
-        stakeholders: list("stakeholders")?,
-        risks: list("risks")?,
-        handoff: text("handoff")?,
-    })
+    let doc = PlanDocument {
+        goals: list("goals"),
+        success_criteria: list("success_criteria"),
+        stakeholders: list("stakeholders"),
+        risks: list("risks"),
+        handoff: text("handoff"),
+    };
+    crate::accounts::check_plan(&doc)?;
+    Ok(doc)
 }
 
 pub(super) async fn save_plan(
@@ -676,5 +672,8 @@ mod tests {
         assert!(parse_plan(&f).unwrap_err().contains("`risks`"));
         f.insert("risks".to_owned(), "r".repeat(10_001));
         assert!(parse_plan(&f).unwrap_err().contains("10000"));
+        f.remove("risks");
+        f.insert("handoff".to_owned(), "h".repeat(10_001));
+        assert!(parse_plan(&f).unwrap_err().contains("`handoff`"));
     }
 }

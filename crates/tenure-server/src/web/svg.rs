@@ -238,6 +238,42 @@ pub fn bars(id: &str, title: &str, desc: &str, bars: &[(String, f64, &'static st
     out
 }
 
+/// One labelled horizontal bar from `x0` to `x1` in row `y` (of height `row`), its label
+/// right-aligned before `label_w` and its value text after it.
+struct RowBar<'a> {
+    y: f64,
+    row: f64,
+    label_w: f64,
+    x0: f64,
+    x1: f64,
+    class: &'a str,
+    label: &'a str,
+    text: &'a str,
+}
+
+fn row_bar(out: &mut String, b: RowBar<'_>) {
+    let _ = write!(
+        out,
+        "<text class=\"tick\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\
+         <rect class=\"bar {}\" x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\">\
+         <title>{}: {}</title></rect>\
+         <text class=\"tick\" x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+        b.label_w - 6.0,
+        b.y + b.row * 0.65,
+        esc(&truncate(b.label, 28)),
+        b.class,
+        b.x0,
+        b.y,
+        (b.x1 - b.x0).max(1.0),
+        b.row * 0.7,
+        esc(b.label),
+        esc(b.text),
+        b.x1 + 4.0,
+        b.y + b.row * 0.65,
+        esc(b.text)
+    );
+}
+
 /// A waterfall from `start` through signed steps (label, delta) to the end value.
 pub fn waterfall(id: &str, title: &str, desc: &str, start: f64, steps: &[(String, f64)]) -> String {
     let mut level = start;
@@ -256,33 +292,22 @@ pub fn waterfall(id: &str, title: &str, desc: &str, start: f64, steps: &[(String
     let span = (hi - lo).max(1e-9);
     let sx = |v: f64| label_w + (v - lo) / span * (W - label_w - 60.0);
     let mut out = open(id, title, desc, height);
-    let bar = |out: &mut String,
-               i: usize,
-               label: &str,
-               a: f64,
-               b: f64,
-               class: &str,
-               text: String| {
-        let y = TOP + i as f64 * row;
-        let (x0, x1) = (sx(a.min(b)), sx(a.max(b)));
-        let _ = write!(
-            out,
-            "<text class=\"tick\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\
-             <rect class=\"bar {class}\" x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\">\
-             <title>{}: {}</title></rect>\
-             <text class=\"tick\" x=\"{:.1}\" y=\"{:.1}\">{}</text>",
-            label_w - 6.0,
-            y + row * 0.65,
-            esc(&truncate(label, 28)),
-            (x1 - x0).max(1.0),
-            row * 0.7,
-            esc(label),
-            esc(&text),
-            x1 + 4.0,
-            y + row * 0.65,
-            esc(&text)
-        );
-    };
+    let bar =
+        |out: &mut String, i: usize, label: &str, a: f64, b: f64, class: &str, text: String| {
+            row_bar(
+                out,
+                RowBar {
+                    y: TOP + i as f64 * row,
+                    row,
+                    label_w,
+                    x0: sx(a.min(b)),
+                    x1: sx(a.max(b)),
+                    class,
+                    label,
+                    text: &text,
+                },
+            );
+        };
     bar(
         &mut out,
         0,
@@ -383,25 +408,18 @@ pub fn hbars(id: &str, title: &str, desc: &str, rows: &[(String, f64, String)]) 
     let sx = |v: f64| label_w + (v - lo) / span * (W - label_w - 130.0);
     let mut out = open(id, title, desc, height);
     for (i, (label, v, text)) in rows.iter().enumerate() {
-        let y = TOP + i as f64 * row;
-        let (a, b) = (sx(0.0_f64.min(*v)), sx(0.0_f64.max(*v)));
-        let class = if *v >= 0.0 { "up" } else { "down" };
-        let _ = write!(
-            out,
-            "<text class=\"tick\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\
-             <rect class=\"bar {class}\" x=\"{a:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\">\
-             <title>{}: {}</title></rect>\
-             <text class=\"tick\" x=\"{:.1}\" y=\"{:.1}\">{}</text>",
-            label_w - 6.0,
-            y + row * 0.65,
-            esc(&truncate(label, 30)),
-            (b - a).max(1.0),
-            row * 0.7,
-            esc(label),
-            esc(text),
-            b + 4.0,
-            y + row * 0.65,
-            esc(text)
+        row_bar(
+            &mut out,
+            RowBar {
+                y: TOP + i as f64 * row,
+                row,
+                label_w,
+                x0: sx(0.0_f64.min(*v)),
+                x1: sx(0.0_f64.max(*v)),
+                class: if *v >= 0.0 { "up" } else { "down" },
+                label,
+                text,
+            },
         );
     }
     out.push_str("</svg>");

@@ -69,6 +69,46 @@ pub fn send_simulated_events(dir: &Path, addr: &str, write_key: &str) {
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
+/// Runs `tenure ARGS` in `dir` with `TENURE_PASSWORD` set (how `tenure users` takes a password).
+pub fn with_password(dir: &Path, password: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tenure"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("TENURE_DATA_DIR")
+        .env_remove("TENURE_DATABASE_URL")
+        .env("TENURE_PASSWORD", password)
+        .output()
+        .expect("run tenure")
+}
+
+/// The CSM who owns the most accounts of the company simulated into `dir`/sim, one account
+/// they own and one they do not.
+pub fn a_csm(dir: &Path) -> (String, String, String) {
+    let mut reader = csv::Reader::from_path(dir.join("sim/accounts.csv")).unwrap();
+    let h = reader.headers().unwrap().clone();
+    let (id, owner) = (
+        h.iter().position(|x| x == "account_id").unwrap(),
+        h.iter().position(|x| x == "owner").unwrap(),
+    );
+    let rows: Vec<(String, String)> = reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[id].to_owned(), r[owner].to_owned())
+        })
+        .collect();
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    for (_, o) in &rows {
+        if o.starts_with("csm-") {
+            *counts.entry(o).or_default() += 1;
+        }
+    }
+    let csm = counts.iter().max_by_key(|c| *c.1).unwrap().0.to_string();
+    let mine = rows.iter().find(|r| r.1 == csm).unwrap().0.clone();
+    let other = rows.iter().find(|r| r.1 != csm).unwrap().0.clone();
+    (csm, mine, other)
+}
+
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
