@@ -219,10 +219,29 @@ async fn one(
         .filter(|v| p.sees(v.summary.owner.as_deref()))
         .ok_or_else(|| unknown_account(&id))?;
     let mut body = serde_json::to_value(&view).map_err(|e| internal(e.to_string()))?;
+    mask_cause(&mut body, &p);
     if let Value::Object(map) = &mut body {
         map.insert("as_of_offset".into(), json!(engine.next_offset()));
     }
     Ok(Json(body))
+}
+
+/// Masks the record named as the cause of an account's last change when it names a person: a
+/// contact's id, or a survey answer's (which ends with its contact's).
+pub(crate) fn mask_cause(view: &mut Value, p: &Principal) {
+    // `get_mut`, not indexing: indexing a null would insert the path.
+    let Some(signal) = view
+        .get_mut("change")
+        .and_then(|c| c.get_mut("signal"))
+        .filter(|s| s.is_object())
+    else {
+        return;
+    };
+    if matches!(signal["kind"].as_str(), Some("contact" | "survey_response")) {
+        if let Some(what) = signal["what"].as_str().map(str::to_owned) {
+            signal["what"] = json!(p.person(&what));
+        }
+    }
 }
 
 /// Also the answer for an account outside the caller's book, so that a book does not reveal
@@ -381,7 +400,8 @@ async fn export(
         "stage",
     ];
     let write = |w: &mut csv::Writer<Vec<u8>>, rec: &[String]| {
-        w.write_record(rec).map_err(|e| internal(e.to_string()))
+        w.write_record(rec.iter().map(|c| spreadsheet_safe(c).into_owned()))
+            .map_err(|e| internal(e.to_string()))
     };
     write(&mut w, &header.map(str::to_owned))?;
     for s in &rows {
@@ -555,4 +575,64 @@ async fn put_plan(
     )
     .await;
     plan(State(state), headers, Path(id)).await
+}
+
+/// A CSV cell a spreadsheet will not run as a formula: text starting with `=`, `+`, `-`, `@`, a
+/// tab or a carriage return gets a leading `'`; a number stays as it is.
+pub(crate) fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.parse::<f64>().is_ok() {
+        return cell.into();
+    }
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::authz::{Principal, Scope, Scopes};
+
+    #[test]
+    fn a_cause_that_names_a_person_is_masked_without_the_permission() {
+        let p = |scopes: &[Scope]| Principal {
+            actor: "t".into(),
+            role: None,
+            scopes: Scopes::of(scopes),
+            book: tenure_store::Book::All,
+            owner: None,
+            session: None,
+        };
+        let view = |kind: &str, what: &str| serde_json::json!({"change": {"signal": {"kind": kind, "what": what}}});
+        let mut v = view("survey_response", "nps-acme-20260101-0-u-17");
+        super::mask_cause(&mut v, &p(&[Scope::AccountsRead]));
+        let what = v["change"]["signal"]["what"].as_str().unwrap();
+        assert!(
+            what.starts_with("person-") && !what.contains("u-17"),
+            "{what}"
+        );
+        let mut v = view("contact", "u-17");
+        super::mask_cause(&mut v, &p(&[Scope::AccountsRead, Scope::Pii]));
+        assert_eq!(v["change"]["signal"]["what"], "u-17");
+        let mut v = view("event", "dashboard_viewed");
+        super::mask_cause(&mut v, &p(&[Scope::AccountsRead]));
+        assert_eq!(v["change"]["signal"]["what"], "dashboard_viewed");
+        // No change at all: nothing to mask, nothing added.
+        let mut v = serde_json::json!({"change": null});
+        super::mask_cause(&mut v, &p(&[]));
+        assert_eq!(v, serde_json::json!({"change": null}));
+    }
+
+    #[test]
+    fn spreadsheet_cells_never_start_a_formula() {
+        assert_eq!(
+            super::spreadsheet_safe("=HYPERLINK(\"x\")"),
+            "'=HYPERLINK(\"x\")"
+        );
+        assert_eq!(super::spreadsheet_safe("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(super::spreadsheet_safe("Acme"), "Acme");
+        assert_eq!(super::spreadsheet_safe(""), "");
+        assert_eq!(super::spreadsheet_safe("-12.50"), "-12.50");
+        assert_eq!(super::spreadsheet_safe("-1+cmd"), "'-1+cmd");
+    }
 }

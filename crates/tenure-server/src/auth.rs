@@ -15,7 +15,7 @@
 //! personal-data permission. Failed sign-ins are throttled per email and per client address
 //! ([`LoginLimiter`]).
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -83,20 +83,37 @@ fn random_hex(bytes: usize) -> Result<String, ApiError> {
     })
 }
 
-/// How many failed sign-ins an email may have in [`LIMIT_WINDOW`] before further attempts are
-/// refused without checking the password.
+/// How many failed sign-ins one client address may have for one email in [`LIMIT_WINDOW`]
+/// before further attempts are refused without checking the password.
 pub const EMAIL_FAILURES: usize = 5;
-/// How many failed sign-ins one client address may have in [`LIMIT_WINDOW`].
+/// How many failed sign-ins one client address may have in [`LIMIT_WINDOW`], whatever the
+/// emails.
 pub const ADDRESS_FAILURES: usize = 30;
+/// How many failed sign-ins one email may have in [`LIMIT_WINDOW`] from all addresses: a bound
+/// on guessing spread over many addresses, high enough that locking someone out takes a
+/// hundred audited attempts every quarter hour.
+pub const ACCOUNT_FAILURES: usize = 100;
+/// Password checks run at once (argon2id takes 19 MiB and tens of milliseconds each); more
+/// wait their turn off the async workers.
+const CHECKS_AT_ONCE: usize = 4;
 pub const LIMIT_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 /// At most this many emails and addresses are tracked; past it the oldest are forgotten.
 const TRACKED: usize = 100_000;
 
 /// Failed sign-ins by email and by client address, in memory: guessing passwords is slowed to
 /// a handful of tries per email (and a few dozen per address) every quarter hour.
-#[derive(Default)]
 pub struct LoginLimiter {
     failures: std::sync::Mutex<std::collections::HashMap<String, Vec<std::time::Instant>>>,
+    checks: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for LoginLimiter {
+    fn default() -> Self {
+        LoginLimiter {
+            failures: Default::default(),
+            checks: std::sync::Arc::new(tokio::sync::Semaphore::new(CHECKS_AT_ONCE)),
+        }
+    }
 }
 
 impl LoginLimiter {
@@ -131,7 +148,13 @@ impl LoginLimiter {
                 !times.is_empty()
             });
             if map.len() >= TRACKED {
-                map.clear();
+                // Forget the half whose last failure is oldest, never everything at once.
+                let mut last: Vec<std::time::Instant> =
+                    map.values().filter_map(|t| t.last().copied()).collect();
+                let cut = last.len() / 2;
+                let (_, median, _) = last.select_nth_unstable(cut);
+                let median = *median;
+                map.retain(|_, t| t.last().is_some_and(|l| *l > median));
             }
         }
         for (key, _) in keys {
@@ -143,6 +166,56 @@ impl LoginLimiter {
     pub fn succeeded(&self, email_key: &str) {
         self.lock().remove(email_key);
     }
+}
+
+/// The client's address for throttling: the first `X-Forwarded-For` hop when the peer is a
+/// proxy on this host or a private network (loopback, 10/8, 172.16/12, 192.168/8, fc00::/7),
+/// else the peer itself — a client on the internet cannot pick its own address by sending the
+/// header.
+pub fn client_address(peer: Option<&str>, forwarded: Option<&str>) -> String {
+    let peer_ip = peer.and_then(|p| p.parse::<std::net::IpAddr>().ok());
+    let trusted = match peer_ip {
+        Some(std::net::IpAddr::V4(ip)) => ip.is_loopback() || ip.is_private(),
+        Some(std::net::IpAddr::V6(ip)) => ip.is_loopback() || (ip.segments()[0] & 0xfe00) == 0xfc00,
+        // Without a peer (a test calling the router directly), only the header is known.
+        None => true,
+    };
+    let hop = forwarded
+        .and_then(|f| f.split(',').next())
+        .map(str::trim)
+        .filter(|h| !h.is_empty());
+    match (trusted, hop, peer) {
+        (true, Some(h), _) => h.to_owned(),
+        (_, _, Some(p)) => p.to_owned(),
+        _ => "unknown".to_owned(),
+    }
+}
+
+/// Refuses a form sign-in sent from another site (login CSRF: signing a victim into the
+/// attacker's account): a browser says where a request comes from in `Sec-Fetch-Site` and
+/// `Origin`.
+fn check_same_site(headers: &HeaderMap) -> Result<(), ApiError> {
+    let cross = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("cross-site"));
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let foreign_origin = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .filter(|o| *o != "null")
+        .is_some_and(|o| {
+            let authority = o.split_once("://").map_or(o, |(_, rest)| rest);
+            Some(authority) != host
+        });
+    if cross || foreign_origin {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "cross_site_login",
+            "sign in from this server's own /login page",
+        ));
+    }
+    Ok(())
 }
 
 /// A hash no password matches, checked when the email is unknown so that the answer takes
@@ -203,7 +276,10 @@ async fn login(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    let answer = sign_in(&state, &headers, peer.as_deref(), &body).await;
+    let answer = match check_same_site(&headers) {
+        Ok(()) => sign_in(&state, &headers, peer.as_deref(), &body).await,
+        Err(e) => Err(e),
+    };
     if json {
         return match answer {
             Ok(r) => r,
@@ -268,15 +344,11 @@ async fn sign_in(
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let address = forwarded
-        .as_deref()
-        .and_then(|f| f.split(',').next())
-        .map(str::trim)
-        .or(peer)
-        .unwrap_or("unknown");
+    let address = client_address(peer, forwarded.as_deref());
     let keys = [
-        (format!("email:{email}"), EMAIL_FAILURES),
+        (format!("email:{email}|{address}"), EMAIL_FAILURES),
         (format!("address:{address}"), ADDRESS_FAILURES),
+        (format!("email:{email}"), ACCOUNT_FAILURES),
     ];
     let clock = std::time::Instant::now();
     if let Some(wait) = state.limiter.blocked(&keys, clock) {
@@ -285,7 +357,7 @@ async fn sign_in(
             &email,
             "login",
             "throttled",
-            serde_json::json!({"forwarded_for": forwarded, "retry_after_s": wait}),
+            serde_json::json!({"address": address, "forwarded_for": forwarded, "retry_after_s": wait}),
         )
         .await;
         let mut response = error(
@@ -299,12 +371,29 @@ async fn sign_in(
         }
         return Ok(response);
     }
-    // The same work whatever the case: a hash is always checked.
-    let matches = secret::password::verify(
-        &c.password,
-        user.as_ref()
-            .map_or(dummy_hash(), |u| u.password_hash.as_str()),
-    );
+    // The same work whatever the case: a hash is always checked, off the async workers and
+    // a few at a time.
+    let hash = user
+        .as_ref()
+        .map_or(dummy_hash(), |u| u.password_hash.as_str())
+        .to_owned();
+    let permit = Arc::clone(&state.limiter.checks)
+        .acquire_owned()
+        .await
+        .map_err(|e| {
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                &e.to_string(),
+            )
+        })?;
+    let password = c.password;
+    let matches = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        secret::password::verify(&password, &hash)
+    })
+    .await
+    .map_err(|e| crate::api::internal(e.to_string()))?;
     let refused = match &user {
         None => Some("unknown email"),
         Some(_) if !matches => Some("wrong password"),
@@ -318,7 +407,7 @@ async fn sign_in(
             &email,
             "login",
             "denied",
-            serde_json::json!({"reason": reason, "forwarded_for": forwarded}),
+            serde_json::json!({"reason": reason, "address": address, "forwarded_for": forwarded}),
         )
         .await;
         return Err(error(
@@ -329,6 +418,7 @@ async fn sign_in(
     }
     let user = user.expect("refused when absent");
     state.limiter.succeeded(&keys[0].0);
+    state.limiter.succeeded(&keys[2].0);
     let token = random_hex(32)?;
     let now = chrono::Utc::now().fixed_offset();
     let session = Session {
@@ -347,7 +437,7 @@ async fn sign_in(
         &user.email,
         "login",
         "ok",
-        serde_json::json!({"forwarded_for": forwarded}),
+        serde_json::json!({"address": address, "forwarded_for": forwarded}),
     )
     .await;
     let https = headers
@@ -479,5 +569,24 @@ mod tests {
         );
         assert_eq!(super::cookie_token(&h).as_deref(), Some("t0k"));
         assert_eq!(super::cookie_token(&axum::http::HeaderMap::new()), None);
+        // The header counts only from a proxy nearby.
+        let a = super::client_address;
+        assert_eq!(
+            a(Some("127.0.0.1"), Some("203.0.113.9, 10.0.0.1")),
+            "203.0.113.9"
+        );
+        assert_eq!(a(Some("10.1.2.3"), Some("203.0.113.9")), "203.0.113.9");
+        assert_eq!(a(Some("198.51.100.7"), Some("203.0.113.9")), "198.51.100.7");
+        assert_eq!(a(Some("198.51.100.7"), None), "198.51.100.7");
+        assert_eq!(a(None, None), "unknown");
+        let mut h = axum::http::HeaderMap::new();
+        h.insert("host", "tenure.example:8080".parse().unwrap());
+        h.insert("origin", "https://tenure.example:8080".parse().unwrap());
+        assert!(super::check_same_site(&h).is_ok());
+        h.insert("origin", "https://evil.example".parse().unwrap());
+        assert!(super::check_same_site(&h).is_err());
+        h.remove("origin");
+        h.insert("sec-fetch-site", "cross-site".parse().unwrap());
+        assert!(super::check_same_site(&h).is_err());
     }
 }

@@ -709,6 +709,9 @@ pub struct MetricQuery {
 
 const PARAMS: [&str; 5] = ["period", "from", "to", "by", "currency"];
 
+/// The longest range a metric request may span (240 months).
+const MAX_RANGE_DAYS: i64 = 20 * 366;
+
 pub fn parse_query(
     params: &HashMap<String, String>,
     today: NaiveDate,
@@ -738,6 +741,14 @@ pub fn parse_query(
         return Err(bad(
             "invalid_range",
             format!("`from` ({from}) is after `to` ({to})"),
+        ));
+    }
+    if (to - from).num_days() > MAX_RANGE_DAYS {
+        return Err(bad(
+            "invalid_range",
+            format!(
+                "`from` ({from}) to `to` ({to}) spans more than 20 years; ask for less at a time"
+            ),
         ));
     }
     let by = match params.get("by") {
@@ -900,4 +911,42 @@ async fn metric_document(
         .map_err(crate::error::store_unavailable)?;
     let rows = data.retention(q.period, q.from, q.to, q.by);
     Ok(document(name, q, &data, &rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    fn query(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn ranges_are_bounded_so_a_request_cannot_ask_for_a_thousand_years() {
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+        let e = super::parse_query(
+            &query(&[
+                ("period", "month"),
+                ("from", "0001-01-01"),
+                ("to", "9999-12-31"),
+            ]),
+            today,
+        )
+        .err()
+        .unwrap();
+        assert_eq!((e.status.as_u16(), e.code), (400, "invalid_range"));
+        assert!(e.message.contains("20 years"), "{}", e.message);
+        let ok = super::parse_query(
+            &query(&[
+                ("period", "month"),
+                ("from", "2006-12-01"),
+                ("to", "2026-11-23"),
+            ]),
+            today,
+        );
+        assert!(ok.is_ok(), "twenty years may be asked for");
+    }
 }

@@ -204,6 +204,10 @@ async fn list_requests(
                     o.insert("to".into(), p.person(&r.to).into());
                     if let Some(c) = &r.contact {
                         o.insert("contact".into(), p.person(c).into());
+                        // The id ends with the contact's id.
+                        if let Some(head) = r.id.strip_suffix(c.as_str()) {
+                            o.insert("id".into(), format!("{head}{}", p.person(c)).into());
+                        }
                     }
                 }
                 v

@@ -173,7 +173,7 @@ async fn list(
         .await
         .map_err(crate::error::store_unavailable)?;
     let book = book_of(&state, &p).await?;
-    all.retain(|t| in_book(&book, &p, t));
+    all.retain(|t| in_book(&book, t));
     let tasks = select(all, &filter, now());
     Ok(Json(
         serde_json::json!({ "total": tasks.len(), "tasks": tasks }),
@@ -246,18 +246,11 @@ pub fn apply(
     Ok(())
 }
 
-/// A task is in a principal's book when its account is, or when it is assigned to them.
-pub(crate) fn in_book(
-    book: &crate::authz::BookFilter,
-    p: &crate::authz::Principal,
-    t: &Task,
-) -> bool {
+/// A task is in a principal's book when its account is. (Not when it is merely assigned to
+/// them: an account that changed hands would otherwise stay visible, and an `assign` could
+/// push a task into anyone's view.)
+pub(crate) fn in_book(book: &crate::authz::BookFilter, t: &Task) -> bool {
     book.holds(t.account.as_str())
-        || p.owner.as_deref().is_some_and(|me| {
-            t.assignee
-                .as_ref()
-                .is_some_and(|a| a.as_str().eq_ignore_ascii_case(me))
-        })
 }
 
 async fn act(
@@ -289,7 +282,7 @@ async fn act(
         .await
         .map_err(crate::error::store_unavailable)?;
     let Some(Record::Task(mut task)) = found.filter(|r| match r {
-        Record::Task(t) => in_book(&book, &p, t),
+        Record::Task(t) => in_book(&book, t),
         _ => false,
     }) else {
         return Err(ApiError {
@@ -463,7 +456,7 @@ async fn sla(
         .await
         .map_err(crate::error::store_unavailable)?;
     let book = book_of(&state, &p).await?;
-    tasks.retain(|t| in_book(&book, &p, t));
+    tasks.retain(|t| in_book(&book, t));
     Ok(Json(sla_report(tasks, now())))
 }
 

@@ -55,6 +55,23 @@ fn playbook_emails_and_survey_requests_reach_people_and_answers_come_back() {
     std::fs::write(&model, toml).unwrap();
     let out = tenure(d, &["model", "apply", "--data-dir", "d"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // A token without the personal-data permission.
+    let out = tenure(
+        d,
+        &[
+            "tokens",
+            "create",
+            "no-pii",
+            "--scope",
+            "surveys:read,accounts:read",
+            "--json",
+            "--data-dir",
+            "d",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let masked: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let masked = masked["token"].as_str().unwrap().to_owned();
 
     let (mut server, addr) = Server::start(d, "d");
     send_simulated_events(d, &addr, keys["write_key"].as_str().unwrap());
@@ -145,6 +162,22 @@ fn playbook_emails_and_survey_requests_reach_people_and_answers_come_back() {
     assert!(answered[0].get("token").is_none());
     let (status, _) = get(&addr, "/api/v1/surveys/requests", "tnr_api_nope");
     assert_eq!(status, 401);
+    // Without the personal-data permission the same list names nobody: addresses, contact ids
+    // and the request ids that end with them are pseudonyms.
+    let (status, hidden) = get(&addr, "/api/v1/surveys/requests", &masked);
+    assert_eq!(status, 200, "{hidden}");
+    let (shown, hidden) = (
+        listed["requests"].as_array().unwrap(),
+        hidden["requests"].as_array().unwrap(),
+    );
+    assert_eq!(shown.len(), hidden.len());
+    for (s, h) in shown.iter().zip(hidden) {
+        assert!(h["to"].as_str().unwrap().starts_with("person-"), "{h}");
+        let contact = s["contact"].as_str().unwrap();
+        assert!(!h.to_string().contains(contact), "{contact} in {h}");
+        assert!(!h.to_string().contains(s["to"].as_str().unwrap()));
+        assert_eq!(h["account"], s["account"]);
+    }
     // The answer is the contact's survey response, scored at once.
     let account = answered[0]["account"].as_str().unwrap();
     let (status, view) = get(&addr, &format!("/api/v1/accounts/{account}"), admin);

@@ -198,6 +198,20 @@ fn every_role_reaches_what_it_may_and_nothing_else() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("unknown scope `accounts:write`"));
 
+    // Two tasks assigned to the CSM: one on their account, one on an account they do not own
+    // (say, one that changed hands): only the first is theirs.
+    std::fs::write(
+        d.join("tasks.csv"),
+        format!(
+            "task_id,account_id,title,assignee,created_at,due_at\n\
+             t-mine,{mine},Call the admin,{csm_email},2026-01-01T00:00:00Z,2026-01-03T00:00:00Z\n\
+             t-other,{other},Call the admin,{csm_email},2026-01-01T00:00:00Z,2026-01-03T00:00:00Z\n"
+        ),
+    )
+    .unwrap();
+    let out = tenure(d, &["import", "--data-dir", "d", "tasks.csv"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
     let (_server, addr) = Server::start(d, "d");
     let mut callers = vec![
         Caller {
@@ -376,6 +390,37 @@ fn every_role_reaches_what_it_may_and_nothing_else() {
     assert_eq!(r.status, 404);
     let r = call(&addr, "GET", &format!("/app/accounts/{mine}"), &as_csm, "");
     assert_eq!(r.status, 200);
+    let r = call(&addr, "GET", "/api/v1/tasks", &as_csm, "");
+    let tasks: Value = serde_json::from_str(&r.body).unwrap();
+    let ids: Vec<&str> = tasks["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["id"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&"t-mine") && !ids.contains(&"t-other"),
+        "{ids:?}"
+    );
+    let (_, csm_csrf) = &sessions["csm"];
+    let act = |task: &str| {
+        call(
+            &addr,
+            "POST",
+            &format!("/api/v1/tasks/{task}/complete"),
+            &[
+                ("Cookie", csm_cookie.as_str()),
+                ("X-CSRF-Token", csm_csrf.as_str()),
+                ("Content-Type", "application/json"),
+            ],
+            r#"{"outcome": "called"}"#,
+        )
+        .status
+    };
+    assert_eq!(act("t-other"), 404, "not in the book");
+    assert_eq!(act("t-mine"), 200);
+    let r = call(&addr, "GET", "/app/csm", &as_csm, "");
+    assert!(r.body.contains("t-mine") || r.body.contains("Call the admin"));
     let r = call(&addr, "GET", "/api/v1/coverage", &as_csm, "");
     let cov: Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(cov["owners"].as_array().unwrap().len(), 1);
@@ -424,6 +469,45 @@ fn every_role_reaches_what_it_may_and_nothing_else() {
     );
     let domain = email.split('@').nth(1).unwrap();
     assert!(leader_page.contains(&format!("@{domain}")));
+    // Task columns on the leadership page only for those who may read tasks.
+    let viewer_leader = {
+        let (cookie, _) = &sessions["viewer"];
+        call(
+            &addr,
+            "GET",
+            "/app/leader",
+            &[("Cookie", cookie.as_str())],
+            "",
+        )
+        .body
+    };
+    assert!(viewer_leader.contains("Team scorecards"));
+    assert!(!viewer_leader.contains("SLA breaches"));
+    let leader_leader = {
+        let (cookie, _) = &sessions["leader"];
+        call(
+            &addr,
+            "GET",
+            "/app/leader",
+            &[("Cookie", cookie.as_str())],
+            "",
+        )
+        .body
+    };
+    assert!(leader_leader.contains("SLA breaches"));
+    // A sign-in form posted from another site is refused.
+    let r = call(
+        &addr,
+        "POST",
+        "/login",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Origin", "https://elsewhere.example"),
+        ],
+        &format!("email={csm_email}&password={password}"),
+    );
+    assert_eq!(r.status, 403);
+    assert!(!r.headers.contains_key("set-cookie"));
     // Who may edit: the plan form for the CSM, a read-only plan for the leader.
     assert!(page_as("csm").contains("data-testid=\"plan-form\""));
     assert!(!leader_page.contains("data-testid=\"plan-form\""));

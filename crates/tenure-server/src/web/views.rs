@@ -53,7 +53,7 @@ async fn book_tasks(state: &AppState, p: &Principal) -> Result<Vec<TaskView>, Ap
     let now = now();
     Ok(all
         .into_iter()
-        .filter(|t| crate::tasks::in_book(&book, p, t))
+        .filter(|t| crate::tasks::in_book(&book, t))
         .map(|t| crate::tasks::view(t, now))
         .collect())
 }
@@ -96,8 +96,9 @@ fn month_label(d: NaiveDate) -> String {
     d.format("%b %y").to_string()
 }
 
-/// The scorecard of each owner: accounts, ARR, ARR at risk, mean health, and their tasks.
-fn scorecards(rows: &[Summary], tasks: &[TaskView]) -> String {
+/// The scorecard of each owner: accounts, ARR, ARR at risk, mean health, and (with `tasks`,
+/// for principals who may read tasks) their open, overdue and breached tasks.
+fn scorecards(rows: &[Summary], tasks: Option<&[TaskView]>) -> String {
     #[derive(Default)]
     struct Card {
         accounts: usize,
@@ -122,7 +123,7 @@ fn scorecards(rows: &[Summary], tasks: &[TaskView]) -> String {
             c.at_risk += s.arr;
         }
     }
-    for t in tasks {
+    for t in tasks.unwrap_or_default() {
         let Some(a) = &t.task.assignee else { continue };
         let Some(c) = by.get_mut(a.as_str()) else {
             continue;
@@ -141,24 +142,35 @@ fn scorecards(rows: &[Summary], tasks: &[TaskView]) -> String {
         "<table data-testid=\"scorecards\"><caption>Team scorecards</caption><thead><tr>\
          <th scope=\"col\">Owner</th><th scope=\"col\">Accounts</th><th scope=\"col\">ARR</th>\
          <th scope=\"col\">ARR at risk</th><th scope=\"col\">Red</th>\
-         <th scope=\"col\">Mean health</th><th scope=\"col\">Open tasks</th>\
-         <th scope=\"col\">Overdue</th><th scope=\"col\">SLA breaches</th></tr></thead><tbody>",
+         <th scope=\"col\">Mean health</th>",
     );
+    if tasks.is_some() {
+        out.push_str(
+            "<th scope=\"col\">Open tasks</th><th scope=\"col\">Overdue</th>\
+             <th scope=\"col\">SLA breaches</th>",
+        );
+    }
+    out.push_str("</tr></thead><tbody>");
     for (owner, c) in &by {
         let _ = write!(
             out,
             "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+             <td>{:.1}</td>",
             esc(owner),
             c.accounts,
             money(c.arr),
             money(c.at_risk),
             c.red,
             c.health / c.accounts.max(1) as f64,
-            c.open,
-            c.overdue,
-            c.breached
         );
+        if tasks.is_some() {
+            let _ = write!(
+                out,
+                "<td>{}</td><td>{}</td><td>{}</td>",
+                c.open, c.overdue, c.breached
+            );
+        }
+        out.push_str("</tr>");
     }
     out.push_str("</tbody></table>");
     out
@@ -396,9 +408,13 @@ async fn leader_body(state: &AppState, p: &Principal) -> Result<String, ApiError
         &bars,
     ));
     out.push_str("</section>");
-    let tasks = book_tasks(state, p).await?;
+    let tasks = if p.can(Scope::TasksRead) {
+        Some(book_tasks(state, p).await?)
+    } else {
+        None
+    };
     out.push_str("<section>");
-    out.push_str(&scorecards(&rows, &tasks));
+    out.push_str(&scorecards(&rows, tasks.as_deref()));
     out.push_str("</section>");
     Ok(out)
 }
@@ -474,7 +490,7 @@ async fn manager_body(state: &AppState, p: &Principal) -> Result<String, ApiErro
     let tasks = book_tasks(state, p).await?;
     let mut out = String::new();
     out.push_str("<section>");
-    out.push_str(&scorecards(&rows, &tasks));
+    out.push_str(&scorecards(&rows, Some(&tasks)));
     out.push_str("</section>");
     let mut overdue: Vec<&TaskView> = tasks.iter().filter(|t| t.overdue_hours.is_some()).collect();
     overdue.sort_by(|a, b| {
