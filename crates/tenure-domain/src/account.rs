@@ -6,7 +6,7 @@ use crate::ids::{AccountId, ContactId, UserId};
 use crate::time::Timestamp;
 
 /// A customer company.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Account {
     pub id: AccountId,
     pub name: String,
@@ -27,7 +27,7 @@ pub struct Account {
 }
 
 /// A person at a customer: a product user, an admin, a buyer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Contact {
     pub id: ContactId,
     pub account: AccountId,

@@ -7,7 +7,7 @@ use crate::model::ActivityKind;
 use crate::time::Timestamp;
 
 /// One touchpoint of the success team with a customer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CsmActivity {
     pub id: ActivityId,
     pub account: AccountId,
@@ -23,7 +23,7 @@ pub struct CsmActivity {
 }
 
 /// A product release, with the feature areas it changed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Release {
     pub id: ReleaseId,
     pub name: String,

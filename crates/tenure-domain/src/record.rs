@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::*;
 
 /// One record of any kind, keyed by its external id.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "record", rename_all = "snake_case")]
 pub enum Record {
     Account(Account),

@@ -6,7 +6,7 @@ use crate::ids::{AccountId, ContactId, SurveyResponseId, TicketId};
 use crate::time::Timestamp;
 use crate::DomainError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TicketPriority {
     Low,
@@ -15,7 +15,7 @@ pub enum TicketPriority {
     Urgent,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TicketStatus {
     Open,
@@ -24,7 +24,7 @@ pub enum TicketStatus {
     Closed,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Ticket {
     pub id: TicketId,
     pub account: AccountId,
@@ -40,7 +40,7 @@ pub struct Ticket {
 }
 
 /// A survey answer with its scale: NPS 0–10, CSAT 1–5, CES 1–7.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "survey", content = "score", rename_all = "snake_case")]
 pub enum SurveyScore {
     Nps(u8),
@@ -85,7 +85,7 @@ impl SurveyScore {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SurveyResponse {
     pub id: SurveyResponseId,
     pub account: AccountId,

@@ -62,6 +62,10 @@ struct Inner {
     outreach: Vec<crate::outreach::Pending>,
     /// When a chunk with old events was last folded in (playbooks wait: `catch_up`).
     backlog_seen_at: Option<Micros>,
+    /// A fingerprint of each account's store records as last folded in (keyed by a hash of
+    /// the account id; releases under the empty id), so that the minute-by-minute fold
+    /// re-applies only the accounts whose records changed.
+    folded: HashMap<u64, u64>,
 }
 
 /// Why playbook messages could not be queued yet.
@@ -118,6 +122,9 @@ pub async fn engine_records(store: &dyn Store) -> Result<Vec<Record>, StoreError
     }
     Ok(out)
 }
+
+/// Store records applied per hold of the engine's lock when folding the store in.
+const RECORDS_PER_LOCK: usize = 5_000;
 
 impl EngineService {
     /// An engine for the store's current model, restored from `snapshot_path` when that holds
@@ -250,16 +257,50 @@ impl EngineService {
         inner.take_tasks();
     }
 
-    /// Re-reads the store's records and folds them in (they are upserts: a record read twice
-    /// changes nothing).
+    /// Re-reads the store's records and folds in those of the accounts whose records changed
+    /// since the last fold (they are upserts: a record read twice changes nothing, but
+    /// re-applying every account's would re-score them all and name an old record as the cause
+    /// of their latest change). Returns how many records were applied.
     pub async fn reload_records(&self, now: Micros) -> Result<usize, StoreError> {
         let records = engine_records(self.store.as_ref()).await?;
-        let mut inner = self.lock();
+        // Each account's records, fingerprinted off the lock: an order-independent sum of
+        // each record's hash, so the store's order does not matter.
+        use std::hash::BuildHasher;
+        let hasher = foldhash::fast::FixedState::with_seed(0x7e4e_5eed);
+        let key = |r: &Record| hasher.hash_one(r.account().unwrap_or(""));
+        let mut prints: HashMap<u64, u64> = HashMap::new();
         for r in &records {
-            inner.engine.apply(Signal::Record(r), now);
+            let h = hasher.hash_one(r);
+            let e = prints.entry(key(r)).or_default();
+            *e = e.wrapping_add(h.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        }
+        let changed: std::collections::HashSet<u64> = {
+            let inner = self.lock();
+            prints
+                .iter()
+                .filter(|(a, p)| inner.folded.get(a) != Some(p))
+                .map(|(a, _)| *a)
+                .collect()
+        };
+        // Applied a chunk at a time, so readers wait for one chunk at most.
+        let mut applied = 0;
+        let fresh: Vec<&Record> = records
+            .iter()
+            .filter(|r| changed.contains(&key(r)))
+            .collect();
+        for chunk in fresh.chunks(RECORDS_PER_LOCK) {
+            let mut inner = self.lock();
+            for r in chunk {
+                inner.engine.apply(Signal::Record(r), now);
+            }
+            applied += chunk.len();
+        }
+        let mut inner = self.lock();
+        for a in &changed {
+            inner.folded.insert(*a, prints[a]);
         }
         inner.engine.refresh(now);
-        Ok(records.len())
+        Ok(applied)
     }
 
     /// On a new day: snapshots of the day that ended, written to the store.
@@ -418,6 +459,7 @@ impl EngineService {
             inner.engine = Engine::new(plan, Partition::ALL);
             inner.next_offset = 0;
             inner.memberships.clear();
+            inner.folded.clear();
             inner.engine.set_playbooks_active(false);
         }
         self.reload_records(now).await?;
@@ -537,6 +579,7 @@ impl Inner {
             webhooks: Vec::new(),
             outreach: Vec::new(),
             backlog_seen_at: None,
+            folded: HashMap::new(),
         }
     }
 

@@ -82,3 +82,70 @@ async fn playbooks_wait_until_a_backlog_has_been_quiet_for_a_while() {
     engine.catch_up(now + 20 * second);
     assert!(!engine.playbooks_active());
 }
+
+fn account(id: &str, owner: &str) -> tenure_domain::Record {
+    tenure_domain::Record::Account(tenure_domain::Account {
+        id: tenure_domain::AccountId::parse(id).unwrap(),
+        name: format!("Account {id}"),
+        plan: None,
+        industry: None,
+        region: None,
+        country: None,
+        size_band: None,
+        owner: Some(tenure_domain::UserId::parse(owner).unwrap()),
+        parent: None,
+        signed_up_at: None,
+        executive_sponsor: None,
+    })
+}
+
+#[tokio::test]
+async fn the_store_fold_applies_only_the_accounts_whose_records_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = tenure_store::open(&StoreLocation::Sqlite(dir.path().join("tenure.db")))
+        .await
+        .unwrap();
+    let source = tenure_domain::model::DEFAULT_MODEL_TOML;
+    let model = tenure_domain::SuccessModel::parse("tenure.toml", source).unwrap();
+    store
+        .apply_model(
+            &model.version(),
+            source,
+            &serde_json::to_string(&model).unwrap(),
+            chrono::Utc::now().fixed_offset(),
+            None,
+        )
+        .await
+        .unwrap();
+    let records: Vec<_> = (0..12)
+        .map(|i| account(&format!("a-{i:02}"), "ann@vendor.example"))
+        .collect();
+    store.upsert_many(&records).await.unwrap();
+    let now = chrono::Utc::now().timestamp_micros();
+    let log = Arc::new(FileLog::open(&dir.path().join("log")).unwrap());
+    let engine = EngineService::start(store.clone(), log, None, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        engine.summaries().len(),
+        12,
+        "the start folds everything in"
+    );
+    // Nothing changed: nothing is applied.
+    assert_eq!(engine.reload_records(now).await.unwrap(), 0);
+    // One account changes hands: only its records are applied, and the change shows.
+    store
+        .upsert(&account("a-07", "bob@vendor.example"))
+        .await
+        .unwrap();
+    assert_eq!(engine.reload_records(now).await.unwrap(), 1);
+    assert_eq!(
+        engine.summary("a-07").unwrap().owner.as_deref(),
+        Some("bob@vendor.example")
+    );
+    assert_eq!(
+        engine.summary("a-06").unwrap().owner.as_deref(),
+        Some("ann@vendor.example")
+    );
+    assert_eq!(engine.reload_records(now).await.unwrap(), 0);
+}
