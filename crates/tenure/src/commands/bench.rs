@@ -1683,6 +1683,8 @@ async fn web(accounts: u32, pages: u32, now: tenure_domain::Timestamp) -> Outcom
             }
             let mut ms = Vec::new();
             let mut bytes = 0;
+            let start = Instant::now();
+            let mut slowest = (0.0, 0.0);
             for a in &opened {
                 let t = Instant::now();
                 let r = http
@@ -1692,7 +1694,14 @@ async fn web(accounts: u32, pages: u32, now: tenure_domain::Timestamp) -> Outcom
                     .await?;
                 anyhow::ensure!(r.status().is_success(), "{path}{a}: {}", r.status());
                 bytes += r.bytes().await?.len();
-                ms.push(t.elapsed().as_secs_f64() * 1e3);
+                let took = t.elapsed().as_secs_f64() * 1e3;
+                if took > slowest.0 {
+                    slowest = (took, t.duration_since(start).as_secs_f64());
+                }
+                ms.push(took);
+            }
+            if std::env::var_os("TENURE_BENCH_DEBUG").is_some() {
+                eprintln!("{path}: slowest {:.1} ms at {:.2} s", slowest.0, slowest.1);
             }
             ms.sort_by(f64::total_cmp);
             Ok::<_, anyhow::Error>((ms, bytes))
