@@ -234,6 +234,21 @@ fn the_demo_replaces_only_its_own_directory() {
         assert!(text.contains("Success model "));
         assert!(text.contains("  accounts        30\n"), "{text}");
         assert!(dir.path().join("tenure-demo/tenure.toml").is_file());
+        // A sign-in for each role, with a password of its own.
+        let logins: Vec<Vec<&str>> = text
+            .lines()
+            .skip_while(|l| !l.starts_with("Web app"))
+            .skip(1)
+            .take(6)
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        let roles: Vec<&str> = logins.iter().map(|l| l[0]).collect();
+        assert_eq!(
+            roles,
+            ["admin", "leader", "manager", "csm", "product", "viewer"],
+            "{text}"
+        );
+        assert!(logins.iter().all(|l| l.len() == 3 && l[2].len() == 20));
     }
     std::fs::create_dir(dir.path().join("mine")).unwrap();
     std::fs::write(dir.path().join("mine/notes.txt"), "keep me").unwrap();

@@ -250,7 +250,7 @@ async fn leader_body(state: &AppState, p: &Principal) -> Result<String, ApiError
                  backtested better ({}, AUC {:.3}), the expansion model and past contraction. \
                  Refreshed by <code>tenure forecast</code>.</p>",
                 tile(
-                    "NRR, forecast",
+                    &format!("NRR, next {} days", f["days"].as_u64().unwrap_or(0)),
                     &format!(
                         "{} ({}–{})",
                         share(&r["expected_nrr"]),
@@ -259,7 +259,11 @@ async fn leader_body(state: &AppState, p: &Principal) -> Result<String, ApiError
                     ),
                     "nrr-forecast"
                 ),
-                tile("GRR, forecast", &share(&r["expected_grr"]), "grr-forecast"),
+                tile(
+                    &format!("GRR, next {} days", f["days"].as_u64().unwrap_or(0)),
+                    &share(&r["expected_grr"]),
+                    "grr-forecast"
+                ),
                 tile(
                     "Renewal ARR at risk",
                     &money(

@@ -247,13 +247,13 @@ pub async fn run(
     println!();
     println!("Admin API token  {}", secrets.admin_token);
     println!("Write key        {}", secrets.write_key);
-    if no_serve {
-        return running.stop().await;
-    }
     println!();
     println!("Web app          {url}/login   (demo logins, one per role; passwords shown once)");
     for (email, role, password) in &logins {
         println!("  {:<8} {:<28} {}", role.name(), email, password);
+    }
+    if no_serve {
+        return running.stop().await;
     }
     println!();
     println!(
