@@ -152,7 +152,12 @@ pub const ENDPOINTS: &[Endpoint] = &[
         "/app/accounts/{id}",
         Access::Scope(Scope::AccountsRead),
     ),
-    // A form carrying the session's CSRF token: signed-in users only.
+    // Forms carrying the session's CSRF token: signed-in users only.
+    page(
+        "POST",
+        "/app/tasks/{id}/{action}",
+        Access::Scope(Scope::TasksWrite),
+    ),
     page(
         "POST",
         "/app/accounts/{id}/plan",

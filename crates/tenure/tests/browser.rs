@@ -227,6 +227,32 @@ impl Browser {
     }
 }
 
+/// The lowest contrast ratio between an element's text and the background behind it, over
+/// every element with text of its own outside SVG charts, and where it is.
+const CONTRAST: &str = r#"(() => {
+  const rgb = s => (s.match(/[\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map(v => {
+    v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+  }).reduce((a, v, i) => a + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const background = el => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  let worst = { ratio: 99, text: "" };
+  for (const el of document.querySelectorAll('body *')) {
+    if (el.closest('svg') || !el.offsetParent && el.tagName !== 'BODY') continue;
+    const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+    if (!own) continue;
+    const a = lum(rgb(getComputedStyle(el).color)), b = lum(background(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < worst.ratio) worst = { ratio, text: el.textContent.trim().slice(0, 40) };
+  }
+  return worst;
+})()"#;
+
 #[test]
 fn each_role_signs_in_and_sees_its_views_in_a_browser() {
     let Some(binary) = chromium() else {
@@ -263,6 +289,17 @@ fn each_role_signs_in_and_sees_its_views_in_a_browser() {
         let out = with_password(d, password, &args);
         assert!(out.status.success(), "{}", text(&out.stderr));
     }
+    // An open task in the CSM's inbox, to be done from the page.
+    std::fs::write(
+        d.join("tasks.csv"),
+        format!(
+            "task_id,account_id,title,assignee,created_at,due_at\n\
+             t-web,{account},Walk the admin through reports,{csm},2026-01-01T00:00:00Z,2026-01-05T00:00:00Z\n"
+        ),
+    )
+    .unwrap();
+    let out = tenure(d, &["import", "--data-dir", "d", "tasks.csv"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
     let (_server, addr) = Server::start(d, "d");
     send_simulated_events(d, &addr, secrets["write_key"].as_str().unwrap());
     let base = format!("http://{addr}");
@@ -333,6 +370,12 @@ fn each_role_signs_in_and_sees_its_views_in_a_browser() {
                 continue;
             }
             assert!(!body.contains("Not permitted"), "{role} {view}: {body}");
+            // Text contrast of at least 4.5:1 everywhere outside the charts (WCAG AA).
+            let worst = b.eval(&page, CONTRAST);
+            assert!(
+                worst["ratio"].as_f64().unwrap() >= 4.5,
+                "{role} {view}: {worst}"
+            );
             // Every chart is a labelled image.
             let unlabelled = b.eval(
                 &page,
@@ -353,6 +396,19 @@ fn each_role_signs_in_and_sees_its_views_in_a_browser() {
                 }
                 "/app/csm" => {
                     assert!(body.contains("Task inbox"));
+                    if *role == "csm" {
+                        // Done from the inbox, with an outcome: back to the inbox, without it.
+                        assert!(body.contains("Walk the admin through reports"), "{body}");
+                        let at = b.submit(
+                            &page,
+                            "document.getElementById('outcome-t-web').value = 'Shown the reports'; \
+                             document.getElementById('outcome-t-web').form.submit(); true",
+                        );
+                        assert_eq!(at, "/app/csm");
+                        let after = b.text(&page);
+                        assert!(!after.contains("Walk the admin through reports"), "{after}");
+                        b.screenshot(&page, "csm-csm-done");
+                    }
                     if *role == "csm" {
                         // Only their own accounts are linked.
                         let owners = b.eval(

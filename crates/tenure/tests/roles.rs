@@ -283,6 +283,8 @@ fn every_role_reaches_what_it_may_and_nothing_else() {
         }
         let path = if e.path.starts_with("/api/v1/tasks/{id}") {
             "/api/v1/tasks/no-such-task/complete".to_owned()
+        } else if e.path.starts_with("/app/tasks/{id}") {
+            "/app/tasks/no-such-task/complete".to_owned()
         } else {
             concrete(e.path)
         };
@@ -294,17 +296,17 @@ fn every_role_reaches_what_it_may_and_nothing_else() {
                 }
                 ("POST", "/api/v1/surveys/responses") => "[]".to_owned(),
                 ("PUT", _) => r#"{"revision": 99}"#.to_owned(),
-                ("POST", "/app/accounts/{id}/plan") => {
+                ("POST", "/app/accounts/{id}/plan" | "/app/tasks/{id}/{action}") => {
                     let csrf = c
                         .headers
                         .iter()
                         .find(|h| h.0 == "X-CSRF-Token")
                         .map_or("", |h| h.1.as_str());
-                    format!("csrf={csrf}&revision=99&goals=x")
+                    format!("csrf={csrf}&revision=99&goals=x&outcome=called")
                 }
                 _ => String::new(),
             };
-            if e.path == "/app/accounts/{id}/plan" || e.path == "/surveys/{token}" {
+            if e.path.starts_with("/app/") && e.method == "POST" || e.path == "/surveys/{token}" {
                 headers.push(("Content-Type", "application/x-www-form-urlencoded"));
             } else {
                 headers.push(("Content-Type", "application/json"));
@@ -333,7 +335,7 @@ fn every_role_reaches_what_it_may_and_nothing_else() {
                     ("/app/leader", Some(s)) => s.contains(&"accounts:read"),
                     ("/app/csm", Some(s)) => s.contains(&"accounts:read"),
                     // A form, with the session's CSRF token: for signed-in users only.
-                    ("/app/accounts/{id}/plan", _) => c.session,
+                    ("/app/accounts/{id}/plan" | "/app/tasks/{id}/{action}", _) => c.session,
                     _ => true,
                 };
             // Pages are for people: a token's principal may open them too, but nobody is sent
@@ -419,6 +421,57 @@ fn every_role_reaches_what_it_may_and_nothing_else() {
     };
     assert_eq!(act("t-other"), 404, "not in the book");
     assert_eq!(act("t-mine"), 200);
+    // The inbox's buttons: reopen, then done with an outcome, back to the inbox; not on
+    // another's account.
+    let form = |task: &str, action: &str| {
+        call(
+            &addr,
+            "POST",
+            &format!("/app/tasks/{task}/{action}"),
+            &[
+                ("Cookie", csm_cookie.as_str()),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            &format!("csrf={csm_csrf}&back=%2Fapp%2Fcsm&outcome=Walked+them+through+it"),
+        )
+    };
+    assert_eq!(form("t-other", "complete").status, 404);
+    for action in ["reopen", "complete"] {
+        let r = form("t-mine", action);
+        assert_eq!(
+            (r.status, r.headers["location"].as_str()),
+            (303, "/app/csm")
+        );
+    }
+    let r = call(
+        &addr,
+        "GET",
+        &format!("/api/v1/tasks?account={mine}"),
+        &as_csm,
+        "",
+    );
+    let of_mine: Value = serde_json::from_str(&r.body).unwrap();
+    let t = of_mine["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == "t-mine")
+        .unwrap();
+    assert_eq!(
+        (t["status"].as_str(), t["outcome"].as_str()),
+        (Some("done"), Some("Walked them through it"))
+    );
+    let r = call(
+        &addr,
+        "POST",
+        "/app/tasks/t-mine/reopen",
+        &[
+            ("Cookie", csm_cookie.as_str()),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        "back=%2Fapp%2Fcsm",
+    );
+    assert_eq!(r.status, 403, "a form without the CSRF token");
     let r = call(&addr, "GET", "/app/csm", &as_csm, "");
     assert!(r.body.contains("t-mine") || r.body.contains("Call the admin"));
     let r = call(&addr, "GET", "/api/v1/coverage", &as_csm, "");

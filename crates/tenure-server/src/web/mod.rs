@@ -5,7 +5,8 @@
 //!
 //! Pages: `/login`; `/app` (the signed-in user's home, by role); `/app/leader`,
 //! `/app/manager`, `/app/csm`, `/app/product`; `/app/accounts/{id}` (account 360, with the
-//! success plan form posting to `/app/accounts/{id}/plan`); `/app/logout`.
+//! success plan form posting to `/app/accounts/{id}/plan`); the inbox's buttons posting to
+//! `/app/tasks/{id}/{action}`; `/app/logout`.
 
 mod account;
 pub mod svg;
@@ -36,6 +37,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/app/product", get(views::product))
         .route("/app/accounts/{id}", get(account::show))
         .route("/app/accounts/{id}/plan", post(account::save_plan))
+        .route("/app/tasks/{id}/{action}", post(views::task_action))
 }
 
 const STYLE: &str = include_str!("style.css");

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use chrono::{Months, NaiveDate};
 use tenure_domain::model::Band;
 use tenure_domain::model::Period;
@@ -439,21 +439,54 @@ pub(super) async fn manager(State(state): State<AppState>, headers: HeaderMap) -
     finish(&p, body, "/app/manager", "Team")
 }
 
+/// The buttons of an open task for a principal who may act on tasks (signed in: forms carry
+/// the session's CSRF token), coming back to `back`.
+fn task_actions(p: &Principal, t: &TaskView, back: &str) -> Option<String> {
+    let session = p.session.as_ref().filter(|_| p.can(Scope::TasksWrite))?;
+    if !matches!(t.task.status, TaskStatus::Open | TaskStatus::Snoozed) {
+        return None;
+    }
+    let id = url_part(t.task.id.as_str());
+    let csrf = esc(&session.csrf_token);
+    let title = esc(&t.task.title);
+    Some(format!(
+        "<form method=\"post\" action=\"/app/tasks/{id}/complete\" class=\"inline\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <input type=\"hidden\" name=\"back\" value=\"{back}\">\
+         <label class=\"visually-hidden\" for=\"outcome-{id}\">Outcome of {title}</label>\
+         <input id=\"outcome-{id}\" name=\"outcome\" placeholder=\"Outcome\" required>\
+         <button type=\"submit\">Done</button></form>\
+         <form method=\"post\" action=\"/app/tasks/{id}/snooze\" class=\"inline\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <input type=\"hidden\" name=\"back\" value=\"{back}\">\
+         <button type=\"submit\" aria-label=\"Snooze {title} for a week\">Snooze a week</button></form>",
+        back = esc(back)
+    ))
+}
+
 fn task_table(
+    p: &Principal,
+    back: &str,
     caption: &str,
     test_id: &str,
     tasks: &[&TaskView],
     names: &BTreeMap<&str, &str>,
 ) -> String {
+    let acts = p.can(Scope::TasksWrite) && p.session.is_some();
     let mut out = format!(
         "<table data-testid=\"{test_id}\"><caption>{}</caption><thead><tr>\
          <th scope=\"col\">Task</th><th scope=\"col\">Account</th><th scope=\"col\">Assignee</th>\
-         <th scope=\"col\">Priority</th><th scope=\"col\">Due</th><th scope=\"col\">Status</th>\
+         <th scope=\"col\">Priority</th><th scope=\"col\">Due</th><th scope=\"col\">Status</th>{}\
          </tr></thead><tbody>",
-        esc(caption)
+        esc(caption),
+        if acts {
+            "<th scope=\"col\">Act</th>"
+        } else {
+            ""
+        }
     );
     if tasks.is_empty() {
-        out.push_str("<tr><td colspan=\"6\">None.</td></tr>");
+        out.push_str("<tr><td colspan=\"7\">None.</td></tr>");
     }
     for t in tasks {
         let due = t
@@ -474,12 +507,20 @@ fn task_table(
         let account = t.task.account.as_str();
         let _ = write!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{due}</td><td>{state}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{due}</td><td>{state}</td>",
             esc(&t.task.title),
             account_link(account, names.get(account).copied()),
             esc(t.task.assignee.as_ref().map_or("—", |a| a.as_str())),
             esc(t.task.priority.name()),
         );
+        if acts {
+            let _ = write!(
+                out,
+                "<td>{}</td>",
+                task_actions(p, t, back).unwrap_or_default()
+            );
+        }
+        out.push_str("</tr>");
     }
     out.push_str("</tbody></table>");
     out
@@ -507,7 +548,7 @@ async fn manager_body(state: &AppState, p: &Principal) -> Result<String, ApiErro
         out,
         "<section><h2>Overdue tasks</h2><p>{} open past their due time; the 25 longest overdue:</p>{}</section>",
         overdue.len(),
-        task_table("Overdue tasks", "overdue", &shown, &names)
+        task_table(p, "/app/manager", "Overdue tasks", "overdue", &shown, &names)
     );
     // SLA by playbook, from the inbox.
     let sla = crate::tasks::sla_report(tasks.iter().map(|t| t.task.clone()).collect(), now());
@@ -697,7 +738,14 @@ async fn csm_body(state: &AppState, p: &Principal) -> Result<String, ApiError> {
         "<section><h2>Task inbox</h2><p>{} open, {} overdue.</p>{}</section>",
         open.len(),
         open.iter().filter(|t| t.overdue_hours.is_some()).count(),
-        task_table("Open tasks, soonest due first", "inbox", &shown, &names)
+        task_table(
+            p,
+            "/app/csm",
+            "Open tasks, soonest due first",
+            "inbox",
+            &shown,
+            &names
+        )
     );
     Ok(out)
 }
@@ -911,4 +959,93 @@ async fn product_body(state: &AppState, _p: &Principal) -> Result<String, ApiErr
         }
     }
     Ok(out)
+}
+
+/// `POST /app/tasks/{id}/{action}` (a form of the inbox: complete with an outcome, snooze a
+/// week, reopen), then back to the view it came from.
+pub(super) async fn task_action(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path((id, action)): axum::extract::Path<(String, String)>,
+    axum::extract::Form(form): axum::extract::Form<std::collections::HashMap<String, String>>,
+) -> Response {
+    let back = super::safe_next(form.get("back").map(String::as_str)).to_owned();
+    let p = match guard(&state, &headers, &back, &[Scope::TasksWrite]).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    match act(&state, &p, &id, &action, &form).await {
+        Ok(()) => axum::response::Redirect::to(&back).into_response(),
+        Err(e) => super::error_page(Some(&p), &e),
+    }
+}
+
+async fn act(
+    state: &AppState,
+    p: &Principal,
+    id: &str,
+    action: &str,
+    form: &std::collections::HashMap<String, String>,
+) -> Result<(), ApiError> {
+    super::check_form_csrf(p, form.get("csrf").map(String::as_str))?;
+    let book = crate::authz::book_of(state, p).await?;
+    let found = state
+        .store
+        .get(tenure_domain::RecordKind::Task, id)
+        .await
+        .map_err(crate::error::store_unavailable)?;
+    let Some(tenure_domain::Record::Task(mut task)) = found.filter(|r| match r {
+        tenure_domain::Record::Task(t) => crate::tasks::in_book(&book, t),
+        _ => false,
+    }) else {
+        return Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
+            message: format!("no task `{id}` in your book"),
+        });
+    };
+    let now = chrono::Utc::now().fixed_offset();
+    let change = match action {
+        "complete" => crate::tasks::TaskChange {
+            outcome: form
+                .get("outcome")
+                .map(|o| o.trim().to_owned())
+                .filter(|o| !o.is_empty()),
+            ..Default::default()
+        },
+        "snooze" => crate::tasks::TaskChange {
+            until: Some(now + chrono::Duration::days(7)),
+            ..Default::default()
+        },
+        "reopen" => crate::tasks::TaskChange::default(),
+        other => {
+            return Err(ApiError {
+                status: StatusCode::BAD_REQUEST,
+                code: "invalid_action",
+                message: format!(
+                    "unknown action `{other}`: the inbox can complete, snooze or reopen"
+                ),
+            })
+        }
+    };
+    crate::tasks::apply(&mut task, action, &change, now).map_err(|m| ApiError {
+        status: StatusCode::BAD_REQUEST,
+        code: "invalid_action",
+        message: m,
+    })?;
+    state
+        .store
+        .upsert(&tenure_domain::Record::Task(task.clone()))
+        .await
+        .map_err(crate::error::store_unavailable)?;
+    crate::authz::audit(
+        state.store.as_ref(),
+        &p.actor,
+        &format!("task.{action}"),
+        Some(id),
+        "ok",
+        serde_json::json!({"account": task.account.as_str(), "from": "web"}),
+    )
+    .await;
+    Ok(())
 }
