@@ -484,6 +484,49 @@ async fn plan(
     }))
 }
 
+/// Saves an account's plan over `revision` for `p` (whose book must hold the account), and
+/// audits it; 409 `plan_changed` when someone saved since.
+pub(crate) async fn save_plan(
+    state: &AppState,
+    p: &Principal,
+    id: &str,
+    doc: &tenure_store::PlanDocument,
+    revision: i64,
+) -> Result<(), ApiError> {
+    visible(scoring(state)?.as_ref(), p, id)?;
+    let saved = state
+        .store
+        .put_success_plan(
+            id,
+            doc,
+            &p.actor,
+            chrono::Utc::now().fixed_offset(),
+            revision,
+        )
+        .await
+        .map_err(crate::error::store_unavailable)?;
+    if !saved {
+        return Err(ApiError {
+            status: StatusCode::CONFLICT,
+            code: "plan_changed",
+            message: format!(
+                "someone saved this plan since revision {revision}; read it again to see their \
+                 changes, then edit again"
+            ),
+        });
+    }
+    crate::authz::audit(
+        state.store.as_ref(),
+        &p.actor,
+        "plan.update",
+        Some(id),
+        "ok",
+        json!({"revision": revision + 1}),
+    )
+    .await;
+    Ok(())
+}
+
 /// At most this many items in a plan's list, and characters in an item or the brief.
 pub(crate) const PLAN_ITEMS: usize = 50;
 pub(crate) const PLAN_CHARS: usize = 10_000;
@@ -542,38 +585,8 @@ async fn put_plan(
             ),
         )
     })?;
-    let doc = &update.document;
-    check_plan(doc).map_err(|m| bad("invalid_body", m))?;
-    let saved = state
-        .store
-        .put_success_plan(
-            &id,
-            doc,
-            &p.actor,
-            chrono::Utc::now().fixed_offset(),
-            update.revision,
-        )
-        .await
-        .map_err(crate::error::store_unavailable)?;
-    if !saved {
-        return Err(ApiError {
-            status: StatusCode::CONFLICT,
-            code: "plan_changed",
-            message: format!(
-                "revision {} is not the plan's current revision; GET it and edit again",
-                update.revision
-            ),
-        });
-    }
-    crate::authz::audit(
-        state.store.as_ref(),
-        &p.actor,
-        "plan.update",
-        Some(&id),
-        "ok",
-        json!({"revision": update.revision + 1}),
-    )
-    .await;
+    check_plan(&update.document).map_err(|m| bad("invalid_body", m))?;
+    save_plan(&state, &p, &id, &update.document, update.revision).await?;
     plan(State(state), headers, Path(id)).await
 }
 

@@ -275,10 +275,24 @@ async fn act(
             )
         })?
     };
-    let book = book_of(&state, &p).await?;
+    let task = act_on(&state, &p, &id, &action, &body, "api").await?;
+    Ok(Json(view(task, now())))
+}
+
+/// Applies an inbox action to a task of the principal's book, stores it and audits it (`via`
+/// says from where: `api` or `web`). A task outside the book is as unknown.
+pub(crate) async fn act_on(
+    state: &AppState,
+    p: &crate::authz::Principal,
+    id: &str,
+    action: &str,
+    change: &TaskChange,
+    via: &str,
+) -> Result<Task, ApiError> {
+    let book = book_of(state, p).await?;
     let found = state
         .store
-        .get(RecordKind::Task, &id)
+        .get(RecordKind::Task, id)
         .await
         .map_err(crate::error::store_unavailable)?;
     let Some(Record::Task(mut task)) = found.filter(|r| match r {
@@ -292,7 +306,7 @@ async fn act(
         });
     };
     let now_ts = chrono::Utc::now().fixed_offset();
-    apply(&mut task, &action, &body, now_ts).map_err(|m| bad("invalid_action", m))?;
+    apply(&mut task, action, change, now_ts).map_err(|m| bad("invalid_action", m))?;
     state
         .store
         .upsert(&Record::Task(task.clone()))
@@ -302,12 +316,12 @@ async fn act(
         state.store.as_ref(),
         &p.actor,
         &format!("task.{action}"),
-        Some(&id),
+        Some(id),
         "ok",
-        serde_json::json!({"account": task.account.as_str()}),
+        serde_json::json!({"account": task.account.as_str(), "via": via}),
     )
     .await;
-    Ok(Json(view(task, now())))
+    Ok(task)
 }
 
 /// The tasks of `new` without the open ones that repeat a task still open (or snoozed) in

@@ -26,10 +26,9 @@ fn event(account: &str, id: &str, micros: i64) -> Vec<u8> {
     .into_bytes()
 }
 
-#[tokio::test]
-async fn playbooks_wait_until_a_backlog_has_been_quiet_for_a_while() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = tenure_store::open(&StoreLocation::Sqlite(dir.path().join("tenure.db")))
+/// A store in `dir` with the default model applied.
+async fn store_with_default_model(dir: &std::path::Path) -> Arc<dyn tenure_store::Store> {
+    let store = tenure_store::open(&StoreLocation::Sqlite(dir.join("tenure.db")))
         .await
         .unwrap();
     let source = tenure_domain::model::DEFAULT_MODEL_TOML;
@@ -44,6 +43,13 @@ async fn playbooks_wait_until_a_backlog_has_been_quiet_for_a_while() {
         )
         .await
         .unwrap();
+    store
+}
+
+#[tokio::test]
+async fn playbooks_wait_until_a_backlog_has_been_quiet_for_a_while() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_default_model(dir.path()).await;
     let log = Arc::new(FileLog::open(&dir.path().join("log")).unwrap());
     let now = chrono::Utc::now().timestamp_micros();
     let day = 86_400_000_000;
@@ -102,21 +108,7 @@ fn account(id: &str, owner: &str) -> tenure_domain::Record {
 #[tokio::test]
 async fn the_store_fold_applies_only_the_accounts_whose_records_changed() {
     let dir = tempfile::tempdir().unwrap();
-    let store = tenure_store::open(&StoreLocation::Sqlite(dir.path().join("tenure.db")))
-        .await
-        .unwrap();
-    let source = tenure_domain::model::DEFAULT_MODEL_TOML;
-    let model = tenure_domain::SuccessModel::parse("tenure.toml", source).unwrap();
-    store
-        .apply_model(
-            &model.version(),
-            source,
-            &serde_json::to_string(&model).unwrap(),
-            chrono::Utc::now().fixed_offset(),
-            None,
-        )
-        .await
-        .unwrap();
+    let store = store_with_default_model(dir.path()).await;
     let records: Vec<_> = (0..12)
         .map(|i| account(&format!("a-{i:02}"), "ann@vendor.example"))
         .collect();

@@ -602,13 +602,6 @@ async fn save(
     form: &HashMap<String, String>,
 ) -> Result<(), ApiError> {
     super::check_form_csrf(p, form.get("csrf").map(String::as_str))?;
-    let engine = crate::accounts::scoring(state)?;
-    if !engine
-        .summary(id)
-        .is_some_and(|s| p.sees(s.owner.as_deref()))
-    {
-        return Err(crate::accounts::unknown_account(id));
-    }
     let bad = |code, message: String| ApiError {
         status: StatusCode::BAD_REQUEST,
         code,
@@ -620,35 +613,7 @@ async fn save(
         .and_then(|r| r.parse::<i64>().ok())
         .filter(|r| *r >= 0)
         .ok_or_else(|| bad("invalid_plan", "`revision` must be a whole number".into()))?;
-    let saved = state
-        .store
-        .put_success_plan(
-            id,
-            &doc,
-            &p.actor,
-            chrono::Utc::now().fixed_offset(),
-            revision,
-        )
-        .await
-        .map_err(crate::error::store_unavailable)?;
-    if !saved {
-        return Err(ApiError {
-            status: StatusCode::CONFLICT,
-            code: "plan_changed",
-            message: "someone saved this plan since you opened it; reload the page to see \
-                      their changes, then edit again"
-                .into(),
-        });
-    }
-    crate::authz::audit(
-        state.store.as_ref(),
-        &p.actor,
-        "plan.update",
-        Some(id),
-        "ok",
-        serde_json::json!({"revision": revision + 1}),
-    )
-    .await;
+    crate::accounts::save_plan(state, p, id, &doc, revision).await?;
     Ok(())
 }
 

@@ -988,22 +988,6 @@ async fn act(
     form: &std::collections::HashMap<String, String>,
 ) -> Result<(), ApiError> {
     super::check_form_csrf(p, form.get("csrf").map(String::as_str))?;
-    let book = crate::authz::book_of(state, p).await?;
-    let found = state
-        .store
-        .get(tenure_domain::RecordKind::Task, id)
-        .await
-        .map_err(crate::error::store_unavailable)?;
-    let Some(tenure_domain::Record::Task(mut task)) = found.filter(|r| match r {
-        tenure_domain::Record::Task(t) => crate::tasks::in_book(&book, t),
-        _ => false,
-    }) else {
-        return Err(ApiError {
-            status: StatusCode::NOT_FOUND,
-            code: "not_found",
-            message: format!("no task `{id}` in your book"),
-        });
-    };
     let now = chrono::Utc::now().fixed_offset();
     let change = match action {
         "complete" => crate::tasks::TaskChange {
@@ -1028,24 +1012,6 @@ async fn act(
             })
         }
     };
-    crate::tasks::apply(&mut task, action, &change, now).map_err(|m| ApiError {
-        status: StatusCode::BAD_REQUEST,
-        code: "invalid_action",
-        message: m,
-    })?;
-    state
-        .store
-        .upsert(&tenure_domain::Record::Task(task.clone()))
-        .await
-        .map_err(crate::error::store_unavailable)?;
-    crate::authz::audit(
-        state.store.as_ref(),
-        &p.actor,
-        &format!("task.{action}"),
-        Some(id),
-        "ok",
-        serde_json::json!({"account": task.account.as_str(), "from": "web"}),
-    )
-    .await;
+    crate::tasks::act_on(state, p, id, action, &change, "web").await?;
     Ok(())
 }
