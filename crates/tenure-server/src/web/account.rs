@@ -211,17 +211,19 @@ pub async fn body(
     match &h.path_to_next_band {
         None => out.push_str("<p>Already green.</p>"),
         Some(path) => {
+            let alone = !path.options.is_empty();
             let _ = write!(
                 out,
-                "<p>{:.1} points to {}. Any one of these gets there:</p><ul data-testid=\"path\">",
+                "<p>{:.1} points to {}. {}</p><ul data-testid=\"path\">",
                 path.points_needed,
-                path.band.name()
+                path.band.name(),
+                if alone {
+                    "Any one of these gets there:"
+                } else {
+                    "No single change gets there; these together do:"
+                }
             );
-            let steps = if path.options.is_empty() {
-                &path.combined
-            } else {
-                &path.options
-            };
+            let steps = if alone { &path.options } else { &path.combined };
             for st in steps.iter().take(5) {
                 let _ = write!(
                     out,
@@ -233,9 +235,6 @@ pub async fn body(
                 );
             }
             out.push_str("</ul>");
-            if path.options.is_empty() && !path.combined.is_empty() {
-                out.push_str("<p class=\"note\">No single change suffices; together they do.</p>");
-            }
         }
     }
     out.push_str("</section>");

@@ -130,16 +130,27 @@ pub fn lines(
             esc(label)
         );
     }
-    for (i, m) in marks.iter().enumerate() {
+    // Labels go on the first of three rows with room for them; a mark with no room keeps its
+    // line and its tooltip.
+    let mut row_end = [f64::NEG_INFINITY; 3];
+    for m in marks {
         let x = sx(m.x);
+        let text = truncate(&m.label, 18);
+        let width = 5.5 * text.chars().count() as f64 + 6.0;
+        let label = row_end.iter().position(|end| x > *end).map(|row| {
+            row_end[row] = x + width;
+            format!(
+                "<text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+                x + 3.0,
+                TOP + 10.0 + row as f64 * 11.0,
+                esc(&text)
+            )
+        });
         let _ = write!(
             out,
-            "<g class=\"mark\"><line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{TOP}\" y2=\"{:.1}\"/>\
-             <text x=\"{:.1}\" y=\"{:.1}\">{}</text><title>{}</title></g>",
+            "<g class=\"mark\"><line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{TOP}\" y2=\"{:.1}\"/>{}<title>{}</title></g>",
             H - BOTTOM,
-            x + 3.0,
-            TOP + 10.0 + (i % 3) as f64 * 11.0,
-            esc(&truncate(&m.label, 18)),
+            label.unwrap_or_default(),
             esc(&m.label)
         );
     }
@@ -429,6 +440,31 @@ pub fn hbars(id: &str, title: &str, desc: &str, rows: &[(String, f64, String)]) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crowded_marks_keep_their_lines_and_tooltips_but_not_every_label() {
+        let marks: Vec<Mark> = (0..12)
+            .map(|i| Mark {
+                x: f64::from(i),
+                label: format!("Release {i}"),
+            })
+            .collect();
+        let svg = lines(
+            "m",
+            "t",
+            "d",
+            &[],
+            &[(0.0, "a".into()), (100.0, "b".into())],
+            &marks,
+            Some((0.0, 1.0)),
+            &|v| format!("{v}"),
+        );
+        let groups: Vec<&str> = svg.split("<g class=\"mark\">").skip(1).collect();
+        assert_eq!(groups.len(), 12);
+        assert!(groups.iter().all(|g| g.contains("<title>Release")));
+        let labelled = groups.iter().filter(|g| g.contains("<text")).count();
+        assert!((3..12).contains(&labelled), "{labelled} labels");
+    }
 
     #[test]
     fn ticks_are_round_and_cover_the_range() {
