@@ -614,6 +614,7 @@ mod tests {
             scopes: Scopes::of(scopes),
             book: tenure_store::Book::All,
             owner: None,
+            team: Vec::new(),
             session: None,
         };
         let view = |kind: &str, what: &str| serde_json::json!({"change": {"signal": {"kind": kind, "what": what}}});

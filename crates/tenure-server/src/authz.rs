@@ -185,6 +185,9 @@ pub struct Principal {
     pub book: Book,
     /// The user whose accounts an `own` book holds (accounts whose owner is this email).
     pub owner: Option<String>,
+    /// With a `team` book: the owners whose accounts it holds (the user and their direct
+    /// reports), lower-cased.
+    pub team: Vec<String>,
     /// The session, when signed in (the web app needs its CSRF token).
     pub session: Option<Session>,
 }
@@ -202,6 +205,9 @@ impl Principal {
                 (Some(o), Some(me)) => o.eq_ignore_ascii_case(me),
                 _ => false,
             },
+            Book::Team => {
+                owner.is_some_and(|o| self.team.iter().any(|t| o.eq_ignore_ascii_case(t)))
+            }
         }
     }
 
@@ -286,6 +292,7 @@ pub async fn principal(
                     scopes: Scopes::all(),
                     book: Book::All,
                     owner: None,
+                    team: Vec::new(),
                     session: None,
                 })
             }
@@ -303,6 +310,7 @@ pub async fn principal(
                     scopes,
                     book: Book::All,
                     owner: None,
+                    team: Vec::new(),
                     session: None,
                 })
             }
@@ -332,9 +340,23 @@ pub async fn principal(
     if !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         crate::auth::check_csrf(&session, headers)?;
     }
+    let team = if user.book == Book::Team {
+        let mut team: Vec<String> = store
+            .reports_of(&user.email)
+            .await
+            .map_err(crate::error::store_unavailable)?
+            .into_iter()
+            .map(|u| u.email.to_lowercase())
+            .collect();
+        team.push(user.email.to_lowercase());
+        team
+    } else {
+        Vec::new()
+    };
     Ok(Principal {
         actor: user.email.clone(),
         role: Some(user.role),
+        team,
         scopes: Scopes::of_user(&user),
         book: user.book,
         owner: Some(user.email),
@@ -373,9 +395,13 @@ pub fn require(p: &Principal, scope: Scope) -> Result<(), ApiError> {
             StatusCode::FORBIDDEN,
             "book_limited",
             format!(
-                "`{}` is whole-portfolio data; your book is your own accounts (ask an admin for \
-                 `--book all`)",
-                scope.name()
+                "`{}` is whole-portfolio data; your book is {} (ask an admin for `--book all`)",
+                scope.name(),
+                if p.book == Book::Team {
+                    "your team's accounts"
+                } else {
+                    "your own accounts"
+                }
             ),
         ));
     }
@@ -470,6 +496,7 @@ mod tests {
             scopes,
             book,
             owner: Some("ann@vendor.example".into()),
+            team: vec!["ann@vendor.example".into(), "bob@vendor.example".into()],
             session: None,
         }
     }
@@ -494,6 +521,12 @@ mod tests {
         assert_ne!(masked, csm.person("al@acme.example"));
         assert!(!csm.person("Jo Smith").contains("Jo"));
         assert!(!Scopes::of_role(Role::Admin).has(Scope::Pii));
+        // A team's book: the manager's and their reports' accounts, nobody else's, and no
+        // whole-portfolio data.
+        let lead = user(Role::Manager, Book::Team, false);
+        assert!(lead.sees(Some("Bob@vendor.example")) && lead.sees(Some("ann@vendor.example")));
+        assert!(!lead.sees(Some("cy@vendor.example")) && !lead.sees(None));
+        assert!(!lead.can(Scope::MetricsRead) && lead.can(Scope::TasksRead));
     }
 
     #[test]

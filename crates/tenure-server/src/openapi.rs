@@ -144,6 +144,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     page("GET", "/app/style.css", Public),
     page("POST", "/app/logout", Session),
     page("GET", "/app/leader", Access::Scope(Scope::MetricsRead)),
+    // And a book wider than the user's own accounts.
     page("GET", "/app/manager", Access::Scope(Scope::TasksRead)),
     page("GET", "/app/csm", Access::Scope(Scope::TasksRead)),
     page("GET", "/app/product", Access::Scope(Scope::MetricsRead)),

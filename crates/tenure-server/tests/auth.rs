@@ -28,6 +28,7 @@ async fn server() -> (String, Arc<dyn Store>, tempfile::TempDir) {
                 password_hash: secret::password::hash("the right password").unwrap(),
                 created_at: now,
                 disabled_at: disabled,
+                manager: None,
             })
             .await
             .unwrap();

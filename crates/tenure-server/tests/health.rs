@@ -68,7 +68,7 @@ async fn health_readiness_and_errors_over_http() {
     assert_eq!(status, 200);
     assert_eq!(body["status"], "ready");
     assert_eq!(body["store"], "sqlite");
-    assert_eq!(body["schema_version"], 5);
+    assert_eq!(body["schema_version"], 6);
     assert_eq!(body["model_version"], model.version().as_str());
 
     let (status, body) = get(addr, "/no/such/route").await;

@@ -317,7 +317,7 @@ macro_rules! sql_store {
         const CREDENTIAL_COLUMNS: &str = "id, kind, name, scopes, secret_hash, created_at, revoked_at";
 
         const USER_COLUMNS: &str =
-            "id, email, name, role, book, pii, password_hash, created_at, disabled_at";
+            "id, email, name, role, book, pii, password_hash, created_at, disabled_at, manager";
 
         fn read_user(row: &DbRow) -> Result<User, StoreError> {
             let role: String = row.try_get(3)?;
@@ -336,6 +336,7 @@ macro_rules! sql_store {
                 password_hash: row.try_get(6)?,
                 created_at: ts("users", "created_at", &created)?,
                 disabled_at: disabled.map(|d| ts("users", "disabled_at", &d)).transpose()?,
+                manager: row.try_get(9)?,
             })
         }
 
@@ -767,7 +768,7 @@ macro_rules! sql_store {
 
             async fn insert_user(&self, u: &User) -> Result<bool, StoreError> {
                 let done = sqlx::query(&q(&format!(
-                    "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                    "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
                      ON CONFLICT (email) DO NOTHING"
                 )))
                 .bind(&u.id)
@@ -779,9 +780,29 @@ macro_rules! sql_store {
                 .bind(&u.password_hash)
                 .bind(format_timestamp(&u.created_at))
                 .bind(u.disabled_at.as_ref().map(format_timestamp))
+                .bind(&u.manager)
                 .execute(&self.pool)
                 .await?;
                 Ok(done.rows_affected() > 0)
+            }
+
+            async fn set_manager(&self, email: &str, manager: Option<&str>) -> Result<bool, StoreError> {
+                let done = sqlx::query(&q("UPDATE users SET manager = $1 WHERE email = $2"))
+                    .bind(manager)
+                    .bind(email)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn reports_of(&self, manager: &str) -> Result<Vec<User>, StoreError> {
+                let rows = sqlx::query(&q(&format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE manager = $1 ORDER BY email"
+                )))
+                .bind(manager)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(read_user).collect()
             }
 
             async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {

@@ -216,6 +216,8 @@ pub struct Credential {
 pub enum Book {
     /// The accounts they own.
     Own,
+    /// The accounts they own and those of the users who report to them.
+    Team,
     /// Every account.
     All,
 }
@@ -224,12 +226,15 @@ impl Book {
     pub fn name(self) -> &'static str {
         match self {
             Book::Own => "own",
+            Book::Team => "team",
             Book::All => "all",
         }
     }
 
     pub fn from_name(s: &str) -> Option<Book> {
-        [Book::Own, Book::All].into_iter().find(|b| b.name() == s)
+        [Book::Own, Book::Team, Book::All]
+            .into_iter()
+            .find(|b| b.name() == s)
     }
 }
 
@@ -248,6 +253,10 @@ pub struct User {
     pub password_hash: String,
     pub created_at: Timestamp,
     pub disabled_at: Option<Timestamp>,
+    /// Whom they report to (a manager's email): a `team` book holds the accounts of the
+    /// manager's direct reports.
+    #[serde(default)]
+    pub manager: Option<String>,
 }
 
 /// A signed-in session: the hash of its cookie's token, never the token.
@@ -427,6 +436,12 @@ pub trait Store: Send + Sync {
 
     /// Every user, by email.
     async fn users(&self) -> Result<Vec<User>, StoreError>;
+
+    /// Sets whom a user reports to (`None`: nobody); false when there is no such user.
+    async fn set_manager(&self, email: &str, manager: Option<&str>) -> Result<bool, StoreError>;
+
+    /// The users who report to `manager`, by email.
+    async fn reports_of(&self, manager: &str) -> Result<Vec<User>, StoreError>;
 
     /// Disables a user; false when there is no such enabled user.
     async fn disable_user(&self, email: &str, at: Timestamp) -> Result<bool, StoreError>;

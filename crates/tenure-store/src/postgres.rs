@@ -39,6 +39,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "success_plans",
         sql: include_str!("../migrations/postgres/0005_success_plans.sql"),
     },
+    Migration {
+        version: 6,
+        name: "user_managers",
+        sql: include_str!("../migrations/postgres/0006_user_managers.sql"),
+    },
 ];
 
 pub struct PgStore {

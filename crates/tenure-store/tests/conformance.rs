@@ -160,11 +160,11 @@ mod cases {
 
     pub async fn migrations_are_idempotent(location: &StoreLocation) {
         let first = tenure_store::open(location).await.unwrap();
-        assert_eq!(first.schema_version().await.unwrap(), 5);
+        assert_eq!(first.schema_version().await.unwrap(), 6);
         first.upsert(&account("kept")).await.unwrap();
         drop(first);
         let again = tenure_store::open(location).await.unwrap();
-        assert_eq!(again.schema_version().await.unwrap(), 5);
+        assert_eq!(again.schema_version().await.unwrap(), 6);
         assert_eq!(
             again.count(RecordKind::Account).await.unwrap(),
             1,
@@ -520,6 +520,7 @@ mod cases {
             password_hash: secret::password::hash("a long enough password").unwrap(),
             created_at: at("2026-01-01T00:00:00Z"),
             disabled_at: None,
+            manager: None,
         };
         let ann = user("ann@vendor.example", Role::Csm);
         assert!(store.insert_user(&ann).await.unwrap());
@@ -572,6 +573,27 @@ mod cases {
             ]
         );
         assert_eq!(all[1].password_hash, "$argon2id$new");
+        // Teams: whom each user reports to.
+        assert!(store
+            .set_manager("ann@vendor.example", Some("bob@vendor.example"))
+            .await
+            .unwrap());
+        assert!(!store
+            .set_manager("nobody@vendor.example", Some("bob@vendor.example"))
+            .await
+            .unwrap());
+        let reports = store.reports_of("bob@vendor.example").await.unwrap();
+        assert_eq!(
+            reports.iter().map(|u| u.email.as_str()).collect::<Vec<_>>(),
+            ["ann@vendor.example"]
+        );
+        assert_eq!(reports[0].manager.as_deref(), Some("bob@vendor.example"));
+        assert!(store.set_manager("ann@vendor.example", None).await.unwrap());
+        assert!(store
+            .reports_of("bob@vendor.example")
+            .await
+            .unwrap()
+            .is_empty());
         // The audit log: places in order, entries as written.
         let entry = |action: &str, outcome: &str| AuditEntry {
             seq: 0,

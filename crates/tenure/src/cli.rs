@@ -487,12 +487,23 @@ pub enum UserCommand {
         role: String,
         #[arg(long)]
         name: Option<String>,
-        /// own (the accounts they own) or all; default: own for a CSM, all otherwise.
+        /// own (the accounts they own), team (theirs and their direct reports') or all;
+        /// default: own for a CSM, all otherwise.
         #[arg(long)]
         book: Option<String>,
         /// Show personal data (contact names and emails, user ids) unmasked.
         #[arg(long)]
         pii: bool,
+        /// Whom they report to (a manager's email): a manager with `--book team` sees the
+        /// accounts of the users who report to them.
+        #[arg(long)]
+        manager: Option<String>,
+    },
+    /// Set whom a user reports to (`--to EMAIL`), or nobody (without `--to`).
+    Manager {
+        email: String,
+        #[arg(long)]
+        to: Option<String>,
     },
     /// Every user, by email.
     List {

@@ -57,8 +57,8 @@ struct Caller {
     headers: Vec<(String, String)>,
     /// `None`: nobody (no credentials).
     scopes: Option<Vec<&'static str>>,
-    /// A user limited to their own accounts.
-    own_book: bool,
+    /// The book: `all`, `own` or `team`.
+    book: &'static str,
     session: bool,
     write_key: bool,
 }
@@ -163,9 +163,29 @@ fn every_role_reaches_what_it_may_and_nothing_else() {
         if *pii {
             args.push("--pii");
         }
+        if *role == "csm" {
+            args.extend(["--manager", "lead@vendor.example"]);
+        }
         let out = with_password(d, password, &args);
         assert!(out.status.success(), "{}", text(&out.stderr));
     }
+    // A manager whose book is their team: the CSM reports to them.
+    let out = with_password(
+        d,
+        password,
+        &[
+            "users",
+            "add",
+            "lead@vendor.example",
+            "--role",
+            "manager",
+            "--book",
+            "team",
+            "--data-dir",
+            "d",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
     // A scoped API token: accounts and metrics, nothing else.
     let out = tenure(
         d,
@@ -218,7 +238,7 @@ fn every_role_reaches_what_it_may_and_nothing_else() {
             name: "nobody",
             headers: vec![],
             scopes: None,
-            own_book: false,
+            book: "all",
             session: false,
             write_key: false,
         },
@@ -226,7 +246,7 @@ fn every_role_reaches_what_it_may_and_nothing_else() {
             name: "admin token",
             headers: vec![("Authorization".into(), format!("Bearer {admin_token}"))],
             scopes: Some(role_scopes("admin")),
-            own_book: false,
+            book: "all",
             session: false,
             write_key: false,
         },
@@ -234,7 +254,7 @@ fn every_role_reaches_what_it_may_and_nothing_else() {
             name: "scoped token",
             headers: vec![("Authorization".into(), format!("Bearer {api_token}"))],
             scopes: Some(vec!["accounts:read", "metrics:read"]),
-            own_book: false,
+            book: "all",
             session: false,
             write_key: false,
         },
@@ -248,12 +268,22 @@ fn every_role_reaches_what_it_may_and_nothing_else() {
                 ),
             )],
             scopes: Some(vec![]),
-            own_book: false,
+            book: "all",
             session: false,
             write_key: true,
         },
     ];
     let mut sessions = HashMap::new();
+    let (cookie, csrf) = sign_in(&addr, "lead@vendor.example", password);
+    sessions.insert("team lead", (cookie.clone(), csrf.clone()));
+    callers.push(Caller {
+        name: "team lead",
+        headers: vec![("Cookie".into(), cookie), ("X-CSRF-Token".into(), csrf)],
+        scopes: Some(role_scopes("manager")),
+        book: "team",
+        session: true,
+        write_key: false,
+    });
     for (role, email, _) in &users {
         let (cookie, csrf) = sign_in(&addr, email, password);
         sessions.insert(*role, (cookie.clone(), csrf.clone()));
@@ -261,7 +291,7 @@ fn every_role_reaches_what_it_may_and_nothing_else() {
             name: role,
             headers: vec![("Cookie".into(), cookie), ("X-CSRF-Token".into(), csrf)],
             scopes: Some(role_scopes(role)),
-            own_book: *role == "csm",
+            book: if *role == "csm" { "own" } else { "all" },
             session: true,
             write_key: false,
         });
@@ -325,13 +355,15 @@ fn every_role_reaches_what_it_may_and_nothing_else() {
                 Access::Scope(s) => c.scopes.as_ref().is_some_and(|scopes| {
                     let name = s.name();
                     // An API token is not a write key's: a write key has no scopes.
-                    scopes.contains(&name) && !(c.own_book && PORTFOLIO.contains(&name))
+                    scopes.contains(&name) && !(c.book != "all" && PORTFOLIO.contains(&name))
                 }),
             };
             // The role views need more than one permission; the index names the first.
             let expected_allowed = expected_allowed
                 && match (e.path, &c.scopes) {
-                    ("/app/manager", Some(s)) => s.contains(&"metrics:read") && !c.own_book,
+                    ("/app/manager", Some(s)) => {
+                        s.contains(&"tasks:read") && s.contains(&"accounts:read") && c.book != "own"
+                    }
                     ("/app/leader", Some(s)) => s.contains(&"accounts:read"),
                     ("/app/csm", Some(s)) => s.contains(&"accounts:read"),
                     // A form, with the session's CSRF token: for signed-in users only.
@@ -477,6 +509,28 @@ fn every_role_reaches_what_it_may_and_nothing_else() {
     let r = call(&addr, "GET", "/api/v1/coverage", &as_csm, "");
     let cov: Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(cov["owners"].as_array().unwrap().len(), 1);
+    // The team lead sees their report's accounts, no others; the team view, not company
+    // metrics.
+    let (lead_cookie, _) = &sessions["team lead"];
+    let as_lead = [("Cookie", lead_cookie.as_str())];
+    let r = call(&addr, "GET", "/api/v1/accounts?limit=1000", &as_lead, "");
+    let team: Value = serde_json::from_str(&r.body).unwrap();
+    let ids = |v: &Value| -> Vec<String> {
+        v["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["account"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&team), ids(&page));
+    let r = call(&addr, "GET", "/app/manager", &as_lead, "");
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains(&csm_email), "{}", r.body);
+    assert!(r.body.contains("whole-portfolio metrics permission"));
+    let r = call(&addr, "GET", "/api/v1/metrics/nrr", &as_lead, "");
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains("your team's accounts"), "{}", r.body);
     // The admin sees every account.
     let r = call(
         &addr,

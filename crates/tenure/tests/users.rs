@@ -83,7 +83,7 @@ fn users_are_added_listed_disabled_and_every_change_is_audited() {
                 "mine",
             ],
             "",
-            "expected own or all",
+            "expected own, team or all",
         ),
         (
             vec!["users", "add", "z@vendor.example", "--role", "csm"],
@@ -130,6 +130,42 @@ fn users_are_added_listed_disabled_and_every_change_is_audited() {
         users.iter().all(|u| u.get("password_hash").is_none()),
         "hashes are never listed"
     );
+    // Teams: ann reports to lee, then to nobody; nobody reports to themselves.
+    let out = tenure(
+        d,
+        &[
+            "users",
+            "manager",
+            "ann@vendor.example",
+            "--to",
+            "Lee@Vendor.example",
+            "--data-dir",
+            "d",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("ann@vendor.example reports to lee@vendor.example"));
+    let out = tenure(d, &["users", "list", "--data-dir", "d"]);
+    assert!(text(&out.stdout).contains("(reports to lee@vendor.example)"));
+    let out = tenure(
+        d,
+        &[
+            "users",
+            "manager",
+            "ann@vendor.example",
+            "--to",
+            "ann@vendor.example",
+            "--data-dir",
+            "d",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("cannot report to themselves"));
+    let out = tenure(
+        d,
+        &["users", "manager", "ann@vendor.example", "--data-dir", "d"],
+    );
+    assert!(text(&out.stdout).contains("reports to nobody"));
     // The model applied again: a configuration change in the log too.
     let out = tenure(d, &["model", "apply", "--data-dir", "d"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -156,7 +192,13 @@ fn users_are_added_listed_disabled_and_every_change_is_audited() {
             ("cli", "user.disable", "ann@vendor.example"),
         ]
     );
-    assert_eq!((actions[3].0, actions[3].1), ("cli", "model.apply"));
-    assert_eq!(log[3]["detail"]["outcome"], "already current");
+    assert_eq!(
+        (actions[3].1, actions[4].1),
+        ("user.manager", "user.manager")
+    );
+    assert_eq!(log[3]["detail"]["manager"], "lee@vendor.example");
+    assert!(log[4]["detail"]["manager"].is_null());
+    assert_eq!((actions[5].0, actions[5].1), ("cli", "model.apply"));
+    assert_eq!(log[5]["detail"]["outcome"], "already current");
     assert_eq!(log[1]["detail"]["pii"], true);
 }

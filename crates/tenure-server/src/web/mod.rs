@@ -88,7 +88,7 @@ pub fn views_for(p: &Principal) -> Vec<(&'static str, &'static str)> {
     if p.can(Scope::MetricsRead) && p.can(Scope::AccountsRead) {
         v.push(("/app/leader", "Leadership"));
     }
-    if p.can(Scope::MetricsRead) && p.can(Scope::TasksRead) {
+    if p.can(Scope::TasksRead) && p.can(Scope::AccountsRead) && p.book != tenure_store::Book::Own {
         v.push(("/app/manager", "Team"));
     }
     if p.can(Scope::TasksRead) && p.can(Scope::AccountsRead) {

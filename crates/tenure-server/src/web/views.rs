@@ -428,13 +428,25 @@ pub(super) async fn manager(State(state): State<AppState>, headers: HeaderMap) -
         &state,
         &headers,
         "/app/manager",
-        &[Scope::MetricsRead, Scope::TasksRead, Scope::AccountsRead],
+        &[Scope::TasksRead, Scope::AccountsRead],
     )
     .await
     {
         Ok(p) => p,
         Err(r) => return r,
     };
+    if p.book == tenure_store::Book::Own {
+        return super::error_page(
+            Some(&p),
+            &ApiError {
+                status: StatusCode::FORBIDDEN,
+                code: "book_limited",
+                message: "the team view is for a team's book or every account; yours is your \
+                          own accounts (My book)"
+                    .into(),
+            },
+        );
+    }
     let body = manager_body(&state, &p).await;
     finish(&p, body, "/app/manager", "Team")
 }
@@ -609,7 +621,12 @@ async fn manager_body(state: &AppState, p: &Principal) -> Result<String, ApiErro
         }
     }
     out.push_str("</tbody></table>");
-    if let Some(r) = &report {
+    if !p.can(Scope::MetricsRead) {
+        out.push_str(
+            "<p class=\"note\">Playbook effects are measured over the whole company: they \
+             need the whole-portfolio metrics permission.</p>",
+        );
+    } else if let Some(r) = &report {
         let _ = write!(
             out,
             "<p class=\"note\">Effects measured against held-out accounts by <code>tenure playbooks</code> as of {}.</p>",

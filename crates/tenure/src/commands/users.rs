@@ -74,8 +74,10 @@ pub async fn run(data_dir: &DataDir, command: UserCommand, now: Timestamp) -> Ou
             name,
             book,
             pii,
+            manager,
         } => {
             let email = email(&raw)?;
+            let manager = manager.map(|m| self::email(&m)).transpose()?;
             let role = Role::from_name(&role).ok_or_else(|| {
                 Failure::rejected(format!(
                     "error: --role `{role}`: expected one of {}",
@@ -86,7 +88,7 @@ pub async fn run(data_dir: &DataDir, command: UserCommand, now: Timestamp) -> Ou
                 None if role == Role::Csm => Book::Own,
                 None => Book::All,
                 Some(b) => Book::from_name(&b).ok_or_else(|| {
-                    Failure::rejected(format!("error: --book `{b}`: expected own or all"))
+                    Failure::rejected(format!("error: --book `{b}`: expected own, team or all"))
                 })?,
             };
             let (hash, generated) = password()?;
@@ -101,6 +103,7 @@ pub async fn run(data_dir: &DataDir, command: UserCommand, now: Timestamp) -> Ou
                 password_hash: hash,
                 created_at: now,
                 disabled_at: None,
+                manager: manager.clone(),
             };
             if !store.insert_user(&user).await? {
                 return Err(Failure::rejected(format!(
@@ -112,17 +115,22 @@ pub async fn run(data_dir: &DataDir, command: UserCommand, now: Timestamp) -> Ou
                 now,
                 "user.add",
                 &email,
-                serde_json::json!({"role": role.name(), "book": book.name(), "pii": pii}),
+                serde_json::json!({"role": role.name(), "book": book.name(), "pii": pii,
+                    "manager": manager}),
             )
             .await?;
             println!(
-                "added {email}: {}, sees {} accounts{}",
+                "added {email}: {}, sees {} accounts{}{}",
                 role.name(),
                 match book {
                     Book::Own => "their own",
+                    Book::Team => "their team's",
                     Book::All => "all",
                 },
-                if pii { ", personal data unmasked" } else { "" }
+                if pii { ", personal data unmasked" } else { "" },
+                manager
+                    .map(|m| format!(", reports to {m}"))
+                    .unwrap_or_default()
             );
             if let Some(password) = generated {
                 println!("password (shown once): {password}");
@@ -140,18 +148,49 @@ pub async fn run(data_dir: &DataDir, command: UserCommand, now: Timestamp) -> Ou
             }
             for u in users {
                 println!(
-                    "{:<32} {:<8} book {:<3} pii {:<3} {}{}",
+                    "{:<32} {:<8} book {:<4} pii {:<3} {}{}{}",
                     u.email,
                     u.role.name(),
                     u.book.name(),
                     if u.pii { "yes" } else { "no" },
                     u.name.as_deref().unwrap_or(""),
+                    u.manager
+                        .as_deref()
+                        .map(|m| format!(" (reports to {m})"))
+                        .unwrap_or_default(),
                     if u.disabled_at.is_some() {
                         " (disabled)"
                     } else {
                         ""
                     }
                 );
+            }
+            Ok(())
+        }
+        UserCommand::Manager { email: raw, to } => {
+            let email = email(&raw)?;
+            let to = to.map(|m| self::email(&m)).transpose()?;
+            if to.as_deref() == Some(email.as_str()) {
+                return Err(Failure::rejected(format!(
+                    "error: {email} cannot report to themselves"
+                )));
+            }
+            if !store.set_manager(&email, to.as_deref()).await? {
+                return Err(Failure::rejected(format!(
+                    "error: no user has the email {email}"
+                )));
+            }
+            audit_cli(
+                store.as_ref(),
+                now,
+                "user.manager",
+                &email,
+                serde_json::json!({"manager": to}),
+            )
+            .await?;
+            match to {
+                Some(m) => println!("{email} reports to {m}"),
+                None => println!("{email} reports to nobody"),
             }
             Ok(())
         }
@@ -253,6 +292,7 @@ pub async fn add_demo_users(
                 .map_err(|e| Failure::rejected(format!("error: {e}")))?,
             created_at: now,
             disabled_at: None,
+            manager: None,
         };
         if store.insert_user(&user).await? {
             audit_cli(
