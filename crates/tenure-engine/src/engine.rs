@@ -426,6 +426,17 @@ impl Engine {
         out
     }
 
+    /// The ids of the scored accounts whose owner `keep` accepts (as `summaries` lists them,
+    /// without building their rows).
+    pub fn accounts_where(&self, keep: impl Fn(Option<&str>) -> bool) -> Vec<String> {
+        self.accounts
+            .iter()
+            .filter(|(_, s)| s.current.is_some())
+            .filter(|(_, s)| keep(s.info.as_ref().and_then(|i| i.owner.as_deref())))
+            .map(|(id, _)| id.to_string())
+            .collect()
+    }
+
     /// The raw value of measure `name` on `now` of every account where it has one (`None`:
     /// no such measure).
     pub fn measure_values(&self, name: &str, now: Micros) -> Option<Vec<f64>> {

@@ -433,10 +433,8 @@ pub async fn book_of(state: &AppState, p: &Principal) -> Result<BookFilter, ApiE
     }
     let accounts = match &state.engine {
         Some(engine) => engine
-            .summaries()
+            .accounts_where(|owner| p.sees(owner))
             .into_iter()
-            .filter(|s| p.sees(s.owner.as_deref()))
-            .map(|s| s.account)
             .collect(),
         None => {
             crate::metrics::read_all(state.store.as_ref(), &[tenure_domain::RecordKind::Account])

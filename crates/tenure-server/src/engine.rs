@@ -489,6 +489,11 @@ impl EngineService {
         self.lock().engine.view(account, now)
     }
 
+    /// The ids of the scored accounts whose owner `keep` accepts.
+    pub fn accounts_where(&self, keep: impl Fn(Option<&str>) -> bool) -> Vec<String> {
+        self.lock().engine.accounts_where(keep)
+    }
+
     /// One account's list row.
     pub fn summary(&self, account: &str) -> Option<Summary> {
         self.lock().engine.summary(account)
