@@ -280,12 +280,7 @@ async fn history(
     let (p, engine) = engine(&state, &headers).await?;
     only(&params, &["from", "to", "model_version"])?;
     if p.book != tenure_store::Book::All {
-        let visible = engine
-            .summary(&id)
-            .is_some_and(|s| p.sees(s.owner.as_deref()));
-        if !visible {
-            return Err(unknown_account(&id));
-        }
+        visible(&engine, &p, &id)?;
     }
     let (from, to) = (date_param(&params, "from")?, date_param(&params, "to")?);
     let version = match params.get("model_version") {
@@ -587,7 +582,17 @@ async fn put_plan(
     })?;
     check_plan(&update.document).map_err(|m| bad("invalid_body", m))?;
     save_plan(&state, &p, &id, &update.document, update.revision).await?;
-    plan(State(state), headers, Path(id)).await
+    // The plan as saved, answered directly (the caller may write plans without reading
+    // accounts).
+    let saved = state
+        .store
+        .success_plan(&id)
+        .await
+        .map_err(crate::error::store_unavailable)?
+        .ok_or_else(|| internal(format!("the plan of {id} was saved but cannot be read")))?;
+    Ok(Json(
+        serde_json::to_value(saved).map_err(|e| internal(e.to_string()))?,
+    ))
 }
 
 /// A CSV cell a spreadsheet will not run as a formula: text starting with `=`, `+`, `-`, `@`, a

@@ -168,10 +168,10 @@ impl LoginLimiter {
     }
 }
 
-/// The client's address for throttling: the first `X-Forwarded-For` hop when the peer is a
-/// proxy on this host or a private network (loopback, 10/8, 172.16/12, 192.168/8, fc00::/7),
-/// else the peer itself — a client on the internet cannot pick its own address by sending the
-/// header.
+/// The client's address for throttling: the last `X-Forwarded-For` hop — the address the
+/// proxy itself saw, which it appended — when the peer is a proxy on this host or a private
+/// network (loopback, 10/8, 172.16/12, 192.168/16, fc00::/7), else the peer itself. Earlier
+/// hops are whatever the client sent, so a client cannot pick its own address.
 pub fn client_address(peer: Option<&str>, forwarded: Option<&str>) -> String {
     let peer_ip = peer.and_then(|p| p.parse::<std::net::IpAddr>().ok());
     let trusted = match peer_ip {
@@ -181,7 +181,7 @@ pub fn client_address(peer: Option<&str>, forwarded: Option<&str>) -> String {
         None => true,
     };
     let hop = forwarded
-        .and_then(|f| f.split(',').next())
+        .and_then(|f| f.rsplit(',').next())
         .map(str::trim)
         .filter(|h| !h.is_empty());
     match (trusted, hop, peer) {
@@ -191,9 +191,9 @@ pub fn client_address(peer: Option<&str>, forwarded: Option<&str>) -> String {
     }
 }
 
-/// Refuses a form sign-in sent from another site (login CSRF: signing a victim into the
-/// attacker's account): a browser says where a request comes from in `Sec-Fetch-Site` and
-/// `Origin`.
+/// Refuses a sign-in (form or JSON) sent from another site (login CSRF: signing a victim into
+/// the attacker's account): a browser says where a request comes from in `Sec-Fetch-Site` and
+/// `Origin`. Clients that are not browsers send neither.
 fn check_same_site(headers: &HeaderMap) -> Result<(), ApiError> {
     let cross = headers
         .get("sec-fetch-site")
@@ -571,8 +571,9 @@ mod tests {
         assert_eq!(super::cookie_token(&axum::http::HeaderMap::new()), None);
         // The header counts only from a proxy nearby.
         let a = super::client_address;
+        // A client's own header comes first; the proxy appends what it saw.
         assert_eq!(
-            a(Some("127.0.0.1"), Some("203.0.113.9, 10.0.0.1")),
+            a(Some("127.0.0.1"), Some("1.2.3.4, 203.0.113.9")),
             "203.0.113.9"
         );
         assert_eq!(a(Some("10.1.2.3"), Some("203.0.113.9")), "203.0.113.9");

@@ -328,6 +328,8 @@ pub async fn principal(
     }
     let (user, session) = match crate::auth::session_user(store, headers).await {
         Ok(found) => found,
+        // A store that cannot answer is not "not signed in".
+        Err(e) if e.status != StatusCode::UNAUTHORIZED => return Err(e),
         Err(_) => {
             return Err(refuse(
                 StatusCode::UNAUTHORIZED,
@@ -418,11 +420,6 @@ impl BookFilter {
     pub fn holds(&self, account: &str) -> bool {
         self.accounts.as_ref().is_none_or(|a| a.contains(account))
     }
-
-    /// Whether everything passes.
-    pub fn is_all(&self) -> bool {
-        self.accounts.is_none()
-    }
 }
 
 /// The book of `p`: account owners as the engine knows them, or as the store's account records
@@ -452,6 +449,32 @@ pub async fn book_of(state: &AppState, p: &Principal) -> Result<BookFilter, ApiE
     };
     Ok(BookFilter {
         accounts: Some(accounts),
+    })
+}
+
+/// Whether `p`'s book holds `account`: its owner as the engine knows it, or as the store's
+/// account record says on a server that does not score.
+pub async fn holds_account(
+    state: &AppState,
+    p: &Principal,
+    account: &str,
+) -> Result<bool, ApiError> {
+    if p.book == Book::All {
+        return Ok(true);
+    }
+    if let Some(engine) = &state.engine {
+        return Ok(engine
+            .summary(account)
+            .is_some_and(|s| p.sees(s.owner.as_deref())));
+    }
+    let record = state
+        .store
+        .get(tenure_domain::RecordKind::Account, account)
+        .await
+        .map_err(crate::error::store_unavailable)?;
+    Ok(match record {
+        Some(tenure_domain::Record::Account(a)) => p.sees(a.owner.as_ref().map(|o| o.as_str())),
+        _ => false,
     })
 }
 

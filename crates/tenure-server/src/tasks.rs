@@ -289,16 +289,20 @@ pub(crate) async fn act_on(
     change: &TaskChange,
     via: &str,
 ) -> Result<Task, ApiError> {
-    let book = book_of(state, p).await?;
     let found = state
         .store
         .get(RecordKind::Task, id)
         .await
         .map_err(crate::error::store_unavailable)?;
-    let Some(Record::Task(mut task)) = found.filter(|r| match r {
-        Record::Task(t) => in_book(&book, t),
-        _ => false,
-    }) else {
+    let found = match found {
+        Some(Record::Task(t))
+            if crate::authz::holds_account(state, p, t.account.as_str()).await? =>
+        {
+            Some(t)
+        }
+        _ => None,
+    };
+    let Some(mut task) = found else {
         return Err(ApiError {
             status: axum::http::StatusCode::NOT_FOUND,
             code: "not_found",

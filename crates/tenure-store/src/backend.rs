@@ -126,10 +126,22 @@ impl Statements {
             s.count
                 .insert(kind, format!("SELECT COUNT(*) FROM {table}"));
             if cols.contains(&"account_id") {
+                // Newest first, by the kind's own time (RFC 3339 text, or a date), then id.
+                let time = match kind {
+                    RecordKind::Contact => "created_at",
+                    RecordKind::Subscription => "start_date",
+                    RecordKind::SubscriptionChange => "effective_date",
+                    RecordKind::Ticket => "opened_at",
+                    RecordKind::SurveyResponse => "responded_at",
+                    RecordKind::Activity => "occurred_at",
+                    RecordKind::Task => "created_at",
+                    RecordKind::Account | RecordKind::Release => "external_id",
+                };
                 s.of_account.insert(
                     kind,
                     style.apply(format!(
-                        "SELECT {select} FROM {table} WHERE account_id = $1 ORDER BY external_id LIMIT $2"
+                        "SELECT {select} FROM {table} WHERE account_id = $1 \
+                         ORDER BY {time} DESC, external_id LIMIT $2"
                     )),
                 );
             }

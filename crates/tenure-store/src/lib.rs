@@ -343,7 +343,8 @@ pub trait Store: Send + Sync {
 
     async fn count(&self, kind: RecordKind) -> Result<u64, StoreError>;
 
-    /// Up to `limit` records of `kind` that belong to `account`, in external-id order, by the
+    /// Up to `limit` records of `kind` that belong to `account`, newest first (by the kind's
+    /// own time: opened, responded, occurred, created, effective or start; then by id), by the
     /// account index. Empty for kinds without an account (accounts, releases).
     async fn of_account(
         &self,

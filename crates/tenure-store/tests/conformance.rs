@@ -467,6 +467,37 @@ mod cases {
                 .unwrap()
                 .is_empty());
         }
+        // Newest first, by the kind's own time, and the limit keeps the newest.
+        let ticket = all
+            .iter()
+            .find_map(|r| match r {
+                Record::Ticket(t) => Some(t.clone()),
+                _ => None,
+            })
+            .unwrap();
+        let dated = |id: &str, at: &str| {
+            Record::Ticket(Ticket {
+                id: TicketId::parse(id).unwrap(),
+                opened_at: self::at(at),
+                ..ticket.clone()
+            })
+        };
+        store
+            .upsert_many(&[
+                dated("t-a", "2026-05-01T00:00:00Z"),
+                dated("t-b", "2026-03-01T00:00:00Z"),
+                dated("t-c", "2026-04-01T00:00:00Z"),
+            ])
+            .await
+            .unwrap();
+        let newest: Vec<String> = store
+            .of_account(RecordKind::Ticket, "acme", 2)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.external_id().to_owned())
+            .collect();
+        assert_eq!(newest, ["t-a", "t-c"]);
         assert_eq!(store.success_plan("acme").await.unwrap(), None);
         let doc = PlanDocument {
             goals: vec!["Close the books in 3 days — “fast”".into()],

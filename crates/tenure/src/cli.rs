@@ -781,10 +781,10 @@ pub enum BenchCommand {
     /// surveys, touches and tasks for every account, a year of daily health for the accounts
     /// opened. Pages are fetched one at a time over loopback.
     Web {
-        #[arg(long, default_value_t = 100_000)]
+        #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..))]
         accounts: u32,
         /// Account pages to open (each a different account).
-        #[arg(long, default_value_t = 500)]
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
         pages: u32,
     },
 }

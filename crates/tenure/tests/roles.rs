@@ -223,14 +223,22 @@ fn every_role_reaches_what_it_may_and_nothing_else() {
     std::fs::write(
         d.join("tasks.csv"),
         format!(
-            "task_id,account_id,title,assignee,created_at,due_at\n\
-             t-mine,{mine},Call the admin,{csm_email},2026-01-01T00:00:00Z,2026-01-03T00:00:00Z\n\
-             t-other,{other},Call the admin,{csm_email},2026-01-01T00:00:00Z,2026-01-03T00:00:00Z\n"
+            "task_id,account_id,playbook,title,assignee,created_at,due_at\n\
+             t-mine,{mine},usage_drop,Check the mine rollout,{csm_email},2026-01-01T00:00:00Z,2026-01-03T00:00:00Z\n\
+             t-other,{other},usage_drop,Check the other rollout,{csm_email},2026-01-01T00:00:00Z,2026-01-03T00:00:00Z\n"
         ),
     )
     .unwrap();
     let out = tenure(d, &["import", "--data-dir", "d", "tasks.csv"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // A measured effect, as `tenure playbooks` leaves it: company-wide, so for those who may
+    // read whole-portfolio metrics only.
+    std::fs::write(
+        d.join("d/playbook-report.json"),
+        r#"{"as_of": "2026-11-01", "playbooks": [{"playbook": "usage_drop", "note": null,
+            "effect": {"renewal": {"difference": 0.05, "low": 0.01, "high": 0.09}}}]}"#,
+    )
+    .unwrap();
 
     let (_server, addr) = Server::start(d, "d");
     let mut callers = vec![
@@ -451,6 +459,9 @@ fn every_role_reaches_what_it_may_and_nothing_else() {
         )
         .status
     };
+    let inbox = call(&addr, "GET", "/app/csm", &as_csm, "").body;
+    assert!(inbox.contains("Check the mine rollout"), "{inbox}");
+    assert!(!inbox.contains("Check the other rollout"));
     assert_eq!(act("t-other"), 404, "not in the book");
     assert_eq!(act("t-mine"), 200);
     // The inbox's buttons: reopen, then done with an outcome, back to the inbox; not on
@@ -504,8 +515,11 @@ fn every_role_reaches_what_it_may_and_nothing_else() {
         "back=%2Fapp%2Fcsm",
     );
     assert_eq!(r.status, 403, "a form without the CSRF token");
-    let r = call(&addr, "GET", "/app/csm", &as_csm, "");
-    assert!(r.body.contains("t-mine") || r.body.contains("Call the admin"));
+    let inbox = call(&addr, "GET", "/app/csm", &as_csm, "").body;
+    assert!(
+        !inbox.contains("Check the mine rollout"),
+        "done: out of the inbox"
+    );
     let r = call(&addr, "GET", "/api/v1/coverage", &as_csm, "");
     let cov: Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(cov["owners"].as_array().unwrap().len(), 1);
@@ -526,6 +540,20 @@ fn every_role_reaches_what_it_may_and_nothing_else() {
     assert_eq!(ids(&team), ids(&page));
     let r = call(&addr, "GET", "/app/manager", &as_lead, "");
     assert_eq!(r.status, 200);
+    assert!(
+        !r.body.contains("+5.0 points"),
+        "company-wide effects need metrics"
+    );
+    let (manager_cookie, _) = &sessions["manager"];
+    let full = call(
+        &addr,
+        "GET",
+        "/app/manager",
+        &[("Cookie", manager_cookie.as_str())],
+        "",
+    )
+    .body;
+    assert!(full.contains("+5.0 points (+1.0 to +9.0)"), "{full}");
     assert!(r.body.contains(&csm_email), "{}", r.body);
     assert!(r.body.contains("whole-portfolio metrics permission"));
     let r = call(&addr, "GET", "/api/v1/metrics/nrr", &as_lead, "");

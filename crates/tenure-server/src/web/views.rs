@@ -45,15 +45,21 @@ async fn book(state: &AppState, p: &Principal) -> Result<Vec<Summary>, ApiError>
 }
 
 /// The tasks of the principal's book, with where each stands now.
-async fn book_tasks(state: &AppState, p: &Principal) -> Result<Vec<TaskView>, ApiError> {
+/// The tasks of the principal's book — every task, or those of the accounts in `rows` (the
+/// book, already filtered) — with where each stands now.
+async fn book_tasks(
+    state: &AppState,
+    p: &Principal,
+    rows: &[Summary],
+) -> Result<Vec<TaskView>, ApiError> {
     let all = crate::tasks::all(state.store.as_ref())
         .await
         .map_err(crate::error::store_unavailable)?;
-    let book = crate::authz::book_of(state, p).await?;
+    let book: std::collections::HashSet<&str> = rows.iter().map(|s| s.account.as_str()).collect();
     let now = now();
     Ok(all
         .into_iter()
-        .filter(|t| crate::tasks::in_book(&book, t))
+        .filter(|t| p.book == tenure_store::Book::All || book.contains(t.account.as_str()))
         .map(|t| crate::tasks::view(t, now))
         .collect())
 }
@@ -413,7 +419,7 @@ async fn leader_body(state: &AppState, p: &Principal) -> Result<String, ApiError
     ));
     out.push_str("</section>");
     let tasks = if p.can(Scope::TasksRead) {
-        Some(book_tasks(state, p).await?)
+        Some(book_tasks(state, p, &rows).await?)
     } else {
         None
     };
@@ -498,7 +504,11 @@ fn task_table(
         }
     );
     if tasks.is_empty() {
-        out.push_str("<tr><td colspan=\"7\">None.</td></tr>");
+        let _ = write!(
+            out,
+            "<tr><td colspan=\"{}\">None.</td></tr>",
+            if acts { 7 } else { 6 }
+        );
     }
     for t in tasks {
         let due = t
@@ -544,7 +554,7 @@ async fn manager_body(state: &AppState, p: &Principal) -> Result<String, ApiErro
         .iter()
         .map(|s| (s.account.as_str(), s.name.as_deref().unwrap_or(&s.account)))
         .collect();
-    let tasks = book_tasks(state, p).await?;
+    let tasks = book_tasks(state, p, &rows).await?;
     let mut out = String::new();
     out.push_str("<section>");
     out.push_str(&scorecards(&rows, Some(&tasks)));
@@ -575,8 +585,13 @@ async fn manager_body(state: &AppState, p: &Principal) -> Result<String, ApiErro
         .data_dir
         .as_ref()
         .and_then(|d| std::fs::read(d.join(crate::PLAYBOOK_REPORT)).ok())
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        // Measured over the whole company: whole-portfolio data.
+        .filter(|_| p.can(Scope::MetricsRead));
     let effect_of = |name: &str| -> String {
+        if !p.can(Scope::MetricsRead) {
+            return "–".into();
+        }
         let Some(r) = &report else {
             return "not measured yet".into();
         };
@@ -743,7 +758,7 @@ async fn csm_body(state: &AppState, p: &Principal) -> Result<String, ApiError> {
         .iter()
         .map(|s| (s.account.as_str(), s.name.as_deref().unwrap_or(&s.account)))
         .collect();
-    let tasks = book_tasks(state, p).await?;
+    let tasks = book_tasks(state, p, &rows).await?;
     let mut open: Vec<&TaskView> = tasks
         .iter()
         .filter(|t| matches!(t.task.status, TaskStatus::Open | TaskStatus::Snoozed))
@@ -772,11 +787,11 @@ pub(super) async fn product(State(state): State<AppState>, headers: HeaderMap) -
         Ok(p) => p,
         Err(r) => return r,
     };
-    let body = product_body(&state, &p).await;
+    let body = product_body(&state).await;
     finish(&p, body, "/app/product", "Product")
 }
 
-async fn product_body(state: &AppState, _p: &Principal) -> Result<String, ApiError> {
+async fn product_body(state: &AppState) -> Result<String, ApiError> {
     let today = today();
     let from = today
         .checked_sub_months(Months::new(12))
