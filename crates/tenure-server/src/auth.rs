@@ -522,13 +522,20 @@ pub(crate) fn check_csrf(session: &Session, headers: &HeaderMap) -> Result<(), A
         .get("x-csrf-token")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    check_csrf_token(session, sent)
+}
+
+/// Refuses a token that is not the session's CSRF token (compared in constant time); a form
+/// sends it in its `csrf` field, the API in `X-CSRF-Token`.
+pub(crate) fn check_csrf_token(session: &Session, sent: &str) -> Result<(), ApiError> {
     if same(sent, &session.csrf_token) {
         Ok(())
     } else {
         Err(error(
             StatusCode::FORBIDDEN,
             "csrf_token_missing",
-            "send the session's CSRF token (GET /api/v1/me) in the X-CSRF-Token header",
+            "send the session's CSRF token (GET /api/v1/me) in the X-CSRF-Token header, or a \
+             form's `csrf` field",
         ))
     }
 }

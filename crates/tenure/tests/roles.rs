@@ -304,6 +304,11 @@ fn every_role_reaches_what_it_may_and_nothing_else() {
             write_key: false,
         });
     }
+    // A page as a signed-in role sees it.
+    let get_as = |role: &str, path: &str| {
+        let (cookie, _) = &sessions[role];
+        call(&addr, "GET", path, &[("Cookie", cookie.as_str())], "").body
+    };
     // Concrete paths: an account in the CSM's book, a task that does not exist.
     let concrete = |path: &str| {
         path.replace("{id}", &mine)
@@ -544,15 +549,7 @@ fn every_role_reaches_what_it_may_and_nothing_else() {
         !r.body.contains("+5.0 points"),
         "company-wide effects need metrics"
     );
-    let (manager_cookie, _) = &sessions["manager"];
-    let full = call(
-        &addr,
-        "GET",
-        "/app/manager",
-        &[("Cookie", manager_cookie.as_str())],
-        "",
-    )
-    .body;
+    let full = get_as("manager", "/app/manager");
     assert!(full.contains("+5.0 points (+1.0 to +9.0)"), "{full}");
     assert!(r.body.contains(&csm_email), "{}", r.body);
     assert!(r.body.contains("whole-portfolio metrics permission"));
@@ -585,17 +582,7 @@ fn every_role_reaches_what_it_may_and_nothing_else() {
         .find(|r| r[acc_col] == *mine && !r[email_col].is_empty())
         .map(|r| r[email_col].to_owned())
         .expect("a contact with an email");
-    let page_as = |role: &str| {
-        let (cookie, _) = &sessions[role];
-        call(
-            &addr,
-            "GET",
-            &format!("/app/accounts/{mine}"),
-            &[("Cookie", cookie.as_str())],
-            "",
-        )
-        .body
-    };
+    let page_as = |role: &str| get_as(role, &format!("/app/accounts/{mine}"));
     assert!(page_as("manager").contains(&email));
     let leader_page = page_as("leader");
     assert!(
@@ -605,30 +592,10 @@ fn every_role_reaches_what_it_may_and_nothing_else() {
     let domain = email.split('@').nth(1).unwrap();
     assert!(leader_page.contains(&format!("@{domain}")));
     // Task columns on the leadership page only for those who may read tasks.
-    let viewer_leader = {
-        let (cookie, _) = &sessions["viewer"];
-        call(
-            &addr,
-            "GET",
-            "/app/leader",
-            &[("Cookie", cookie.as_str())],
-            "",
-        )
-        .body
-    };
+    let viewer_leader = get_as("viewer", "/app/leader");
     assert!(viewer_leader.contains("Team scorecards"));
     assert!(!viewer_leader.contains("SLA breaches"));
-    let leader_leader = {
-        let (cookie, _) = &sessions["leader"];
-        call(
-            &addr,
-            "GET",
-            "/app/leader",
-            &[("Cookie", cookie.as_str())],
-            "",
-        )
-        .body
-    };
+    let leader_leader = get_as("leader", "/app/leader");
     assert!(leader_leader.contains("SLA breaches"));
     // A sign-in form posted from another site is refused.
     let r = call(

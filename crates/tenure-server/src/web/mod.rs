@@ -216,11 +216,7 @@ pub fn check_form_csrf(p: &Principal, sent: Option<&str>) -> Result<(), ApiError
             message: "forms are for signed-in users".into(),
         });
     };
-    let mut h = HeaderMap::new();
-    if let Some(v) = sent.and_then(|s| s.parse().ok()) {
-        h.insert("x-csrf-token", v);
-    }
-    crate::auth::check_csrf(session, &h)
+    crate::auth::check_csrf_token(session, sent.unwrap_or(""))
 }
 
 /// A role's home view.

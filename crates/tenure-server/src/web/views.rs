@@ -573,7 +573,7 @@ async fn manager_body(state: &AppState, p: &Principal) -> Result<String, ApiErro
         task_table(p, "/app/manager", "Overdue tasks", "overdue", &shown, &names)
     );
     // SLA by playbook, from the inbox.
-    let sla = crate::tasks::sla_report(tasks.iter().map(|t| t.task.clone()).collect(), now());
+    let sla = crate::tasks::sla_report(tasks.into_iter().map(|t| t.task).collect(), now());
     out.push_str(
         "<section><h2>Playbooks: SLA and measured effect</h2><table data-testid=\"playbooks\">\
          <thead><tr><th scope=\"col\">Playbook</th><th scope=\"col\">Tasks</th>\
